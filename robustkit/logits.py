@@ -1,0 +1,208 @@
+"""A logits view of a model: robustkit attacks and differentiates logits, never probabilities.
+
+Softmax outputs saturate: once a probability rounds to 1, its gradient vanishes and an attack
+stalls, which makes a model look robust when it is not. :func:`as_logits` finds the logits of a
+model that ends in a softmax and returns a callable that produces them.
+
+Example:
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    >>> view = as_logits(model)  # warns once: the softmax is bypassed
+    >>> view.source
+    'softmax-activation'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import warnings
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import keras
+import tensorflow as tf
+
+from robustkit._backend import ensure_tensorflow_backend
+from robustkit.errors import InputError, ModelError, RobustkitWarning
+
+_SWAP_LOCK = threading.RLock()
+_VIEWS: "weakref.WeakKeyDictionary[Any, LogitsView]" = weakref.WeakKeyDictionary()
+_WARNED: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def _is_softmax(activation: Any) -> bool:
+    return activation is keras.activations.softmax or getattr(activation, "__name__", "") == "softmax"
+
+
+def _output_layer(model: Any) -> Any | None:
+    """The layer that produces the (single) output of a Sequential or functional model."""
+    outputs = getattr(model, "outputs", None)
+    if not isinstance(model, keras.Model) or not outputs or len(outputs) != 1:
+        return None
+    history = getattr(outputs[0], "_keras_history", None)
+    return getattr(history, "operation", None)
+
+
+@contextlib.contextmanager
+def _linear_activation(layer: Any):
+    """Run ``layer`` without its activation; the variables stay shared with the model."""
+    with _SWAP_LOCK:
+        saved = layer.activation
+        layer.activation = keras.activations.linear
+        try:
+            yield
+        finally:
+            layer.activation = saved
+
+
+@dataclass
+class LogitsView:
+    """Callable that maps inputs to logits, always in inference mode (``training=False``).
+
+    Attributes:
+        model: the wrapped model or callable.
+        source: how the logits are obtained: ``"logits"`` (the model's own output),
+            ``"softmax-layer"`` (the input of a final Softmax/Activation layer),
+            ``"softmax-activation"`` (the final layer run without its softmax), or
+            ``"log-probabilities"`` (log of an output that sums to one; exact up to a per-example
+            constant, which no robustkit loss depends on).
+    """
+
+    model: Any
+    source: str = "logits"
+    _inner: Callable[[tf.Tensor], tf.Tensor] | None = field(default=None, repr=False)
+    _head: Any = field(default=None, repr=False)
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        if self.source == "softmax-layer":
+            return self._inner(x, training=False)
+        if self.source == "softmax-activation":
+            with _linear_activation(self._head):
+                return _call_model(self.model, x)
+        out = _call_model(self.model, x)
+        if self.source == "log-probabilities":
+            tiny = tf.constant(1e-30 if out.dtype == tf.float64 else 1e-37, out.dtype)
+            return tf.math.log(tf.maximum(out, tiny))
+        return out
+
+
+def _call_model(model: Any, x: tf.Tensor) -> tf.Tensor:
+    if isinstance(model, keras.layers.Layer):
+        out = model(x, training=False)
+    else:
+        out = model(x)
+    if isinstance(out, (list, tuple)) or isinstance(out, dict):
+        raise ModelError(
+            "The model returns several outputs; robustkit needs one logits tensor. Wrap it, e.g. "
+            "keras.Model(model.inputs, model.outputs[0])."
+        )
+    return out
+
+
+def _structural_view(model: Any) -> LogitsView | None:
+    layer = _output_layer(model)
+    if layer is None:
+        return None
+    is_softmax_layer = isinstance(layer, keras.layers.Softmax) or (
+        isinstance(layer, keras.layers.Activation) and _is_softmax(layer.activation)
+    )
+    if is_softmax_layer:
+        inner = keras.Model(model.inputs, layer.input, name=f"{model.name}_logits")
+        return LogitsView(model, "softmax-layer", _inner=inner)
+    if _is_softmax(getattr(layer, "activation", None)):
+        return LogitsView(model, "softmax-activation", _head=layer)
+    return None
+
+
+def _warn_once(model: Any, message: str) -> None:
+    try:
+        if model in _WARNED:
+            return
+        _WARNED.add(model)
+    except TypeError:  # not weak-referenceable: warn every time rather than never
+        pass
+    warnings.warn(message, RobustkitWarning, stacklevel=4)
+
+
+def looks_like_probabilities(outputs: tf.Tensor, tolerance: float = 1e-3) -> bool:
+    """True when every row is non-negative and sums to one (a softmax output)."""
+    if outputs.shape.rank != 2 or outputs.shape[-1] is None or outputs.shape[-1] < 2:
+        return False
+    values = tf.cast(outputs, tf.float64)
+    non_negative = bool(tf.reduce_all(values >= -1e-7))
+    sums_to_one = bool(tf.reduce_all(tf.abs(tf.reduce_sum(values, axis=-1) - 1.0) <= tolerance))
+    return non_negative and sums_to_one
+
+
+def as_logits(model: Any, x_sample: Any | None = None) -> LogitsView:
+    """Return a callable producing the logits of ``model`` (cached per model).
+
+    Args:
+        model: a Keras model or layer, or any callable mapping a batch to scores.
+        x_sample: optional batch used to recognise a softmax that is not visible in the model's
+            structure (outputs that are non-negative and sum to one).
+
+    Returns:
+        A :class:`LogitsView`. When the model ends in a softmax, a :class:`RobustkitWarning`
+        says so once per model.
+
+    Example:
+        >>> import keras
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+        >>> as_logits(model).source
+        'logits'
+    """
+    ensure_tensorflow_backend()
+    if isinstance(model, LogitsView):
+        return model
+    if not callable(model):
+        raise ModelError(f"Expected a Keras model or a callable, got {type(model).__name__}.")
+    try:
+        view = _VIEWS.get(model)
+    except TypeError:
+        view = None
+    if view is None:
+        view = _structural_view(model) or LogitsView(model, "logits")
+        if view.source != "logits":
+            _warn_once(
+                model,
+                f"The model ends in a softmax ({view.source}); robustkit attacks and "
+                "differentiates its logits instead, because softmax outputs saturate and hide "
+                "gradients. Robust accuracy is unchanged by this (argmax is the same).",
+            )
+        try:
+            _VIEWS[model] = view
+        except TypeError:
+            pass
+    if view.source == "logits" and x_sample is not None:
+        out = _call_model(model, x_sample)
+        if looks_like_probabilities(out):
+            view = LogitsView(model, "log-probabilities")
+            _warn_once(
+                model,
+                "The model's outputs are non-negative and sum to one: it returns probabilities. "
+                "robustkit uses their logarithm as logits, which works until probabilities "
+                "underflow; for exact gradients return logits from the model "
+                "(e.g. drop the final softmax).",
+            )
+            try:
+                _VIEWS[model] = view
+            except TypeError:
+                pass
+    return view
+
+
+def num_classes_of(view: LogitsView, x: tf.Tensor) -> int:
+    """Number of classes, from the model's output shape (or one forward pass if unknown)."""
+    shape = getattr(view.model, "output_shape", None)
+    if isinstance(shape, tuple) and len(shape) == 2 and isinstance(shape[-1], int):
+        return int(shape[-1])
+    out = view(x[:1])
+    if out.shape.rank != 2:
+        raise InputError(
+            f"The model returns shape {tuple(out.shape)}; classification attacks need logits "
+            "of shape (batch, num_classes)."
+        )
+    return int(out.shape[-1])

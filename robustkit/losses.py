@@ -1,0 +1,86 @@
+"""Per-example attack objectives on logits. An attack *increases* the value these return.
+
+* ``"ce"``: cross-entropy with the true label (untargeted), or minus the cross-entropy with
+  the target label (targeted).
+* ``"margin"``: the Carlini-Wagner margin: ``max_{j != y} z_j - z_y`` (untargeted) or
+  ``z_t - max_{j != t} z_j`` (targeted). Positive exactly when the attack has succeeded.
+* ``"dlr"``: the Difference of Logits Ratio of Croce & Hein (2020), invariant to shifting and
+  scaling the logits: ``-(z_y - max_{j != y} z_j) / (z_(1) - z_(3))``, with ``z_(k)`` the
+  k-th largest logit. Untargeted only; needs at least 3 classes.
+
+Example:
+    >>> import tensorflow as tf
+    >>> z = tf.constant([[2.0, 0.0, 1.0]])
+    >>> float(attack_objective("margin", z, tf.constant([0]))[0])
+    -1.0
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import tensorflow as tf
+
+from robustkit.errors import ConfigError
+
+LOSSES = ("ce", "margin", "dlr")
+
+
+def _largest_other(z: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    mask = tf.equal(tf.range(tf.shape(z)[-1], dtype=labels.dtype)[None, :], labels[:, None])
+    lowest = tf.constant(z.dtype.min, z.dtype)
+    return tf.reduce_max(tf.where(mask, lowest, z), axis=-1)
+
+
+def _label_logit(z: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    return tf.gather(z, labels, axis=-1, batch_dims=1)
+
+
+def cross_entropy(z: tf.Tensor, labels: tf.Tensor, targeted: bool) -> tf.Tensor:
+    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=z)
+    return -ce if targeted else ce
+
+
+def margin(z: tf.Tensor, labels: tf.Tensor, targeted: bool) -> tf.Tensor:
+    gap = _largest_other(z, labels) - _label_logit(z, labels)
+    return -gap if targeted else gap
+
+
+def dlr(z: tf.Tensor, labels: tf.Tensor, targeted: bool) -> tf.Tensor:
+    ranked = tf.sort(z, axis=-1, direction="DESCENDING")
+    tiny = tf.constant(1e-12, z.dtype)
+    numerator = _label_logit(z, labels) - _largest_other(z, labels)
+    return -numerator / (ranked[:, 0] - ranked[:, 2] + tiny)
+
+
+_BY_NAME: dict[str, Callable[[tf.Tensor, tf.Tensor, bool], tf.Tensor]] = {
+    "ce": cross_entropy,
+    "margin": margin,
+    "dlr": dlr,
+}
+
+
+def check_loss(name: str, targeted: bool = False) -> str:
+    """Validate a loss name (case-insensitive) and return it normalised."""
+    key = str(name).lower()
+    if key in ("cw", "carlini-wagner", "carlini_wagner"):
+        key = "margin"
+    if key in ("crossentropy", "cross_entropy", "xent"):
+        key = "ce"
+    if key not in _BY_NAME:
+        raise ConfigError(f"Unknown loss {name!r}; choose one of {', '.join(LOSSES)}.")
+    if key == "dlr" and targeted:
+        raise ConfigError(
+            "loss='dlr' is untargeted only here; use loss='ce' or loss='margin' with targeted=True."
+        )
+    return key
+
+
+def attack_objective(name: str, logits: tf.Tensor, labels: tf.Tensor, targeted: bool = False) -> tf.Tensor:
+    """Per-example objective (shape ``(batch,)``) that an attack maximises."""
+    return _BY_NAME[check_loss(name, targeted)](logits, labels, targeted)
+
+
+def min_classes(name: str) -> int:
+    """Fewest classes a loss needs."""
+    return 3 if check_loss(name) == "dlr" else 2
