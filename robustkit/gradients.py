@@ -55,7 +55,7 @@ def trace_count() -> int:
     return _trace_total
 
 
-def _note_trace() -> None:
+def note_trace() -> None:
     # Runs in Python only while a function is being traced, never on later graph executions.
     global _trace_total
     _trace_total += 1
@@ -74,12 +74,14 @@ def _cache_for(owner: Any) -> dict:
         return entry[1]
 
 
-def compiled(owner: Any, key: tuple, build: Callable[[], Callable], jit_compile: bool = False):
+def compiled(
+    owner: Any, key: tuple, build: Callable[[], Callable], jit_compile: bool = False, reduce_retracing: bool = False
+):
     """Return the cached ``tf.function`` for ``(owner, key)``, building it on first use."""
     cache = _cache_for(owner)
     fn = cache.get((key, jit_compile))
     if fn is None:
-        fn = tf.function(build(), autograph=False, jit_compile=jit_compile)
+        fn = tf.function(build(), autograph=False, jit_compile=jit_compile, reduce_retracing=reduce_retracing)
         cache[(key, jit_compile)] = fn
     return fn
 
@@ -181,7 +183,7 @@ def output_gradient(f: Any, x: Any, output_index: int | None = None) -> tf.Tenso
 
     def build():
         def body(x):
-            _note_trace()
+            note_trace()
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 out = call_raw(f, x)
@@ -244,7 +246,7 @@ def loss_and_gradient(
 
     def build():
         def body(x, labels):
-            _note_trace()
+            note_trace()
             objective, grad, _ = objective_and_gradient(view, x, labels, loss, targeted)
             return objective, grad
 
@@ -284,7 +286,7 @@ def jacobian(f: Any, x: Any) -> tf.Tensor:
 
     def build():
         def body(x):
-            _note_trace()
+            note_trace()
             with tf.GradientTape(persistent=True) as tape:
                 tape.watch(x)
                 out = call_raw(f, x)
@@ -332,7 +334,7 @@ def hessian_vector_product(
 
     def build():
         def body(x, v, *maybe_labels):
-            _note_trace()
+            note_trace()
             with tf.GradientTape() as outer:
                 outer.watch(x)
                 with tf.GradientTape() as inner:
@@ -389,7 +391,7 @@ def saliency(model: Any, x: Any, class_index: Any | None = None) -> tf.Tensor:
 
     def build():
         def body(x, chosen):
-            _note_trace()
+            note_trace()
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 logits = view(x)

@@ -30,6 +30,7 @@ from robustkit.errors import InputError, ModelError, RobustkitWarning
 _SWAP_LOCK = threading.RLock()
 _VIEWS: "weakref.WeakKeyDictionary[Any, LogitsView]" = weakref.WeakKeyDictionary()
 _WARNED: "weakref.WeakSet[Any]" = weakref.WeakSet()
+_PROBED: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
 
 def _is_softmax(activation: Any) -> bool:
@@ -177,6 +178,12 @@ def as_logits(model: Any, x_sample: Any | None = None) -> LogitsView:
         except TypeError:
             pass
     if view.source == "logits" and x_sample is not None:
+        try:
+            if model in _PROBED:
+                return view
+            _PROBED.add(model)
+        except TypeError:
+            pass
         out = _call_model(model, x_sample)
         if looks_like_probabilities(out):
             view = LogitsView(model, "log-probabilities")

@@ -1,0 +1,159 @@
+"""Speed of L-inf PGD-10 relative to the limit: 10 compiled forward+backward passes.
+
+Run: ``python benchmarks/perf/pgd_speed.py [--rounds N]``.
+
+For two CNN shapes (28x28x1 at batch 256, 32x32x3 at batch 128), each round times the limit
+(a compiled ``tf.function`` returning the loss gradient, called 10 times) and then every attack
+implementation, in one process with the rounds interleaved, and reports medians and the ratio
+to the limit. When cleverhans, foolbox or adversarial-robustness-toolbox are installed
+(``pip install -e ".[compare]"``) their PGD-10 rows are printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from robustkit.attacks import PGD  # noqa: E402
+
+STEPS = 10
+EPS = 0.1
+
+
+def cnn(shape: tuple[int, int, int]) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input(shape),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.Conv2D(64, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
+
+
+def limit_runner(model: keras.Model):
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
+
+    @tf.function
+    def loss_gradient(x, y):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = loss_fn(y, model(x, training=False))
+        return tape.gradient(loss, x)
+
+    def run(x, y):
+        g = None
+        for _ in range(STEPS):
+            g = loss_gradient(x, y)
+        return g.numpy()
+
+    return run
+
+
+def robustkit_runner(model: keras.Model):
+    attack = PGD(eps=EPS, steps=STEPS, random_start=True, seed=0)
+    return lambda x, y: attack(model, x, y).numpy()
+
+
+def cleverhans_runner(model: keras.Model):
+    from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent
+
+    def run(x, y):
+        return projected_gradient_descent(
+            model, x, EPS, 2.5 * EPS / STEPS, STEPS, np.inf, clip_min=0.0, clip_max=1.0, y=y,
+            rand_init=True, sanity_checks=False,
+        ).numpy()
+
+    return run
+
+
+def foolbox_runner(model: keras.Model):
+    import foolbox
+
+    fmodel = foolbox.TensorFlowModel(model, bounds=(0.0, 1.0))
+    attack = foolbox.attacks.LinfPGD(abs_stepsize=2.5 * EPS / STEPS, steps=STEPS, random_start=True)
+
+    def run(x, y):
+        _, clipped, _ = attack(fmodel, x, tf.cast(y, tf.int64), epsilons=EPS)
+        return clipped.numpy()
+
+    return run
+
+
+def art_runner(model: keras.Model, shape):
+    from art.attacks.evasion import ProjectedGradientDescent
+    from art.estimators.classification import TensorFlowV2Classifier
+
+    classifier = TensorFlowV2Classifier(
+        model, nb_classes=10, input_shape=shape, clip_values=(0.0, 1.0),
+        loss_object=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    attack = ProjectedGradientDescent(
+        classifier, norm=np.inf, eps=EPS, eps_step=2.5 * EPS / STEPS, max_iter=STEPS, num_random_init=1, batch_size=10_000, verbose=False
+    )
+    return lambda x, y: attack.generate(x.numpy(), y=y.numpy())
+
+
+def optional_runners(model, shape):
+    runners = {}
+    for name, make in (
+        ("cleverhans", lambda: cleverhans_runner(model)),
+        ("foolbox", lambda: foolbox_runner(model)),
+        ("art", lambda: art_runner(model, shape)),
+    ):
+        try:
+            runners[name] = make()
+        except ImportError:
+            pass
+    return runners
+
+
+def bench(shape, batch, rounds):
+    model = cnn(shape)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.uniform(0, 1, (batch,) + shape).astype("float32"))
+    y = tf.constant(rng.integers(0, 10, batch).astype("int32"))
+    runners = {"limit": limit_runner(model), "robustkit": robustkit_runner(model)}
+    runners.update(optional_runners(model, shape))
+    times = {name: [] for name in runners}
+    for name, run in runners.items():  # warm-up: trace and compile everything once
+        run(x, y)
+    for _ in range(rounds):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run(x, y)
+            times[name].append(time.perf_counter() - start)
+    limit = statistics.median(times["limit"])
+    rows = []
+    for name, samples in times.items():
+        median = statistics.median(samples)
+        rows.append((name, median, median / limit))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+    print(f"L-inf PGD-{STEPS}, eps={EPS}, TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs")
+    print(f"{'model':<12} {'batch':>5}  {'implementation':<12} {'median s':>9} {'x limit':>8}")
+    for shape, batch in (((28, 28, 1), 256), ((32, 32, 3), 128)):
+        label = "x".join(map(str, shape))
+        for name, median, ratio in bench(shape, batch, args.rounds):
+            print(f"{label:<12} {batch:>5}  {name:<12} {median:>9.4f} {ratio:>7.3f}x")
+
+
+if __name__ == "__main__":
+    main()

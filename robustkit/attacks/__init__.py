@@ -1,0 +1,14 @@
+"""FGSM and PGD under L-inf, L2 and L1 threat models, sharing one compiled loop.
+
+Example:
+    >>> from robustkit.attacks import PGD
+    >>> PGD(eps=8 / 255, steps=10).effective_step_size()
+    0.00784313725490196
+"""
+
+from robustkit.attacks.base import GradientAttack
+from robustkit.attacks.fgsm import FGSM
+from robustkit.attacks.pgd import PGD
+from robustkit.attacks.result import AttackResult
+
+__all__ = ["GradientAttack", "FGSM", "PGD", "AttackResult"]

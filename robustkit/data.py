@@ -1,0 +1,173 @@
+"""Data sets: the embedded digits default, ``.npz`` files, ``tf.data`` and Keras's own sets.
+
+Every loader returns a :class:`DataSplit` whose inputs are float32 in the stated bounds, with a
+channel axis, and integer labels.
+
+Example:
+    >>> digits = load_digits_split()
+    >>> digits.x_test.shape, digits.bounds
+    ((360, 8, 8, 1), (0.0, 1.0))
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robustkit.errors import DataError
+
+KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10")
+
+
+@dataclass
+class DataSplit:
+    """Train and test arrays of one data set, scaled to ``bounds``."""
+
+    name: str
+    x_train: np.ndarray | None
+    y_train: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    bounds: tuple[float, float] = (0.0, 1.0)
+    info: dict = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the test inputs and labels, to tie a report to its data."""
+        digest = hashlib.sha256()
+        digest.update(np.ascontiguousarray(self.x_test).tobytes())
+        digest.update(np.ascontiguousarray(self.y_test).astype(np.int64).tobytes())
+        return digest.hexdigest()[:16]
+
+    def take(self, n: int | None) -> "DataSplit":
+        """The same data with only the first ``n`` test examples (all when ``n`` is None)."""
+        if n is None or n >= len(self.y_test):
+            return self
+        return DataSplit(self.name, self.x_train, self.y_train, self.x_test[:n], self.y_test[:n], self.num_classes, self.bounds, dict(self.info, limit=n))
+
+
+def load_digits_split(seed: int = 0, test_fraction: float = 0.2) -> DataSplit:
+    """scikit-learn's 1797 handwritten 8x8 digits, scaled from [0, 16] to [0, 1].
+
+    The split is stratified and fixed by ``seed``: 1437 training and 360 test images by default.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    x = (bunch.images.astype(np.float32) / 16.0)[..., None]
+    y = bunch.target.astype(np.int64)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=test_fraction, random_state=seed, stratify=y
+    )
+    return DataSplit("digits", x_train, y_train, x_test, y_test, 10, (0.0, 1.0), {"source": "sklearn.datasets.load_digits", "split_seed": seed})
+
+
+def _scaled_images(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float32) / 255.0
+    return x[..., None] if x.ndim == 3 else x
+
+
+def load_keras_dataset(name: str) -> DataSplit:
+    """Load ``mnist``, ``fashion_mnist`` or ``cifar10`` through ``keras.datasets`` (downloads once)."""
+    import keras
+
+    if name not in KERAS_DATASETS:
+        raise DataError(f"Unknown Keras data set {name!r}; choose one of {', '.join(KERAS_DATASETS)}.")
+    module = getattr(keras.datasets, name)
+    try:
+        (x_train, y_train), (x_test, y_test) = module.load_data()
+    except Exception as err:  # network or cache problems surface here
+        raise DataError(
+            f"Could not load keras.datasets.{name}: {err}. It is downloaded on first use, so this "
+            "needs network access once (or a copy in ~/.keras/datasets)."
+        ) from err
+    return DataSplit(
+        name,
+        _scaled_images(x_train),
+        y_train.reshape(-1).astype(np.int64),
+        _scaled_images(x_test),
+        y_test.reshape(-1).astype(np.int64),
+        10,
+        (0.0, 1.0),
+        {"source": f"keras.datasets.{name}"},
+    )
+
+
+def load_npz(path: str | Path, bounds: tuple[float, float] | None = None) -> DataSplit:
+    """Load test data from an ``.npz`` file with arrays ``x`` and ``y``.
+
+    Optional arrays ``x_train`` / ``y_train`` are loaded too. ``x`` must already be scaled to
+    ``bounds`` (default: the range [0, 1]).
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except FileNotFoundError:
+        raise DataError(f"Data file {str(path)!r} does not exist.") from None
+    except Exception as err:
+        raise DataError(f"Could not read {str(path)!r} as an .npz file: {err}") from err
+    missing = [key for key in ("x", "y") if key not in arrays]
+    if missing:
+        raise DataError(f"{str(path)!r} lacks the array(s) {missing}; it needs 'x' (inputs) and 'y' (integer labels). It has {sorted(arrays)}.")
+    x, y = arrays["x"], arrays["y"]
+    if not np.issubdtype(x.dtype, np.floating):
+        raise DataError(f"'x' in {str(path)!r} has dtype {x.dtype}; store floats scaled to the bounds (e.g. x / 255).")
+    if y.ndim == 2:
+        y = np.argmax(y, axis=1)
+    if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1 or len(y) != len(x):
+        raise DataError(f"'y' in {str(path)!r} must be {len(x)} integer labels, got shape {y.shape} and dtype {y.dtype}.")
+    if not np.all(np.isfinite(x)):
+        raise DataError(f"'x' in {str(path)!r} contains NaN or Inf.")
+    bounds = bounds or (0.0, 1.0)
+    if x.size and (x.min() < bounds[0] - 1e-6 or x.max() > bounds[1] + 1e-6):
+        raise DataError(f"'x' in {str(path)!r} has values in [{x.min():.4g}, {x.max():.4g}], outside the bounds {bounds}; rescale it.")
+    classes = int(max(y.max(initial=0), arrays.get("y_train", np.zeros(1, int)).max(initial=0))) + 1
+    return DataSplit(
+        path.stem,
+        arrays.get("x_train"),
+        arrays.get("y_train"),
+        x.astype(np.float32, copy=False),
+        y.astype(np.int64),
+        classes,
+        bounds,
+        {"source": str(path)},
+    )
+
+
+def from_tf_dataset(dataset: Any, name: str = "dataset", num_classes: int | None = None, bounds: tuple[float, float] = (0.0, 1.0)) -> DataSplit:
+    """Collect a (finite) ``tf.data.Dataset`` of ``(x, y)`` pairs or batches as test data."""
+    xs, ys = [], []
+    for element in dataset:
+        x, y = element[0].numpy(), element[1].numpy()
+        if y.ndim == 0:
+            x, y = x[None], y[None]
+        xs.append(x)
+        ys.append(y)
+    if not xs:
+        raise DataError(f"The dataset {name!r} is empty.")
+    x, y = np.concatenate(xs).astype(np.float32), np.concatenate(ys)
+    if y.ndim == 2:
+        y = np.argmax(y, axis=1)
+    return DataSplit(name, None, None, x, y.astype(np.int64), num_classes or int(y.max()) + 1, bounds, {"source": "tf.data"})
+
+
+def load_data(spec: str) -> DataSplit:
+    """Load data by name: ``"digits"``, a ``.npz`` path, or ``"keras:mnist"`` and friends."""
+    if spec == "digits":
+        return load_digits_split()
+    if spec.startswith("keras:"):
+        return load_keras_dataset(spec.split(":", 1)[1])
+    if spec in KERAS_DATASETS:
+        return load_keras_dataset(spec)
+    if spec.endswith(".npz") or Path(spec).exists():
+        return load_npz(spec)
+    raise DataError(
+        f"Unknown data {spec!r}: use 'digits' (embedded), a path to an .npz file with 'x' and 'y', "
+        f"or one of {', '.join('keras:' + n for n in KERAS_DATASETS)}."
+    )
