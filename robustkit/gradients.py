@@ -75,13 +75,17 @@ def _cache_for(owner: Any) -> dict:
 
 
 def compiled(
-    owner: Any, key: tuple, build: Callable[[], Callable], jit_compile: bool = False, reduce_retracing: bool = False
+    owner: Any,
+    key: tuple,
+    build: Callable[[], Callable],
+    jit_compile: bool = False,
+    input_signature: list | None = None,
 ):
     """Return the cached ``tf.function`` for ``(owner, key)``, building it on first use."""
     cache = _cache_for(owner)
     fn = cache.get((key, jit_compile))
     if fn is None:
-        fn = tf.function(build(), autograph=False, jit_compile=jit_compile, reduce_retracing=reduce_retracing)
+        fn = tf.function(build(), autograph=False, jit_compile=jit_compile, input_signature=input_signature)
         cache[(key, jit_compile)] = fn
     return fn
 

@@ -24,3 +24,42 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def zoo_cache(tmp_path_factory):
+    """One model cache per test run: zoo models are trained once, then loaded from disk.
+
+    Subprocesses started by tests (the command line) inherit it, so they reuse the models too.
+    """
+    path = os.environ.get("ROBUSTKIT_TEST_CACHE") or str(tmp_path_factory.mktemp("robustkit-cache"))
+    previous = os.environ.get("ROBUSTKIT_CACHE")
+    os.environ["ROBUSTKIT_CACHE"] = path
+    yield path
+    if previous is None:
+        os.environ.pop("ROBUSTKIT_CACHE", None)
+    else:
+        os.environ["ROBUSTKIT_CACHE"] = previous
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from robustkit.data import load_digits_split
+
+    return load_digits_split()
+
+
+@pytest.fixture(scope="session")
+def digits_cnn(zoo_cache):
+    from robustkit.zoo import load_zoo_model
+
+    return load_zoo_model("digits-cnn")
+
+
+@pytest.fixture(scope="session")
+def digits_mlp(zoo_cache):
+    from robustkit.zoo import load_zoo_model
+
+    return load_zoo_model("digits-mlp")

@@ -170,10 +170,17 @@ class GradientAttack:
             gather=self.early_stop and not self.jit_compile,
         )
 
-    def _compiled_fn(self, view: LogitsView):
+    def _compiled_fn(self, view: LogitsView, example_shape: tuple = (), dtype: tf.DType = tf.float32):
+        """The compiled attack for this model, configuration, example shape and dtype.
+
+        The batch axis is left open, so every batch size (a data set's last, smaller batch
+        too) runs the same graph: one trace per (model, configuration, example shape, dtype).
+        """
         cfg = self._loop_config()
         key = (
             "attack",
+            tuple(example_shape),
+            dtype.name,
             view.source,
             repr(self.norm),
             cfg,
@@ -186,9 +193,14 @@ class GradientAttack:
         def build():
             return build_attack_fn(view, cfg, self.lower, self.upper)
 
-        # reduce_retracing: a data set's last, smaller batch relaxes the batch axis once, after
-        # which every batch size reuses the same graph.
-        return compiled(view.model, key, build, jit_compile=self.jit_compile, reduce_retracing=True)
+        signature = [
+            tf.TensorSpec((None,) + tuple(example_shape), dtype),
+            tf.TensorSpec((None,), tf.int32),
+            tf.TensorSpec((), dtype),
+            tf.TensorSpec((), dtype),
+            tf.TensorSpec((2,), tf.int32),
+        ]
+        return compiled(view.model, key, build, jit_compile=self.jit_compile, input_signature=signature)
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -264,7 +276,7 @@ class GradientAttack:
         if self.targeted and targets is None:
             targets = self._choose_targets(view, x, labels, classes, seed_pair + tf.constant([0, 7919]))
         compute_dtype = tf.float32 if x.dtype in (tf.float16, tf.bfloat16) else x.dtype
-        fn = self._compiled_fn(view)
+        fn = self._compiled_fn(view, tuple(x.shape[1:]), compute_dtype)
         eps = self.eps
         x_adv, success, loss, adv_pred, norms, evals = fn(
             tf.cast(x, compute_dtype),
