@@ -57,6 +57,18 @@ def _better(obj, succ, best_obj, best_succ):
     )
 
 
+def _active_rows(active: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Indices of the active examples, never empty, and which of them are real.
+
+    TensorFlow's CPU convolutions fail on an empty batch, so when no example is active one
+    stand-in row (index 0) is computed and every update from it is masked out.
+    """
+    idx = tf.where(active)[:, 0]
+    count = tf.size(idx)
+    padded = tf.concat([idx, tf.zeros([1], idx.dtype)], axis=0)[: tf.maximum(count, 1)]
+    return padded, tf.range(tf.size(padded)) < count
+
+
 def _rows(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
     return tf.reshape(mask, tf.concat([[-1], tf.ones([tf.rank(like) - 1], tf.int32)], 0))
 
@@ -87,7 +99,7 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper:
             succ, pred = _succeeded(logits, lab, cfg.targeted)
             return tf.cast(obj, dtype), succ, pred
 
-        def record(best, idx, x_at, obj, succ, pred):
+        def record(best, idx, x_at, obj, succ, pred, valid=None):
             """Fold (x_at, obj, succ, pred) of the rows ``idx`` into the running best."""
             best_x, best_obj, best_succ, best_pred = best
             if idx is None:
@@ -100,6 +112,8 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper:
                 )
             old = (tf.gather(best_x, idx), tf.gather(best_obj, idx), tf.gather(best_succ, idx), tf.gather(best_pred, idx))
             take = _better(obj, succ, old[1], old[2]) if cfg.keep_best else tf.ones_like(succ)
+            if valid is not None:
+                take = tf.logical_and(take, valid)
             rows = idx[:, None]
             return (
                 tf.tensor_scatter_nd_update(best_x, rows, tf.where(_rows(take, x_at), x_at, old[0])),
@@ -122,15 +136,15 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper:
 
             def step(x_adv, active, best, evals):
                 if cfg.gather:
-                    idx = tf.where(active)[:, 0]
+                    idx, valid = _active_rows(active)
                     xa, la, xo = tf.gather(x_adv, idx), tf.gather(labels, idx), tf.gather(x, idx)
                 else:
-                    idx, xa, la, xo = None, x_adv, labels, x
+                    idx, valid, xa, la, xo = None, None, x_adv, labels, x
                 obj, grad, logits = objective_and_gradient(view, xa, la, cfg.loss, cfg.targeted)
                 succ, pred = _succeeded(logits, la, cfg.targeted)
                 obj = tf.cast(obj, dtype)
                 if cfg.keep_best:
-                    best = record(best, idx, xa, obj, succ, pred)
+                    best = record(best, idx, xa, obj, succ, pred, valid)
                 grad = tf.where(tf.math.is_finite(grad), grad, tf.zeros_like(grad))
                 moved = xa + step_size * norm.ascent_direction(grad, xa, lo, hi)
                 if box is not None and idx is None:
@@ -138,11 +152,13 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper:
                 else:
                     x_next = project(moved, xo)
                 if cfg.gather:
-                    x_next = tf.where(_rows(succ, xa), xa, x_next)
+                    stay = tf.logical_or(succ, tf.logical_not(valid))
+                    x_next = tf.where(_rows(stay, xa), xa, x_next)
                     rows = idx[:, None]
                     x_adv = tf.tensor_scatter_nd_update(x_adv, rows, x_next)
-                    active = tf.tensor_scatter_nd_update(active, rows, tf.logical_not(succ))
-                    evals = tf.tensor_scatter_nd_add(evals, rows, tf.ones_like(la))
+                    still = tf.where(valid, tf.logical_not(succ), tf.gather(active, idx))
+                    active = tf.tensor_scatter_nd_update(active, rows, still)
+                    evals = tf.tensor_scatter_nd_add(evals, rows, tf.cast(valid, tf.int32))
                 elif cfg.early_stop:  # masked early stopping (XLA): same answer, no saving
                     moving = tf.logical_and(active, tf.logical_not(succ))
                     x_adv = tf.where(_rows(moving, xa), x_next, xa)
@@ -170,10 +186,10 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper:
             x_adv, active, best, evals = state
             # The last iterate has no gradient yet: one forward pass scores it.
             if cfg.gather and cfg.keep_best:
-                idx = tf.where(active)[:, 0]
+                idx, valid = _active_rows(active)
                 xa = tf.gather(x_adv, idx)
                 obj, succ, pred = evaluate(xa, tf.gather(labels, idx))
-                best = record(best, idx, xa, obj, succ, pred)
+                best = record(best, idx, xa, obj, succ, pred, valid)
             else:
                 obj, succ, pred = evaluate(x_adv, labels)
                 best = record(best, None, x_adv, obj, succ, pred)

@@ -1,0 +1,307 @@
+"""Suites as data: attack suites (``attacks/*.toml``) and benchmark suites (``benchmarks/*.toml``).
+
+An attack suite is one threat model: a norm, an epsilon grid and the attacks to run::
+
+    name = "linf"
+    norm = "linf"
+    eps = [0.01, 0.02, 0.05, 0.1]
+
+    [[attack]]
+    name = "pgd-20"
+    type = "pgd"
+    steps = 20
+    rel_step_size = 0.125   # step = 0.125 * eps
+
+A benchmark suite names models, data and attack suites::
+
+    name = "default"
+    data = "digits"
+    models = ["digits-mlp", "digits-cnn"]
+    attacks = ["linf", "l2"]
+    seed = 0
+
+Unknown keys and bad values raise :class:`ConfigError` naming the file, the key and what is
+allowed.
+
+Example:
+    >>> suite = load_benchmark_suite("default")
+    >>> suite.name
+    'default'
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from robustkit.errors import ConfigError
+from robustkit.losses import LOSSES
+from robustkit.norms import NORMS
+
+ATTACK_TYPES = ("fgsm", "pgd")
+ATTACK_KEYS = {
+    "name": "a short name shown in reports",
+    "type": "fgsm or pgd",
+    "steps": "integer >= 1 (pgd)",
+    "step_size": "absolute step size > 0",
+    "rel_step_size": "step size as a multiple of eps, > 0",
+    "random_start": "true or false",
+    "restarts": "integer >= 1 (pgd)",
+    "loss": "one of " + ", ".join(LOSSES),
+    "sparsity": "fraction of coordinates an L1 step moves, in (0, 1]",
+}
+THREAT_KEYS = {"name": "the threat model's name", "description": "free text", "norm": "one of " + ", ".join(NORMS), "eps": "a list of numbers >= 0", "bounds": "[lower, upper]", "attack": "an array of [[attack]] tables"}
+BENCH_KEYS = {
+    "name": "the suite's name (its report goes to reports/<name>/)",
+    "description": "free text",
+    "data": "'digits', a path to an .npz file, or keras:mnist / keras:fashion_mnist / keras:cifar10",
+    "limit": "use only the first N test examples (integer >= 1)",
+    "models": "a list of zoo names, .keras paths, SavedModel folders or module:function factories",
+    "attacks": "a list of attack suite names (files in attacks/) or paths",
+    "seed": "integer >= 0",
+    "batch_size": "integer >= 1",
+    "gate": "a table of gate settings",
+}
+
+
+def repository_root() -> Path:
+    """The folder that holds ``attacks/`` and ``benchmarks/`` (the source checkout)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"Suite file {str(path)!r} does not exist.") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read: {err}") from None
+
+
+def _unknown_keys(path: Path, table: dict, allowed: dict, where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            listing = "; ".join(f"{k} ({v})" for k, v in allowed.items())
+            raise ConfigError(f"{path}: unknown key {key!r} in {where}. Allowed keys: {listing}.")
+
+
+def _bad(path: Path, where: str, key: str, value: Any, allowed: str) -> ConfigError:
+    return ConfigError(f"{path}: {where} key {key!r} has the bad value {value!r}; allowed: {allowed}.")
+
+
+def _int(path, where, key, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise _bad(path, where, key, value, f"an integer >= {minimum}")
+    return value
+
+
+def _positive(path, where, key, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise _bad(path, where, key, value, "a number > 0")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """One attack of a threat model, before eps is chosen."""
+
+    name: str
+    type: str
+    norm: str
+    steps: int = 1
+    step_size: float | None = None
+    rel_step_size: float | None = None
+    random_start: bool = False
+    restarts: int = 1
+    loss: str = "ce"
+    sparsity: float | None = None
+
+    def build(self, eps: float, bounds: Any, seed: int, batch_size: int, early_stop: bool = True):
+        """The attack object for one eps (evaluation mode: early stopping on by default)."""
+        from robustkit.attacks import FGSM, PGD
+        from robustkit.norms import L1Norm, get_norm
+
+        norm = L1Norm(self.sparsity) if (self.norm == "l1" and self.sparsity) else get_norm(self.norm)
+        step = self.step_size if self.step_size is not None else (None if self.rel_step_size is None else self.rel_step_size * eps)
+        if eps == 0:
+            step = None  # any step is projected back to x
+        common = dict(eps=eps, norm=norm, loss=self.loss, bounds=bounds, seed=seed, batch_size=batch_size,
+                      early_stop=early_stop, random_start=self.random_start, step_size=step)
+        if self.type == "fgsm":
+            return FGSM(**common)
+        return PGD(steps=self.steps, restarts=self.restarts, **common)
+
+    def config(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class ThreatModel:
+    """A named norm with an epsilon grid and the attacks to run under it."""
+
+    name: str
+    norm: str
+    eps: tuple[float, ...]
+    attacks: tuple[AttackSpec, ...]
+    bounds: tuple[float, float] | None = None
+    description: str = ""
+    path: str = ""
+
+    def config(self) -> dict:
+        return {"name": self.name, "norm": self.norm, "eps": list(self.eps), "bounds": self.bounds, "attacks": [a.config() for a in self.attacks]}
+
+
+def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
+    where = f"[[attack]] #{index + 1}"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: {where} must be a table.")
+    _unknown_keys(path, table, ATTACK_KEYS, where)
+    kind = str(table.get("type", "")).lower()
+    if kind not in ATTACK_TYPES:
+        raise _bad(path, where, "type", table.get("type"), " or ".join(ATTACK_TYPES))
+    name = table.get("name", kind)
+    if not isinstance(name, str) or not name:
+        raise _bad(path, where, "name", name, "a non-empty string")
+    steps = _int(path, where, "steps", table.get("steps", 10 if kind == "pgd" else 1), 1)
+    if kind == "fgsm" and steps != 1:
+        raise _bad(path, where, "steps", steps, "1 for fgsm (use type = 'pgd' for several steps)")
+    step_size = table.get("step_size")
+    rel = table.get("rel_step_size")
+    if step_size is not None and rel is not None:
+        raise ConfigError(f"{path}: {where} sets both step_size and rel_step_size; keep one.")
+    step_size = None if step_size is None else _positive(path, where, "step_size", step_size)
+    rel = None if rel is None else _positive(path, where, "rel_step_size", rel)
+    random_start = table.get("random_start", kind == "pgd")
+    if not isinstance(random_start, bool):
+        raise _bad(path, where, "random_start", random_start, "true or false")
+    restarts = _int(path, where, "restarts", table.get("restarts", 1), 1)
+    if restarts > 1 and not random_start:
+        raise _bad(path, where, "restarts", restarts, "1 unless random_start = true")
+    loss = table.get("loss", "ce")
+    if loss not in LOSSES:
+        raise _bad(path, where, "loss", loss, ", ".join(LOSSES))
+    sparsity = table.get("sparsity")
+    if sparsity is not None:
+        sparsity = _positive(path, where, "sparsity", sparsity)
+        if sparsity > 1 or norm != "l1":
+            raise _bad(path, where, "sparsity", sparsity, "a fraction in (0, 1], for norm = 'l1' only")
+    return AttackSpec(name, kind, norm, steps, step_size, rel, random_start, restarts, loss, sparsity)
+
+
+def find_file(name_or_path: str, folder: str) -> Path:
+    """Resolve a suite given by path or by name (``<repo>/<folder>/<name>.toml`` or the cwd's)."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.exists():
+        return candidate
+    for root in (Path.cwd(), repository_root()):
+        path = root / folder / f"{name_or_path}.toml"
+        if path.exists():
+            return path
+    available = sorted(p.stem for p in (repository_root() / folder).glob("*.toml"))
+    raise ConfigError(f"No suite named {name_or_path!r} in {folder}/; available: {', '.join(available) or 'none'}.")
+
+
+def load_threat_model(name_or_path: str) -> ThreatModel:
+    """Load and validate an attack suite (one threat model)."""
+    path = find_file(name_or_path, "attacks")
+    data = _read_toml(path)
+    _unknown_keys(path, data, THREAT_KEYS, "the top level")
+    norm = str(data.get("norm", "")).lower()
+    if norm not in NORMS:
+        raise _bad(path, "top-level", "norm", data.get("norm"), ", ".join(NORMS))
+    eps = data.get("eps")
+    if not isinstance(eps, list) or not eps:
+        raise _bad(path, "top-level", "eps", eps, THREAT_KEYS["eps"])
+    for value in eps:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise _bad(path, "top-level", "eps", value, "numbers >= 0")
+    if len(set(eps)) != len(eps):
+        raise _bad(path, "top-level", "eps", eps, "distinct numbers")
+    bounds = data.get("bounds")
+    if bounds is not None:
+        if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, (int, float)) for b in bounds) and bounds[0] < bounds[1]):
+            raise _bad(path, "top-level", "bounds", bounds, "[lower, upper] with lower < upper")
+        bounds = (float(bounds[0]), float(bounds[1]))
+    tables = data.get("attack")
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(f"{path}: no [[attack]] tables; add at least one (type = 'fgsm' or 'pgd').")
+    attacks = tuple(_attack_spec(path, table, norm, i) for i, table in enumerate(tables))
+    names = [a.name for a in attacks]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: attack names must be distinct, got {names}.")
+    if "worst-case" in names:
+        raise ConfigError(f"{path}: 'worst-case' is reserved for the combined rows; rename that attack.")
+    return ThreatModel(str(data.get("name", path.stem)), norm, tuple(sorted(float(e) for e in eps)), attacks, bounds, str(data.get("description", "")), str(path))
+
+
+@dataclass
+class BenchmarkSuite:
+    """Models x data x threat models, plus run settings."""
+
+    name: str
+    data: str
+    models: list[str]
+    threats: list[ThreatModel]
+    seed: int = 0
+    limit: int | None = None
+    batch_size: int = 512
+    description: str = ""
+    gate: dict = field(default_factory=dict)
+    path: str = ""
+
+    def config(self) -> dict:
+        return {
+            "name": self.name,
+            "data": self.data,
+            "limit": self.limit,
+            "models": list(self.models),
+            "threat_models": [t.config() for t in self.threats],
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+        }
+
+
+def _string_list(path, key, value):
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise _bad(path, "top-level", key, value, "a non-empty list of strings")
+    return value
+
+
+def load_benchmark_suite(name_or_path: str) -> BenchmarkSuite:
+    """Load and validate a benchmark suite, with its attack suites."""
+    path = find_file(name_or_path, "benchmarks")
+    data = _read_toml(path)
+    _unknown_keys(path, data, BENCH_KEYS, "the top level")
+    models = _string_list(path, "models", data.get("models"))
+    attacks = _string_list(path, "attacks", data.get("attacks"))
+    data_spec = data.get("data", "digits")
+    if not isinstance(data_spec, str):
+        raise _bad(path, "top-level", "data", data_spec, BENCH_KEYS["data"])
+    limit = data.get("limit")
+    if limit is not None:
+        limit = _int(path, "top-level", "limit", limit, 1)
+    seed = _int(path, "top-level", "seed", data.get("seed", 0), 0)
+    batch_size = _int(path, "top-level", "batch_size", data.get("batch_size", 512), 1)
+    gate = data.get("gate", {})
+    if not isinstance(gate, dict):
+        raise _bad(path, "top-level", "gate", gate, "a table")
+    threats = []
+    for attack in attacks:
+        try:
+            threats.append(load_threat_model(attack))
+        except ConfigError as err:
+            raise ConfigError(f"{path}: in attacks = [... {attack!r} ...]: {err}") from None
+    return BenchmarkSuite(str(data.get("name", path.stem)), data_spec, models, threats, seed, limit, batch_size, str(data.get("description", "")), gate, str(path))
