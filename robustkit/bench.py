@@ -37,6 +37,7 @@ import tensorflow as tf
 
 from robustkit.data import DataSplit, load_data
 from robustkit.errors import DataError, InputError
+from robustkit.gradients import compiled_predict
 from robustkit.logits import as_logits
 from robustkit.models import fingerprint, load_model, model_label
 from robustkit.stats import wilson_interval
@@ -72,8 +73,8 @@ class Cell:
         try:
             with os.fdopen(fd, "wb") as handle:
                 np.savez(handle, **{k: np.asarray(v) for k, v in self.__dict__.items()})
-                handle.flush()
-                os.fsync(handle.fileno())
+            # The rename is atomic: a killed process leaves the old file or the new one. (No
+            # fsync: that would guard against power loss, at a cost paid on every cell.)
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
@@ -115,7 +116,7 @@ def _digest(obj: Any) -> str:
 def predict_labels(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
     """Predicted classes in batches, in inference mode, through the logits view."""
     view = as_logits(model, x_sample=tf.constant(x[:8]))
-    forward = tf.function(lambda t: tf.argmax(view(t), axis=-1, output_type=tf.int32), autograph=False)
+    forward = compiled_predict(view, x.shape[1:], tf.as_dtype(x.dtype))
     parts = [forward(tf.constant(x[i : i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
     return np.concatenate(parts) if parts else np.zeros(0, np.int32)
 

@@ -90,6 +90,20 @@ def compiled(
     return fn
 
 
+def compiled_predict(view: LogitsView, example_shape: tuple, dtype: tf.DType):
+    """Compiled ``argmax(logits)`` for one model, example shape and dtype (any batch size)."""
+
+    def build():
+        def predict(x):
+            note_trace()
+            return tf.argmax(view(x), axis=-1, output_type=tf.int32)
+
+        return predict
+
+    signature = [tf.TensorSpec((None,) + tuple(example_shape), dtype)]
+    return compiled(view.model, ("predict", view.source, tuple(example_shape), dtype.name), build, input_signature=signature)
+
+
 def call_raw(f: Any, x: tf.Tensor) -> tf.Tensor:
     """Call a model, layer or function on ``x`` (Keras objects in inference mode)."""
     if isinstance(f, LogitsView):

@@ -12,7 +12,7 @@ from robustkit._backend import ensure_tensorflow_backend
 from robustkit.attacks.loop import LoopConfig, build_attack_fn
 from robustkit.attacks.result import AttackResult
 from robustkit.errors import ConfigError, InputError, LabelError
-from robustkit.gradients import _check_input_shape, compiled
+from robustkit.gradients import _check_input_shape, compiled, compiled_predict
 from robustkit.inputs import as_float_tensor, as_int_labels, ensure_in_bounds
 from robustkit.logits import LogitsView, as_logits, num_classes_of
 from robustkit.losses import check_loss, min_classes
@@ -287,7 +287,10 @@ class GradientAttack:
         )
         if x_adv.dtype != x.dtype:
             x_adv = tf.cast(x_adv, x.dtype)
-        clean_pred = tf.argmax(view(x), axis=-1, output_type=tf.int32).numpy() if with_clean else np.full(int(x.shape[0]), -1)
+        if with_clean:
+            clean_pred = compiled_predict(view, tuple(x.shape[1:]), compute_dtype)(tf.cast(x, compute_dtype)).numpy()
+        else:
+            clean_pred = np.full(int(x.shape[0]), -1)
         return AttackResult(
             x_adv=x_adv,
             success=success.numpy(),

@@ -1,0 +1,83 @@
+"""Suite files: the shipped ones load, and every bad key or value names file, key and fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from robustkit.errors import ConfigError
+from robustkit.suite import load_benchmark_suite, load_threat_model, repository_root
+
+
+def test_shipped_suites_load():
+    for path in sorted((repository_root() / "attacks").glob("*.toml")):
+        threat = load_threat_model(str(path))
+        assert threat.eps == tuple(sorted(threat.eps)) and threat.attacks
+    default = load_benchmark_suite("default")
+    assert default.name == "default" and default.data == "digits"
+    assert {t.norm for t in default.threats} >= {"linf", "l2"}
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+GOOD_ATTACK = 'name = "t"\nnorm = "linf"\neps = [0.1]\n[[attack]]\ntype = "pgd"\n'
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (GOOD_ATTACK + "colour = 1\n", r"unknown key 'colour' in \[\[attack\]\] #1. Allowed keys: name"),
+        ('nrom = "linf"\n' + GOOD_ATTACK, r"unknown key 'nrom' in the top level"),
+        (GOOD_ATTACK.replace('"linf"', '"l7"'), r"key 'norm' has the bad value 'l7'; allowed: linf, l2, l1"),
+        (GOOD_ATTACK.replace("[0.1]", "[-0.1]"), r"key 'eps' has the bad value -0.1; allowed: numbers >= 0"),
+        (GOOD_ATTACK.replace("[0.1]", "[]"), r"key 'eps' has the bad value \[\]"),
+        (GOOD_ATTACK.replace("[0.1]", "[0.1, 0.1]"), r"distinct numbers"),
+        (GOOD_ATTACK.replace('"pgd"', '"cw"'), r"key 'type' has the bad value 'cw'; allowed: fgsm or pgd"),
+        (GOOD_ATTACK + "steps = 0\n", r"key 'steps' has the bad value 0; allowed: an integer >= 1"),
+        (GOOD_ATTACK + "step_size = -1\n", r"key 'step_size' has the bad value -1; allowed: a number > 0"),
+        (GOOD_ATTACK + "loss = 'hinge'\n", r"key 'loss' has the bad value 'hinge'"),
+        (GOOD_ATTACK + "restarts = 2\nrandom_start = false\n", r"key 'restarts' has the bad value 2"),
+        (GOOD_ATTACK + "step_size = 0.1\nrel_step_size = 0.1\n", r"sets both step_size and rel_step_size"),
+        (GOOD_ATTACK.replace('type = "pgd"', 'type = "fgsm"\nsteps = 3'), r"1 for fgsm"),
+        ('norm = "linf"\neps = [0.1]\n', r"no \[\[attack\]\] tables"),
+        ("norm = 'linf\n", r"not valid TOML"),
+        (GOOD_ATTACK + 'sparsity = 0.1\n', r"key 'sparsity'.*for norm = 'l1' only"),
+        (GOOD_ATTACK + 'name = "worst-case"\n', r"'worst-case' is reserved"),
+    ],
+)
+def test_bad_attack_suites(tmp_path, text, message):
+    path = _write(tmp_path, "bad.toml", text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_threat_model(path)
+    assert "bad.toml" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('models = ["digits-cnn"]\nattacks = ["linf"]\nmodle = 1\n', r"unknown key 'modle' in the top level"),
+        ('attacks = ["linf"]\n', r"key 'models' has the bad value None; allowed: a non-empty list of strings"),
+        ('models = ["digits-cnn"]\nattacks = ["nope"]\n', r"No suite named 'nope' in attacks/"),
+        ('models = ["digits-cnn"]\nattacks = ["linf"]\nseed = -1\n', r"key 'seed' has the bad value -1"),
+        ('models = ["digits-cnn"]\nattacks = ["linf"]\nlimit = 0\n', r"key 'limit' has the bad value 0"),
+        ('models = []\nattacks = ["linf"]\n', r"key 'models' has the bad value \[\]"),
+    ],
+)
+def test_bad_benchmark_suites(tmp_path, text, message):
+    path = _write(tmp_path, "suite.toml", text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_benchmark_suite(path)
+    assert "suite.toml" in str(info.value)
+
+
+def test_unknown_suite_names_list_the_available_ones():
+    with pytest.raises(ConfigError, match=r"No suite named 'nope' in benchmarks/; available: .*default"):
+        load_benchmark_suite("nope")
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_benchmark_suite("/nonexistent/suite.toml")
