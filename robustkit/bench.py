@@ -36,9 +36,10 @@ import pandas as pd
 import tensorflow as tf
 
 from robustkit.data import DataSplit, load_data
-from robustkit.errors import DataError, InputError
-from robustkit.gradients import compiled_predict
-from robustkit.logits import as_logits
+from robustkit.errors import DataError, InputError, RobustkitError
+from robustkit.gradients import _check_input_shape, compiled_predict
+from robustkit.inputs import as_int_labels
+from robustkit.logits import as_logits, num_classes_of
 from robustkit.models import fingerprint, load_model, model_label
 from robustkit.stats import wilson_interval
 from robustkit.suite import AttackSpec, BenchmarkSuite, ThreatModel
@@ -121,6 +122,18 @@ def predict_labels(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, np.int32)
 
 
+def _check_model_fits(model: Any, x: np.ndarray, y: np.ndarray, label: str) -> None:
+    """The model takes the data's shape and has a class for every label (checked once per model)."""
+    sample = tf.constant(x[:8])
+    try:
+        _check_input_shape(model, sample)
+        view = as_logits(model, x_sample=sample)
+        classes = num_classes_of(view, sample)
+        as_int_labels(y, classes, len(y), name=f"the labels of the data (model {label})")
+    except RobustkitError as err:
+        raise type(err)(f"Model {label!r} does not fit the data: {err}") from None
+
+
 def _validate_data(data: DataSplit, bounds: tuple[float, float]) -> None:
     x = data.x_test
     if len(x) == 0:
@@ -148,7 +161,11 @@ def sweep(
     label: str,
     on_cell: Callable[[bool], None] | None = None,
 ) -> tuple[dict[float, Cell], int, int]:
-    """Attack one model with one attack over the eps grid, survivors only, resuming saved cells."""
+    """Attack one model with one attack over the eps grid, survivors only, resuming saved cells.
+
+    ``x`` and ``y`` must already be checked (finite, inside ``bounds``, labels in range).
+    """
+    view = as_logits(model, x_sample=tf.constant(x[:8]))
     alive = np.flatnonzero(correct)
     cells: dict[float, Cell] = {}
     computed = reused = 0
@@ -161,7 +178,7 @@ def sweep(
             start = time.perf_counter()
             if len(alive):
                 attack = spec.build(eps, bounds, cell_seed(seed, label, threat.name, spec.name, eps), batch_size)
-                result = attack.run(model, x[alive], y[alive])
+                result = _attack_checked(attack, view, x, y, alive, batch_size)
                 success = result.success
                 chosen = np.flatnonzero(success)[:SAMPLES_PER_CELL]
                 cell = Cell(alive, success, result.adv_pred, result.norms, result.grad_evals, 0.0,
@@ -180,6 +197,18 @@ def sweep(
         if on_cell:
             on_cell(cell is not None)
     return cells, computed, reused
+
+
+def _attack_checked(attack, view, x: np.ndarray, y: np.ndarray, rows: np.ndarray, batch_size: int):
+    """Attack ``x[rows]`` in batches; the data were checked once, up front, by the runner."""
+    from robustkit.attacks import AttackResult
+
+    parts = []
+    for index, start in enumerate(range(0, len(rows), batch_size)):
+        chosen = rows[start : start + batch_size]
+        parts.append(attack.run_validated(view, tf.constant(x[chosen]), tf.constant(y[chosen], tf.int32), None,
+                                          tf.constant([attack.seed, index], tf.int32), with_clean=False))
+    return AttackResult.concat(parts)
 
 
 def _summary_row(model, threat, attack, eps, n, correct, broken_eps, norms, grad_evals, seconds) -> dict:
@@ -303,6 +332,7 @@ def run_benchmark(
         label = model_label(spec_string)
         model = load_model(spec_string, seed=suite.seed)
         model_hash = fingerprint(model)
+        _check_model_fits(model, x, y, label)
         clean_pred = predict_labels(model, x, suite.batch_size)
         correct = clean_pred == y
         results["models"][label] = {"spec": spec_string, "fingerprint": model_hash, "clean_accuracy": float(correct.mean())}

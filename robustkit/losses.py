@@ -50,7 +50,9 @@ def dlr(z: tf.Tensor, labels: tf.Tensor, targeted: bool) -> tf.Tensor:
     ranked = tf.sort(z, axis=-1, direction="DESCENDING")
     tiny = tf.constant(1e-12, z.dtype)
     numerator = _label_logit(z, labels) - _largest_other(z, labels)
-    return -numerator / (ranked[:, 0] - ranked[:, 2] + tiny)
+    # max(), not "+ tiny": when the top logits tie, the spread is exactly zero, and a sum with a
+    # tiny constant can be rewritten away by graph optimisation, leaving 0 / 0.
+    return -numerator / tf.maximum(ranked[:, 0] - ranked[:, 2], tiny)
 
 
 _BY_NAME: dict[str, Callable[[tf.Tensor, tf.Tensor, bool], tf.Tensor]] = {

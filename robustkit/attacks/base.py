@@ -275,20 +275,29 @@ class GradientAttack:
         view, x, labels, targets, classes = self._prepare(model, x, y, target)
         if self.targeted and targets is None:
             targets = self._choose_targets(view, x, labels, classes, seed_pair + tf.constant([0, 7919]))
+        return self.run_validated(view, x, labels, targets, seed_pair, with_clean)
+
+    def run_validated(
+        self, view: LogitsView, x: tf.Tensor, labels: tf.Tensor, targets: tf.Tensor | None, seed_pair: tf.Tensor, with_clean: bool = True
+    ) -> AttackResult:
+        """Attack one batch whose inputs were already checked (the runner checks its data once).
+
+        ``x`` must be a floating tensor inside the bounds, ``labels`` int32 class indices.
+        """
         compute_dtype = tf.float32 if x.dtype in (tf.float16, tf.bfloat16) else x.dtype
+        x_compute = x if x.dtype == compute_dtype else tf.cast(x, compute_dtype)
         fn = self._compiled_fn(view, tuple(x.shape[1:]), compute_dtype)
-        eps = self.eps
         x_adv, success, loss, adv_pred, norms, evals = fn(
-            tf.cast(x, compute_dtype),
+            x_compute,
             targets if self.targeted else labels,
-            tf.constant(eps, compute_dtype),
-            tf.constant(self.effective_step_size(eps), compute_dtype),
+            tf.constant(self.eps, compute_dtype),
+            tf.constant(self.effective_step_size(), compute_dtype),
             seed_pair,
         )
         if x_adv.dtype != x.dtype:
             x_adv = tf.cast(x_adv, x.dtype)
         if with_clean:
-            clean_pred = compiled_predict(view, tuple(x.shape[1:]), compute_dtype)(tf.cast(x, compute_dtype)).numpy()
+            clean_pred = compiled_predict(view, tuple(x.shape[1:]), compute_dtype)(x_compute).numpy()
         else:
             clean_pred = np.full(int(x.shape[0]), -1)
         return AttackResult(

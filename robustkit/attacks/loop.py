@@ -57,20 +57,9 @@ def _better(obj, succ, best_obj, best_succ):
     )
 
 
-def _active_rows(active: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Indices of the active examples, never empty, and which of them are real.
-
-    TensorFlow's CPU convolutions fail on an empty batch, so when no example is active one
-    stand-in row (index 0) is computed and every update from it is masked out.
-    """
-    idx = tf.where(active)[:, 0]
-    count = tf.size(idx)
-    padded = tf.concat([idx, tf.zeros([1], idx.dtype)], axis=0)[: tf.maximum(count, 1)]
-    return padded, tf.range(tf.size(padded)) < count
-
-
 def _rows(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
-    return tf.reshape(mask, tf.concat([[-1], tf.ones([tf.rank(like) - 1], tf.int32)], 0))
+    """A per-example vector reshaped to broadcast against a batch (static rank: one op)."""
+    return tf.reshape(mask, [-1] + [1] * (like.shape.rank - 1))
 
 
 def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper: np.ndarray):
@@ -93,108 +82,129 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper:
         # clip to their intersection, computed once per batch.
         box = (tf.maximum(x - eps, lo), tf.minimum(x + eps, hi)) if norm.name == "linf" else None
 
+        def ascend(xa, grad, xo, box_rows):
+            grad = tf.where(tf.math.is_finite(grad), grad, tf.constant(0, grad.dtype))
+            moved = xa + step_size * norm.ascent_direction(grad, xa, lo, hi)
+            if box_rows is not None:
+                return tf.clip_by_value(moved, box_rows[0], box_rows[1])
+            return project(moved, xo)
+
         def evaluate(x_at, lab):
             logits = view(x_at)
             obj = attack_objective(cfg.loss, logits, lab, cfg.targeted)
             succ, pred = _succeeded(logits, lab, cfg.targeted)
             return tf.cast(obj, dtype), succ, pred
 
-        def record(best, idx, x_at, obj, succ, pred, valid=None):
-            """Fold (x_at, obj, succ, pred) of the rows ``idx`` into the running best."""
-            best_x, best_obj, best_succ, best_pred = best
-            if idx is None:
-                take = _better(obj, succ, best_obj, best_succ) if cfg.keep_best else tf.ones_like(succ)
-                return (
-                    tf.where(_rows(take, x_at), x_at, best_x),
-                    tf.where(take, obj, best_obj),
-                    tf.where(take, succ, best_succ),
-                    tf.where(take, pred, best_pred),
-                )
-            old = (tf.gather(best_x, idx), tf.gather(best_obj, idx), tf.gather(best_succ, idx), tf.gather(best_pred, idx))
-            take = _better(obj, succ, old[1], old[2]) if cfg.keep_best else tf.ones_like(succ)
-            if valid is not None:
-                take = tf.logical_and(take, valid)
-            rows = idx[:, None]
-            return (
-                tf.tensor_scatter_nd_update(best_x, rows, tf.where(_rows(take, x_at), x_at, old[0])),
-                tf.tensor_scatter_nd_update(best_obj, rows, tf.where(take, obj, old[1])),
-                tf.tensor_scatter_nd_update(best_succ, rows, tf.where(take, succ, old[2])),
-                tf.tensor_scatter_nd_update(best_pred, rows, tf.where(take, pred, old[3])),
+        def gradient_at(xa, la):
+            obj, grad, logits = objective_and_gradient(view, xa, la, cfg.loss, cfg.targeted)
+            succ, pred = _succeeded(logits, la, cfg.targeted)
+            return tf.cast(obj, dtype), grad, succ, pred
+
+        def merge(best, candidate):
+            """Keep, per example, the better of two (x, objective, success, prediction)."""
+            take = _better(candidate[1], candidate[2], best[1], best[2]) if cfg.keep_best else tf.ones_like(candidate[2])
+            return (tf.where(_rows(take, x), candidate[0], best[0]),) + tuple(
+                tf.where(take, c, b) for c, b in zip(candidate[1:], best[1:])
             )
 
-        def one_restart(restart, best, evals):
-            restart_seed = tf.random.experimental.stateless_fold_in(seed, restart)
-            x_adv = x
-            if cfg.random_start:
-                x_adv = project(x + norm.random_start(x, eps, restart_seed), x)
-            active = tf.logical_not(best[2]) if cfg.early_stop else tf.ones([batch], tf.bool)
+        def run_steps(step, state, active_of):
+            """``cfg.steps`` calls of ``step``: unrolled in chunks inside a while loop over chunks."""
 
             def unrolled(state, n):
                 for _ in range(n):
-                    state = step(*state)
+                    state = step(state)
                 return state
 
-            def step(x_adv, active, best, evals):
-                if cfg.gather:
-                    idx, valid = _active_rows(active)
-                    xa, la, xo = tf.gather(x_adv, idx), tf.gather(labels, idx), tf.gather(x, idx)
-                else:
-                    idx, valid, xa, la, xo = None, None, x_adv, labels, x
-                obj, grad, logits = objective_and_gradient(view, xa, la, cfg.loss, cfg.targeted)
-                succ, pred = _succeeded(logits, la, cfg.targeted)
-                obj = tf.cast(obj, dtype)
-                if cfg.keep_best:
-                    best = record(best, idx, xa, obj, succ, pred, valid)
-                grad = tf.where(tf.math.is_finite(grad), grad, tf.zeros_like(grad))
-                moved = xa + step_size * norm.ascent_direction(grad, xa, lo, hi)
-                if box is not None and idx is None:
-                    x_next = tf.clip_by_value(moved, box[0], box[1])
-                else:
-                    x_next = project(moved, xo)
-                if cfg.gather:
-                    stay = tf.logical_or(succ, tf.logical_not(valid))
-                    x_next = tf.where(_rows(stay, xa), xa, x_next)
-                    rows = idx[:, None]
-                    x_adv = tf.tensor_scatter_nd_update(x_adv, rows, x_next)
-                    still = tf.where(valid, tf.logical_not(succ), tf.gather(active, idx))
-                    active = tf.tensor_scatter_nd_update(active, rows, still)
-                    evals = tf.tensor_scatter_nd_add(evals, rows, tf.cast(valid, tf.int32))
-                elif cfg.early_stop:  # masked early stopping (XLA): same answer, no saving
-                    moving = tf.logical_and(active, tf.logical_not(succ))
-                    x_adv = tf.where(_rows(moving, xa), x_next, xa)
-                    evals = evals + tf.cast(active, tf.int32)
-                    active = moving
-                else:
-                    x_adv = x_next
-                    evals = evals + 1
-                return x_adv, active, best, evals
-
-            state = (x_adv, active, best, evals)
             chunks, remainder = divmod(cfg.steps, UNROLL)
             if chunks == 1 and remainder == 0:
-                state = unrolled(state, UNROLL)
-            elif chunks:
-                def more(i, *state):
-                    return tf.logical_and(i < chunks, tf.reduce_any(state[1])) if cfg.early_stop else i < chunks
+                return unrolled(state, UNROLL)
+            if chunks:
+                def more(i, state):
+                    return tf.logical_and(i < chunks, tf.reduce_any(active_of(state))) if cfg.early_stop else i < chunks
 
-                def chunk(i, *state):
-                    return (i + 1,) + unrolled(state, UNROLL)
+                state = tf.while_loop(more, lambda i, state: (i + 1, unrolled(state, UNROLL)), (tf.constant(0), state),
+                                      parallel_iterations=1)[1]
+            return unrolled(state, remainder) if remainder else state
 
-                state = tf.while_loop(more, chunk, (tf.constant(0),) + state, parallel_iterations=1)[1:]
-            if remainder:
-                state = unrolled(state, remainder)
-            x_adv, active, best, evals = state
-            # The last iterate has no gradient yet: one forward pass scores it.
-            if cfg.gather and cfg.keep_best:
-                idx, valid = _active_rows(active)
-                xa = tf.gather(x_adv, idx)
-                obj, succ, pred = evaluate(xa, tf.gather(labels, idx))
-                best = record(best, idx, xa, obj, succ, pred, valid)
-            else:
-                obj, succ, pred = evaluate(x_adv, labels)
-                best = record(best, None, x_adv, obj, succ, pred)
-            return restart + 1, best, evals
+        def start_point(restart):
+            if not cfg.random_start:
+                return x
+            restart_seed = tf.random.experimental.stateless_fold_in(seed, restart)
+            return project(x + norm.random_start(x, eps, restart_seed), x)
 
+        def fixed_restart(restart, best, evals):
+            """Every example takes every step; the best iterate is kept (fixed-work mode)."""
+
+            def step(state):
+                x_adv, best = state
+                obj, grad, succ, pred = gradient_at(x_adv, labels)
+                if cfg.keep_best:
+                    best = merge(best, (x_adv, obj, succ, pred))
+                return ascend(x_adv, grad, x, box), best
+
+            x_adv, best = run_steps(step, (start_point(restart), best), lambda s: tf.constant(True))
+            obj, succ, pred = evaluate(x_adv, labels)  # the last iterate has no gradient yet
+            return restart + 1, merge(best, (x_adv, obj, succ, pred)), evals + cfg.steps
+
+        def early_stop_restart(restart, best, evals):
+            """Examples leave the batch once adversarial; the batch shrinks as they do.
+
+            State tensors carry one extra row that is always active and never reported: the
+            batch is then never empty (TensorFlow's CPU convolutions fail on empty batches), with
+            no masking or padding work in the steps.
+            """
+            pad = lambda t: tf.concat([t, t[:1]], axis=0)  # noqa: E731
+            x_ext, labels_ext = pad(x), pad(labels)
+            box_ext = None if box is None else (pad(box[0]), pad(box[1]))
+            attacked = tf.logical_not(best[2])
+            dummy = tf.concat([tf.zeros([batch], tf.bool), [True]], axis=0)
+            active = tf.concat([attacked, [True]], axis=0)
+            obj_r = tf.fill([batch + 1], tf.constant(-np.inf, dtype))
+            pred_r = tf.fill([batch + 1], tf.constant(-1, tf.int32))
+            evals_ext = tf.concat([evals, [0]], axis=0)
+
+            def step(state):
+                x_adv, active, obj_r, pred_r, evals_ext = state
+                idx = tf.where(active)[:, 0] if cfg.gather else None
+                take = (lambda t: tf.gather(t, idx)) if cfg.gather else (lambda t: t)  # noqa: E731
+                xa, la = take(x_adv), take(labels_ext)
+                obj, grad, succ, pred = gradient_at(xa, la)
+                box_rows = None if box_ext is None else (take(box_ext[0]), take(box_ext[1]))
+                x_next = tf.where(_rows(succ, xa), xa, ascend(xa, grad, take(x_ext), box_rows))
+                still = tf.logical_or(tf.logical_not(succ), take(dummy))
+                if cfg.gather:
+                    rows = idx[:, None]
+                    return (
+                        tf.tensor_scatter_nd_update(x_adv, rows, x_next),
+                        tf.tensor_scatter_nd_update(active, rows, still),
+                        tf.tensor_scatter_nd_update(obj_r, rows, obj),
+                        tf.tensor_scatter_nd_update(pred_r, rows, pred),
+                        tf.tensor_scatter_nd_add(evals_ext, rows, tf.ones_like(la)),
+                    )
+                # Masked form (XLA needs static shapes): every row computes, inactive rows stay put.
+                return (
+                    tf.where(_rows(active, xa), x_next, x_adv),
+                    tf.logical_and(active, still),
+                    tf.where(active, obj, obj_r),
+                    tf.where(active, pred, pred_r),
+                    evals_ext + tf.cast(active, tf.int32),
+                )
+
+            state = (pad(start_point(restart)), active, obj_r, pred_r, evals_ext)
+            x_adv, active, obj_r, pred_r, evals_ext = run_steps(step, state, lambda s: s[1][:batch])
+            # Examples still active after the last step: one forward pass scores their last iterate.
+            idx = tf.where(active)[:, 0]
+            obj, succ, pred = evaluate(tf.gather(x_adv, idx), tf.gather(labels_ext, idx))
+            rows = idx[:, None]
+            obj_r = tf.tensor_scatter_nd_update(obj_r, rows, obj)
+            pred_r = tf.tensor_scatter_nd_update(pred_r, rows, pred)
+            succ_r = tf.tensor_scatter_nd_update(tf.logical_not(active), rows, succ)
+            candidate = (x_adv[:batch], obj_r[:batch], tf.logical_and(succ_r[:batch], attacked), pred_r[:batch])
+            # Examples that were not attacked in this restart keep what they had.
+            candidate = tuple(tf.where(_rows(attacked, c), c, b) for c, b in zip(candidate, best))
+            return restart + 1, merge(best, candidate), evals_ext[:batch]
+
+        one_restart = early_stop_restart if cfg.early_stop else fixed_restart
         best = (
             x,
             tf.fill([batch], tf.constant(-np.inf, dtype)),
@@ -206,10 +216,7 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper:
             _, best, evals = one_restart(tf.constant(0), best, evals)
         else:
             _, best, evals = tf.while_loop(
-                lambda r, best, evals: r < cfg.restarts,
-                one_restart,
-                (tf.constant(0), best, evals),
-                parallel_iterations=1,
+                lambda r, best, evals: r < cfg.restarts, one_restart, (tf.constant(0), best, evals), parallel_iterations=1
             )
         best_x, best_obj, best_succ, best_pred = best
         return best_x, best_succ, best_obj, best_pred, norm.measure(best_x - x), evals
