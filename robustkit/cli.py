@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from rich.console import Console
+from rich.table import Table
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from robustkit.errors import ConfigError, RobustkitError  # noqa: E402
+from robustkit.errors import ConfigError, RobustkitError
 
 console = Console(stderr=True)
 out = Console()
