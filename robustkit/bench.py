@@ -327,6 +327,7 @@ def run_benchmark(
         "models": {},
         "examples": {},
         "samples": [],
+        "checks": [],
     }
     for spec_string in suite.models:
         label = model_label(spec_string)
@@ -366,6 +367,13 @@ def run_benchmark(
                                                    "adv_pred": int(per_model_adv(cell, index)),
                                                    "x": np.round(x[index], 5).tolist(), "x_adv": np.round(x_adv, 5).tolist()})
         results["examples"][label] = per_model
+        if suite.checks and suite.threats:
+            from robustkit.checks import run_checks
+
+            threat = suite.threats[0]
+            checks = run_checks(model, x, y, correct, threat, per_model["threats"][threat.name],
+                                threat.bounds or tuple(data.bounds), int(data.num_classes), suite.seed, label)
+            results.setdefault("checks", []).extend(c.to_dict() for c in checks)
     results["samples"] = _select_samples(results["samples"], suite.threats)
     summary, examples = summarize(results)
     results["summary"] = json.loads(summary.to_json(orient="records"))

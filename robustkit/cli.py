@@ -46,22 +46,39 @@ def _eps(text: str) -> float:
     return value
 
 
+def _add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
+    parser.add_argument("suite", nargs="?", default="default", help="suite name in benchmarks/ or a .toml path (default: default)")
+    parser.add_argument("--model", nargs="+", help="models instead of the suite's (zoo names, .keras, SavedModel, module:function)")
+    parser.add_argument("--data", help="data instead of the suite's: digits, a .npz file, keras:mnist, ...")
+    parser.add_argument("--attack", nargs="+", help="attack suites instead of the suite's (names in attacks/ or .toml paths)")
+    parser.add_argument("--eps", nargs="+", type=_eps, help="epsilon grid instead of each attack suite's")
+    parser.add_argument("--limit", type=_positive_int, help="use only the first N test examples")
+    parser.add_argument("--out", help=f"report folder (default: {default_out})")
+    parser.add_argument("--seed", type=_positive_int, help="seed instead of the suite's")
+    parser.add_argument("--fresh", action="store_true", help="recompute every cell instead of resuming")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robustkit", description="Adversarial-robustness testing for Keras models.")
     parser.add_argument("--version", action="store_true", help="print versions and exit")
     sub = parser.add_subparsers(dest="command")
 
     bench = sub.add_parser("bench", help="run a benchmark suite and write reports")
-    bench.add_argument("suite", nargs="?", default="default", help="suite name in benchmarks/ or a .toml path (default: default)")
-    bench.add_argument("--model", nargs="+", help="models instead of the suite's (zoo names, .keras, SavedModel, module:function)")
-    bench.add_argument("--data", help="data instead of the suite's: digits, a .npz file, keras:mnist, ...")
-    bench.add_argument("--attack", nargs="+", help="attack suites instead of the suite's (names in attacks/ or .toml paths)")
-    bench.add_argument("--eps", nargs="+", type=_eps, help="epsilon grid instead of each attack suite's")
-    bench.add_argument("--limit", type=_positive_int, help="use only the first N test examples")
-    bench.add_argument("--out", help="report folder (default: reports/<suite>)")
-    bench.add_argument("--seed", type=_positive_int, help="seed instead of the suite's")
-    bench.add_argument("--fresh", action="store_true", help="recompute every cell instead of resuming")
-    bench.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table")
+    _add_run_options(bench, "reports/<suite>")
+
+    check = sub.add_parser("check", help="the robustness gate: run a suite, compare, exit 1 on failure")
+    _add_run_options(check, "reports/<suite>-check")
+    check.add_argument("--baseline", help="baseline results.json (default: reports/<suite>/results.json, if present)")
+    check.add_argument("--no-baseline", action="store_true", help="do not compare with a baseline")
+    check.add_argument("--min-robust-accuracy", nargs="+", default=[], metavar="[MODEL/]THREAT:EPS=MIN",
+                       help="thresholds on worst-case robust accuracy, e.g. linf:0.1=0.80")
+    check.add_argument("--tolerance", type=float, help="fail on any drop larger than this (instead of the statistical test)")
+    check.add_argument("--confidence", type=float, help="confidence of the regression test (default 0.95)")
+    check.add_argument("--allow-check", nargs="+", default=[], metavar="NAME", help="sanity checks whose failure is allowed")
+    check.add_argument("--junit", help="JUnit XML path (default: <out>/junit.xml)")
+    check.add_argument("--summary", help="Markdown summary path (default: <out>/summary.md)")
+    check.add_argument("--update-baseline", action="store_true", help="write this run's report as the new baseline")
 
     attack = sub.add_parser("attack", help="write adversarial examples of a data set to .npz")
     attack.add_argument("--model", required=True, help="zoo name, .keras file, SavedModel folder or module:function")
@@ -119,25 +136,29 @@ def summary_table(summary) -> Table:
     return table
 
 
-def cmd_bench(args) -> int:
+def _run(suite, out_dir: Path, args):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from robustkit.bench import run_benchmark
+
+    if args.quiet:
+        return run_benchmark(suite, out_dir, fresh=args.fresh)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(f"{suite.name}", total=None)
+
+        def update(done: int, total: int, label: str) -> None:
+            progress.update(task, completed=done, total=total, description=label)
+
+        return run_benchmark(suite, out_dir, progress=update, fresh=args.fresh)
+
+
+def cmd_bench(args) -> int:
     from robustkit.report import PLOT_HINT, write_report
 
     suite = _suite_with_overrides(args)
     out_dir = Path(args.out) if args.out else Path("reports") / suite.name
-    if args.quiet:
-        run = run_benchmark(suite, out_dir, fresh=args.fresh)
-    else:
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-        with Progress(*columns, console=console, transient=True) as progress:
-            task = progress.add_task(f"bench {suite.name}", total=None)
-
-            def update(done: int, total: int, label: str) -> None:
-                progress.update(task, completed=done, total=total, description=label)
-
-            run = run_benchmark(suite, out_dir, progress=update, fresh=args.fresh)
+    run = _run(suite, out_dir, args)
     written = write_report(run.results, out_dir, run.summary)
     if not args.quiet:
         out.print(summary_table(run.summary))
@@ -147,6 +168,57 @@ def cmd_bench(args) -> int:
         if "robustness_curves.png" not in written:
             console.print(PLOT_HINT)
     return 0
+
+
+def cmd_check(args) -> int:
+    from robustkit.gate import evaluate_gate, junit_xml, markdown_summary, parse_threshold
+    from robustkit.report import _atomic_write, load_results, write_report
+
+    suite = _suite_with_overrides(args)
+    gate = suite.gate
+    thresholds = [parse_threshold(f"{k}={v}") for k, v in gate.get("min_robust_accuracy", {}).items()]
+    thresholds += [parse_threshold(text) for text in args.min_robust_accuracy]
+    confidence = args.confidence if args.confidence is not None else gate.get("confidence", 0.95)
+    if not 0.5 < confidence < 1:
+        raise ConfigError(f"--confidence must lie in (0.5, 1), got {confidence}.")
+    tolerance = args.tolerance if args.tolerance is not None else gate.get("tolerance")
+    if tolerance is not None and not 0 <= tolerance <= 1:
+        raise ConfigError(f"--tolerance must lie in [0, 1], got {tolerance}.")
+    allowed = set(gate.get("allow_checks", [])) | set(args.allow_check)
+    from robustkit.checks import CHECKS
+
+    unknown = allowed - set(CHECKS)
+    if unknown:
+        raise ConfigError(f"Unknown sanity check(s) {sorted(unknown)}; the checks are: {', '.join(CHECKS)}.")
+    baseline_dir = Path("reports") / suite.name
+    baseline_path = None if args.no_baseline else Path(args.baseline or gate.get("baseline") or baseline_dir / "results.json")
+    baseline = None
+    if baseline_path is not None and (args.baseline or gate.get("baseline") or baseline_path.exists()) and not args.update_baseline:
+        baseline = load_results(baseline_path)
+    out_dir = Path(args.out) if args.out else Path("reports") / f"{suite.name}-check"
+    run = _run(suite, out_dir, args)
+    write_report(run.results, out_dir, run.summary)
+    conditions = evaluate_gate(run.results, baseline, thresholds, confidence, tolerance, allowed)
+    junit = Path(args.junit) if args.junit else out_dir / "junit.xml"
+    summary = Path(args.summary) if args.summary else out_dir / "summary.md"
+    _atomic_write(junit, junit_xml(conditions, suite.name))
+    _atomic_write(summary, markdown_summary(conditions, run.results, baseline_path if baseline else None))
+    if args.update_baseline:
+        target = Path(args.baseline).parent if args.baseline else baseline_dir
+        write_report(run.results, target, run.summary)
+        console.print(f"baseline written to {target / 'results.json'}")
+    failed = [c for c in conditions if not c.passed]
+    if not args.quiet:
+        for c in conditions:
+            mark = "[green]pass[/]" if c.passed else "[bold red]FAIL[/]"
+            if not c.passed or c.kind != "check":
+                console.print(f"{mark} {c.name}: {c.message if not c.passed else c.message.split(':')[0]}", highlight=False)
+        console.print(f"wrote {junit} and {summary}")
+    verdict = f"robustkit gate FAILED: {len(failed)} of {len(conditions)} conditions" if failed else f"robustkit gate passed: {len(conditions)} conditions"
+    console.print(("[bold red]" if failed else "[bold green]") + verdict + "[/]", highlight=False)
+    for c in failed:
+        console.print(f"  - {c.name}: {c.message}", highlight=False, soft_wrap=True)
+    return 1 if failed else 0
 
 
 def cmd_attack(args) -> int:
@@ -220,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    commands = {"bench": cmd_bench, "attack": cmd_attack, "models": cmd_models, "report": cmd_report}
+    commands = {"bench": cmd_bench, "check": cmd_check, "attack": cmd_attack, "models": cmd_models, "report": cmd_report}
     try:
         return commands[args.command](args)
     except RobustkitError as err:

@@ -85,7 +85,10 @@ def compiled(
     cache = _cache_for(owner)
     fn = cache.get((key, jit_compile))
     if fn is None:
-        fn = tf.function(build(), autograph=False, jit_compile=jit_compile, input_signature=input_signature)
+        # Without a signature, reduce_retracing lets a second batch size relax the shapes once
+        # instead of tracing again for every new size.
+        fn = tf.function(build(), autograph=False, jit_compile=jit_compile, input_signature=input_signature,
+                         reduce_retracing=input_signature is None)
         cache[(key, jit_compile)] = fn
     return fn
 

@@ -69,6 +69,7 @@ BENCH_KEYS = {
     "seed": "integer >= 0",
     "batch_size": "integer >= 1",
     "gate": "a table of gate settings",
+    "checks": "true or false: run the sanity checks (default true)",
 }
 
 
@@ -259,6 +260,7 @@ class BenchmarkSuite:
     description: str = ""
     gate: dict = field(default_factory=dict)
     path: str = ""
+    checks: bool = True
 
     def config(self) -> dict:
         return {
@@ -269,7 +271,35 @@ class BenchmarkSuite:
             "threat_models": [t.config() for t in self.threats],
             "seed": self.seed,
             "batch_size": self.batch_size,
+            "checks": self.checks,
         }
+
+
+GATE_KEYS = {
+    "min_robust_accuracy": "a table of \"[model/]threat:eps\" = minimum worst-case robust accuracy in [0, 1]",
+    "tolerance": "largest allowed drop in robust accuracy against the baseline, in [0, 1] (instead of the test)",
+    "confidence": "confidence of the regression test against the baseline, in (0.5, 1)",
+    "allow_checks": "a list of sanity-check names whose failure does not fail the gate",
+    "baseline": "path of the baseline results.json",
+}
+
+
+def _gate_table(path: Path, gate: dict) -> dict:
+    _unknown_keys(path, gate, GATE_KEYS, "[gate]")
+    minimums = gate.get("min_robust_accuracy", {})
+    if not isinstance(minimums, dict):
+        raise _bad(path, "[gate]", "min_robust_accuracy", minimums, GATE_KEYS["min_robust_accuracy"])
+    for key, value in minimums.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise _bad(path, "[gate] min_robust_accuracy", key, value, "a number in [0, 1]")
+    for key, low, high in (("tolerance", 0.0, 1.0), ("confidence", 0.5, 1.0)):
+        value = gate.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value < high + (key == "tolerance")):
+            raise _bad(path, "[gate]", key, value, GATE_KEYS[key])
+    allow = gate.get("allow_checks", [])
+    if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
+        raise _bad(path, "[gate]", "allow_checks", allow, GATE_KEYS["allow_checks"])
+    return dict(gate)
 
 
 def _string_list(path, key, value):
@@ -298,10 +328,14 @@ def load_benchmark_suite(name_or_path: str) -> BenchmarkSuite:
     gate = data.get("gate", {})
     if not isinstance(gate, dict):
         raise _bad(path, "top-level", "gate", gate, "a table")
+    checks = data.get("checks", True)
+    if not isinstance(checks, bool):
+        raise _bad(path, "top-level", "checks", checks, "true or false")
     threats = []
     for attack in attacks:
         try:
             threats.append(load_threat_model(attack))
         except ConfigError as err:
             raise ConfigError(f"{path}: in attacks = [... {attack!r} ...]: {err}") from None
-    return BenchmarkSuite(str(data.get("name", path.stem)), data_spec, models, threats, seed, limit, batch_size, str(data.get("description", "")), gate, str(path))
+    return BenchmarkSuite(str(data.get("name", path.stem)), data_spec, models, threats, seed, limit, batch_size,
+                          str(data.get("description", "")), _gate_table(path, gate), str(path), checks)

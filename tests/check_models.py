@@ -1,0 +1,64 @@
+"""Models built to trigger the sanity checks (importable as ``tests.check_models:NAME``)."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import tensorflow as tf
+
+from robustkit.zoo import load_zoo_model
+
+
+class _Wrapped(keras.Model):
+    """The zoo's digits CNN behind a transformation of its input or output."""
+
+    def __init__(self, base, kind: str):
+        super().__init__(name=f"digits_cnn_{kind}")
+        self.base = base
+        self.kind = kind
+        self.dropout = keras.layers.Dropout(0.5)
+
+    def call(self, x, training=False):
+        if self.kind == "straight-through-rounding":
+            # Forward: inputs rounded to 4 levels; backward: the identity (a BPDA-style lie).
+            x = x + tf.stop_gradient(tf.round(x * 4.0) / 4.0 - x)
+        if self.kind == "zero-gradient-quantizer":
+            # The input reaches the model only through a quantizer whose gradient is zero.
+            x = x * 0.0 + tf.stop_gradient(tf.round(x * 8.0) / 8.0)
+        logits = self.base(x, training=False)
+        if self.kind == "hot-softmax":
+            return tf.nn.softmax(1000.0 * logits)
+        if self.kind == "dropout-on":
+            return self.dropout(logits, training=True)
+        return logits
+
+
+def variant(kind: str) -> keras.Model:
+    return _Wrapped(load_zoo_model("digits-cnn"), kind)
+
+
+def hot_softmax():
+    return variant("hot-softmax")
+
+
+def straight_through_rounding():
+    return variant("straight-through-rounding")
+
+
+def zero_gradient_quantizer():
+    return variant("zero-gradient-quantizer")
+
+
+def dropout_on():
+    return variant("dropout-on")
+
+
+def gate_model():
+    """The model under the gate, chosen by ROBUSTKIT_GATE_VARIANT: healthy, weakened or masked."""
+    choice = os.environ.get("ROBUSTKIT_GATE_VARIANT", "healthy")
+    if choice == "weakened":
+        return load_zoo_model("digits-mlp")  # the same slot, a much less robust network
+    if choice == "masked":
+        return zero_gradient_quantizer()
+    return load_zoo_model("digits-cnn")
