@@ -179,6 +179,21 @@ def objective_and_gradient(
     return objective, grad, logits
 
 
+def value_and_gradient(objective: Callable[[tf.Tensor], tf.Tensor], x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Graph-level building block: a per-example objective of ``x`` and its gradient.
+
+    For objectives that are not one of :mod:`robustkit.losses` (TRADES's KL divergence, say).
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        values = objective(x)
+        total = tf.reduce_sum(values)
+    grad = tape.gradient(total, x)
+    if grad is None:
+        raise _none_gradient("the objective")
+    return values, grad
+
+
 def output_gradient(f: Any, x: Any, output_index: int | None = None) -> tf.Tensor:
     """Gradient of ``sum(f(x)[..., output_index])`` with respect to ``x``.
 

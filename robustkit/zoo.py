@@ -87,6 +87,17 @@ def _train_natural(build: Callable[[], keras.Model], data: DataSplit, epochs: in
     return model
 
 
+def _train_adversarial(build: Callable[[], keras.Model], data: DataSplit, epochs: int, seed: int, eps: float) -> keras.Model:
+    from robustkit.train import AdversarialTrainer  # training code sits above the zoo's layer
+
+    with deterministic(seed):
+        model = build()
+        trainer = AdversarialTrainer(model, method="pgd", eps=eps, steps=7, ramp_epochs=5, seed=seed)
+        trainer.compile(optimizer=keras.optimizers.Adam(2e-3), metrics=["accuracy"])
+        trainer.fit(data.x_train, data.y_train, epochs=epochs, batch_size=32, verbose=0, shuffle=True)
+    return model
+
+
 @dataclass(frozen=True)
 class ZooEntry:
     name: str
@@ -105,6 +116,11 @@ ZOO: dict[str, ZooEntry] = {
         "digits-cnn",
         "CNN conv16-conv32/2-dense64 on the 8x8 digits, natural training (Adam, 30 epochs)",
         lambda data, seed: _train_natural(_cnn, data, 30, seed),
+    ),
+    "digits-cnn-pgd": ZooEntry(
+        "digits-cnn-pgd",
+        "the digits-cnn architecture, PGD adversarial training at L-inf eps=0.1 (PGD-7, eps ramp over 5 of 30 epochs)",
+        lambda data, seed: _train_adversarial(_cnn, data, 30, seed, eps=0.1),
     ),
 }
 

@@ -65,3 +65,10 @@ def digits_mlp(zoo_cache):
     from robustkit.zoo import load_zoo_model
 
     return load_zoo_model("digits-mlp")
+
+
+@pytest.fixture(scope="session")
+def digits_cnn_pgd(zoo_cache):
+    from robustkit.zoo import load_zoo_model
+
+    return load_zoo_model("digits-cnn-pgd")

@@ -42,6 +42,7 @@ class LoopConfig:
     early_stop: bool
     keep_best: bool
     gather: bool  # early stopping by shrinking the batch (not possible under XLA)
+    score_last: bool = True  # False: return the last iterate unscored (adversarial training)
 
 
 def _succeeded(logits: tf.Tensor, labels: tf.Tensor, targeted: bool) -> tuple[tf.Tensor, tf.Tensor]:
@@ -143,6 +144,8 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper:
                 return ascend(x_adv, grad, x, box), best
 
             x_adv, best = run_steps(step, (start_point(restart), best), lambda s: tf.constant(True))
+            if not cfg.score_last:
+                return restart + 1, (x_adv,) + tuple(best[1:]), evals + cfg.steps
             obj, succ, pred = evaluate(x_adv, labels)  # the last iterate has no gradient yet
             return restart + 1, merge(best, (x_adv, obj, succ, pred)), evals + cfg.steps
 
