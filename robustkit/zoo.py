@@ -24,7 +24,7 @@ import tensorflow as tf
 from robustkit.data import DataSplit, load_digits_split
 from robustkit.errors import ModelError
 
-ZOO_VERSION = 1
+ZOO_VERSION = 2
 
 
 def cache_dir() -> Path:
