@@ -26,7 +26,7 @@ import platform
 import tempfile
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -102,7 +102,6 @@ class BenchmarkRun:
     cells_computed: int = 0
     cells_reused: int = 0
     out_dir: Path | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def cell_seed(seed: int, *parts: Any) -> int:

@@ -19,7 +19,6 @@ from typing import Callable
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from robustkit.data import DataSplit, load_digits_split
 from robustkit.errors import ModelError

@@ -23,25 +23,12 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from pgd_speed import cnn  # noqa: E402  (the same 28x28x1 CNN as the PGD benchmark)
 from robustkit.train import AdversarialTrainer  # noqa: E402
 
 STEPS = 7
 BATCH = 128
 BATCHES = 16
-
-
-def cnn() -> keras.Model:
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            keras.layers.Conv2D(32, 3, activation="relu"),
-            keras.layers.Conv2D(64, 3, activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Flatten(),
-            keras.layers.Dense(128, activation="relu"),
-            keras.layers.Dense(10),
-        ]
-    )
 
 
 def limit_runner(model: keras.Model, x: np.ndarray, y: np.ndarray):
@@ -91,7 +78,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (BATCH * BATCHES, 28, 28, 1)).astype("float32")
     y = rng.integers(0, 10, BATCH * BATCHES).astype("int32")
-    runners = {"limit": limit_runner(cnn(), x, y), "robustkit": robustkit_runner(cnn(), x, y)}
+    runners = {"limit": limit_runner(cnn((28, 28, 1)), x, y), "robustkit": robustkit_runner(cnn((28, 28, 1)), x, y)}
     for run in runners.values():  # warm-up: trace and compile
         run()
     times = {name: [] for name in runners}

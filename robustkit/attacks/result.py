@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
@@ -43,7 +43,6 @@ class AttackResult:
     targets: np.ndarray | None = None
     seed: int | None = None
     attack: str = ""
-    extra: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.success.shape[0])
