@@ -83,8 +83,9 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper:
         # clip to their intersection, computed once per batch.
         box = (tf.maximum(x - eps, lo), tf.minimum(x + eps, hi)) if norm.name == "linf" else None
 
-        def ascend(xa, grad, xo, box_rows):
-            grad = tf.where(tf.math.is_finite(grad), grad, tf.constant(0, grad.dtype))
+        def ascend(xa, grad, xo, box_rows, guard=True):
+            if guard:  # a NaN/Inf gradient must not carry x_adv out of the finite numbers
+                grad = tf.where(tf.math.is_finite(grad), grad, tf.constant(0, grad.dtype))
             moved = xa + step_size * norm.ascent_direction(grad, xa, lo, hi)
             if box_rows is not None:
                 return tf.clip_by_value(moved, box_rows[0], box_rows[1])
@@ -104,6 +105,7 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper:
         def merge(best, candidate):
             """Keep, per example, the better of two (x, objective, success, prediction)."""
             take = _better(candidate[1], candidate[2], best[1], best[2]) if cfg.keep_best else tf.ones_like(candidate[2])
+            take = tf.logical_and(take, tf.math.is_finite(candidate[1]))  # never keep a NaN point
             return (tf.where(_rows(take, x), candidate[0], best[0]),) + tuple(
                 tf.where(take, c, b) for c, b in zip(candidate[1:], best[1:])
             )
@@ -141,7 +143,9 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper:
                 obj, grad, succ, pred = gradient_at(x_adv, labels)
                 if cfg.keep_best:
                     best = merge(best, (x_adv, obj, succ, pred))
-                return ascend(x_adv, grad, x, box), best
+                # With best-point keeping, an iterate made non-finite by a bad gradient has a NaN
+                # objective and is never kept, so the step can skip the (whole-batch) guard.
+                return ascend(x_adv, grad, x, box, guard=not cfg.keep_best), best
 
             x_adv, best = run_steps(step, (start_point(restart), best), lambda s: tf.constant(True))
             if not cfg.score_last:
