@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from robustkit.checks import run_checks
 from robustkit.data import DataSplit, load_data
 from robustkit.errors import DataError, InputError, RobustkitError
 from robustkit.gradients import _check_input_shape, compiled_predict
@@ -306,6 +307,7 @@ def run_benchmark(
     started = time.perf_counter()
     data = load_data(suite.data).take(suite.limit)
     x, y = data.x_test.astype(np.float32, copy=False), data.y_test
+    data_hash = data.fingerprint()
     total = len(suite.models) * sum(len(t.attacks) * len(t.eps) for t in suite.threats)
     done = 0
     computed = reused = 0
@@ -316,7 +318,7 @@ def run_benchmark(
         "suite": suite.config(),
         "data": {
             "name": data.name,
-            "fingerprint": data.fingerprint(),
+            "fingerprint": data_hash,
             "n": int(len(y)),
             "num_classes": int(data.num_classes),
             "bounds": list(data.bounds),
@@ -342,7 +344,7 @@ def run_benchmark(
             _validate_data(data, bounds)
             per_model["threats"][threat.name] = {}
             for spec in threat.attacks:
-                key = _digest({"model": model_hash, "data": data.fingerprint(), "threat": threat.config(), "attack": spec.config(),
+                key = _digest({"model": model_hash, "data": data_hash, "threat": threat.config(), "attack": spec.config(),
                                "seed": suite.seed, "batch_size": suite.batch_size, "bounds": bounds})
                 cell_dir = out_dir / "cells" / label / threat.name / f"{spec.name}-{key}"
                 if fresh and cell_dir.exists():
@@ -363,12 +365,10 @@ def run_benchmark(
                     for index, x_adv in zip(cell.sample_indices, cell.sample_x_adv):
                         results["samples"].append({"model": label, "threat": threat.name, "attack": spec.name, "eps": eps,
                                                    "index": int(index), "label": int(y[index]),
-                                                   "adv_pred": int(per_model_adv(cell, index)),
+                                                   "adv_pred": _adv_pred_of(cell, index),
                                                    "x": np.round(x[index], 5).tolist(), "x_adv": np.round(x_adv, 5).tolist()})
         results["examples"][label] = per_model
         if suite.checks and suite.threats:
-            from robustkit.checks import run_checks
-
             threat = suite.threats[0]
             checks = run_checks(model, x, y, correct, threat, per_model["threats"][threat.name],
                                 threat.bounds or tuple(data.bounds), int(data.num_classes), suite.seed, label)
@@ -380,7 +380,7 @@ def run_benchmark(
     return BenchmarkRun(summary, examples, results, computed, reused, out_dir)
 
 
-def per_model_adv(cell: Cell, index: int) -> int:
+def _adv_pred_of(cell: Cell, index: int) -> int:
     return int(cell.adv_pred[np.flatnonzero(cell.indices == index)[0]])
 
 
