@@ -121,8 +121,8 @@ class AdversarialTrainer(keras.Model):
     def compile(self, optimizer="adam", loss=None, metrics=None, jit_compile=False, **kwargs):
         """Compile; the loss defaults to sparse categorical cross-entropy on the model's output.
 
-        ``jit_compile`` defaults to False rather than Keras's "auto": on CPU, XLA made a PGD-7
-        training epoch about 1.6x slower than TensorFlow's own (oneDNN) kernels.
+        ``jit_compile`` defaults to False rather than Keras's "auto": on CPU, XLA made PGD-7
+        training epochs slower than TensorFlow's own (oneDNN) kernels.
         """
         if loss is None:
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=not self._probabilities)

@@ -43,7 +43,8 @@ def cnn(shape: tuple[int, int, int]) -> keras.Model:
     )
 
 
-def limit_runner(model: keras.Model):
+def compiled_input_gradient(model: keras.Model):
+    """The limit's unit: one compiled forward+backward pass returning d loss / d input."""
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
 
     @tf.function
@@ -52,6 +53,12 @@ def limit_runner(model: keras.Model):
             tape.watch(x)
             loss = loss_fn(y, model(x, training=False))
         return tape.gradient(loss, x)
+
+    return loss_gradient
+
+
+def limit_runner(model: keras.Model):
+    loss_gradient = compiled_input_gradient(model)
 
     def run(x, y):
         g = None
