@@ -22,6 +22,24 @@ def test_pgd_is_per_example_at_least_as_successful_as_fgsm(digits, digits_cnn):
     assert pgd.success.sum() > fgsm.success.sum()
 
 
+def test_the_last_iterate_counts(digits, digits_cnn):
+    """The last step's point has no gradient pass of its own; it must still be scored and kept."""
+    x, y = digits.x_test, digits.y_test
+    fgsm = FGSM(eps=0.1).run(digits_cnn, x, y)
+    one_step = PGD(eps=0.1, steps=1, step_size=0.1, random_start=False).run(digits_cnn, x, y)
+    np.testing.assert_array_equal(one_step.success, fgsm.success)  # x_1 is FGSM's point
+    assert 0 < fgsm.success.sum() < len(y)
+    broken = fgsm.success & (fgsm.clean_pred == y)  # misclassified ones keep x_0, also a success
+    np.testing.assert_allclose(one_step.x_adv.numpy()[broken], fgsm.x_adv.numpy()[broken], atol=1e-6)
+    np.testing.assert_array_equal(one_step.adv_pred[broken], fgsm.adv_pred[broken])
+    # Without a random start, k + 1 steps visit every iterate of k steps (same step size) and one
+    # more, so per example they break a superset, down to the last iterate.
+    runs = [PGD(eps=0.1, steps=k, step_size=0.02, random_start=False).run(digits_cnn, x, y) for k in (1, 2, 3, 4)]
+    for fewer, more in zip(runs, runs[1:]):
+        assert not np.any(fewer.success & ~more.success)
+    assert runs[-1].success.sum() > runs[0].success.sum()
+
+
 def test_robust_accuracy_at_a_huge_linf_eps_is_at_most_chance(digits, digits_cnn):
     result = PGD(eps=0.5, steps=20, seed=0).run(digits_cnn, digits.x_test, digits.y_test)
     assert result.clean_accuracy > 0.9

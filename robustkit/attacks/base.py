@@ -167,7 +167,7 @@ class GradientAttack:
             random_start=self.random_start,
             early_stop=self.early_stop,
             keep_best=self.keep_best,
-            gather=self.early_stop and not self.jit_compile,
+            gather=not self.jit_compile,
         )
 
     def _compiled_fn(self, view: LogitsView, example_shape: tuple = (), dtype: tf.DType = tf.float32):

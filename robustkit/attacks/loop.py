@@ -5,10 +5,13 @@ wrapped in ``tf.function``: restarts and steps are ``tf.while_loop``s, so one ca
 attack on a batch with no Python per step, and eps / step size / seed are tensors, so sweeping
 them never retraces.
 
-Steps are unrolled ``UNROLL`` at a time inside a ``tf.while_loop`` over chunks. Per example the loop keeps the best point seen (a successful one first, then the highest
-objective), so PGD is never weaker than any of its own iterates or restarts. With early
-stopping, an example that is already adversarial leaves the batch: later steps gather only the
-examples still being attacked, so the work shrinks with the answer.
+Steps are unrolled ``UNROLL`` at a time inside a ``tf.while_loop`` over chunks. Per example
+the loop keeps the best point seen (a successful one first, then the highest objective), so PGD
+is never weaker than any of its own iterates or restarts. The last iterate of a restart has no
+gradient yet and costs a forward pass of its own; only examples with no successful point so far
+take it (an example that has one keeps it). With early stopping, an example that is already
+adversarial leaves the batch: later steps gather only the examples still being attacked, so the
+work shrinks with the answer.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ class LoopConfig:
     random_start: bool
     early_stop: bool
     keep_best: bool
-    gather: bool  # early stopping by shrinking the batch (not possible under XLA)
+    gather: bool  # work on the rows that need it by gathering them (dynamic shapes: not under XLA)
     score_last: bool = True  # False: return the last iterate unscored (adversarial training)
 
 
@@ -150,8 +153,34 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper:
             x_adv, best = run_steps(step, (start_point(restart), best), lambda s: tf.constant(True))
             if not cfg.score_last:
                 return restart + 1, (x_adv,) + tuple(best[1:]), evals + cfg.steps
-            obj, succ, pred = evaluate(x_adv, labels)  # the last iterate has no gradient yet
-            return restart + 1, merge(best, (x_adv, obj, succ, pred)), evals + cfg.steps
+            return restart + 1, merge(best, score_last_iterate(x_adv, best)), evals + cfg.steps
+
+        def score_last_iterate(x_adv, best):
+            """Score the last iterate, which has no gradient (and so no logits) yet.
+
+            With best-point keeping, an example that already has a successful point keeps it, so
+            only the others need this forward pass: on an attack that succeeds it is cheap.
+            """
+            if not cfg.keep_best:
+                obj, succ, pred = evaluate(x_adv, labels)
+                return x_adv, obj, succ, pred
+            need = tf.logical_not(best[2])
+            unscored = (
+                tf.fill([batch], tf.constant(-np.inf, dtype)),  # not finite: never kept by merge
+                tf.zeros([batch], tf.bool),
+                tf.fill([batch], tf.constant(-1, tf.int32)),
+            )
+            if not cfg.gather:  # static shapes (XLA): score every row, keep the needed ones
+                scored = evaluate(x_adv, labels)
+                return (x_adv,) + tuple(tf.where(need, v, u) for v, u in zip(scored, unscored))
+            idx = tf.where(need)[:, 0]
+
+            def scored_rows():
+                scored = evaluate(tf.gather(x_adv, idx), tf.gather(labels, idx))
+                return tuple(tf.tensor_scatter_nd_update(u, idx[:, None], v) for u, v in zip(unscored, scored))
+
+            # TensorFlow's CPU convolutions fail on an empty batch: skip the pass when none need it.
+            return (x_adv,) + tuple(tf.cond(tf.size(idx) > 0, scored_rows, lambda: unscored))
 
         def early_stop_restart(restart, best, evals):
             """Examples leave the batch once adversarial; the batch shrinks as they do.
