@@ -169,19 +169,29 @@ def sweep(
     alive = np.flatnonzero(correct)
     cells: dict[float, Cell] = {}
     computed = reused = 0
+    # Without a random start, every eps begins with a step from x whose gradient does not depend
+    # on eps: it is computed once (when first needed) and its cost charged to the first cell
+    # that attacks anything, whether that cell is computed now or was saved by an earlier run.
+    at_x: _AtX | None = None
+    charged = False
     for eps in threat.eps:
         path = cell_dir / f"eps-{eps:.10g}.npz"
         cell = Cell.load(path)
         if cell is not None and not np.array_equal(cell.indices, alive):
             cell = None  # saved by a different sweep: recompute rather than trust it
+        charge_here = bool(len(alive)) and not spec.random_start and not charged
+        charged = charged or charge_here
         if cell is None:
             start = time.perf_counter()
             if len(alive):
                 attack = spec.build(eps, bounds, cell_seed(seed, label, threat.name, spec.name, eps), batch_size)
-                result = _attack_checked(attack, view, x, y, alive, batch_size)
+                if attack.starts_at_x and at_x is None:
+                    at_x = _AtX.compute(attack, view, x, y, alive, batch_size)
+                result = _attack_checked(attack, view, x, y, alive, batch_size, at_x if attack.starts_at_x else None)
                 success = result.success
                 chosen = np.flatnonzero(success)[:SAMPLES_PER_CELL]
-                cell = Cell(alive, success, result.adv_pred, result.norms, result.grad_evals, 0.0,
+                grad_evals = result.grad_evals + int(charge_here)
+                cell = Cell(alive, success, result.adv_pred, result.norms, grad_evals, 0.0,
                             alive[chosen], result.x_adv.numpy()[chosen])
             else:
                 empty = np.zeros(0)
@@ -199,7 +209,28 @@ def sweep(
     return cells, computed, reused
 
 
-def _attack_checked(attack, view, x: np.ndarray, y: np.ndarray, rows: np.ndarray, batch_size: int):
+@dataclass
+class _AtX:
+    """Objective, gradient and prediction at each clean example, for attacks that start at x."""
+
+    objective: np.ndarray
+    gradient: np.ndarray
+    prediction: np.ndarray
+
+    @staticmethod
+    def compute(attack, view, x: np.ndarray, y: np.ndarray, rows: np.ndarray, batch_size: int) -> "_AtX":
+        at_x = _AtX(np.zeros(len(x), x.dtype), np.zeros_like(x), np.zeros(len(x), np.int32))
+        for start in range(0, len(rows), batch_size):
+            chosen = rows[start : start + batch_size]
+            obj, grad, pred = attack.evaluate_at_x(view, tf.constant(x[chosen]), tf.constant(y[chosen], tf.int32))
+            at_x.objective[chosen], at_x.gradient[chosen], at_x.prediction[chosen] = obj.numpy(), grad.numpy(), pred.numpy()
+        return at_x
+
+    def rows(self, chosen: np.ndarray) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        return tuple(tf.constant(a[chosen]) for a in (self.objective, self.gradient, self.prediction))
+
+
+def _attack_checked(attack, view, x: np.ndarray, y: np.ndarray, rows: np.ndarray, batch_size: int, at_x: _AtX | None = None):
     """Attack ``x[rows]`` in batches; the data were checked once, up front, by the runner."""
     from robustkit.attacks import AttackResult
 
@@ -207,7 +238,8 @@ def _attack_checked(attack, view, x: np.ndarray, y: np.ndarray, rows: np.ndarray
     for index, start in enumerate(range(0, len(rows), batch_size)):
         chosen = rows[start : start + batch_size]
         parts.append(attack.run_validated(view, tf.constant(x[chosen]), tf.constant(y[chosen], tf.int32), None,
-                                          tf.constant([attack.seed, index], tf.int32), with_clean=False))
+                                          tf.constant([attack.seed, index], tf.int32), with_clean=False,
+                                          first=None if at_x is None else at_x.rows(chosen)))
     return AttackResult.concat(parts)
 
 

@@ -40,6 +40,28 @@ def test_the_last_iterate_counts(digits, digits_cnn):
     assert runs[-1].success.sum() > runs[0].success.sum()
 
 
+@pytest.mark.parametrize("early_stop", [False, True])
+def test_a_given_first_evaluation_at_x_changes_nothing_but_the_work(digits, digits_cnn, early_stop):
+    from robustkit.errors import ConfigError
+    from robustkit.logits import as_logits
+
+    x, y = tf.constant(digits.x_test), tf.constant(digits.y_test, tf.int32)
+    view = as_logits(digits_cnn, x_sample=x[:8])
+    seed = tf.constant([0, 0])
+    for attack in (PGD(eps=0.1, steps=12, random_start=False, early_stop=early_stop),
+                   PGD(eps=1.0, steps=5, norm="l2", random_start=False, early_stop=early_stop),
+                   FGSM(eps=0.1, early_stop=early_stop)):
+        plain = attack.run_validated(view, x, y, None, seed)
+        reused = attack.run_validated(view, x, y, None, seed, first=attack.evaluate_at_x(view, x, y))
+        np.testing.assert_array_equal(reused.x_adv.numpy(), plain.x_adv.numpy())
+        np.testing.assert_array_equal(reused.success, plain.success)
+        np.testing.assert_array_equal(reused.adv_pred, plain.adv_pred)
+        np.testing.assert_array_equal(reused.grad_evals, np.maximum(plain.grad_evals - 1, 0))
+        assert 0 < plain.success.sum() < len(y)
+    with pytest.raises(ConfigError, match="random start"):
+        PGD(eps=0.1, seed=0).run_validated(view, x, y, None, seed, first=attack.evaluate_at_x(view, x, y))
+
+
 def test_robust_accuracy_at_a_huge_linf_eps_is_at_most_chance(digits, digits_cnn):
     result = PGD(eps=0.5, steps=20, seed=0).run(digits_cnn, digits.x_test, digits.y_test)
     assert result.clean_accuracy > 0.9

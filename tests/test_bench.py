@@ -66,6 +66,21 @@ def test_sweep_is_no_weaker_than_independent_runs_and_does_less_work(tmp_path, d
     assert run.summary[run.summary.attack == "pgd"]["grad_evals"].sum() < 0.8 * independent_evals
 
 
+def test_a_sweep_without_random_start_takes_the_gradient_at_x_once(tmp_path, digits, digits_mlp):
+    from robustkit.attacks import FGSM
+
+    eps = (0.02, 0.05, 0.1, 0.2)
+    run = run_benchmark(_suite(eps, attacks=[AttackSpec("fgsm", "fgsm", "linf")], limit=200), tmp_path)
+    rows = run.summary[run.summary.attack == "fgsm"].sort_values("eps")
+    correct = int(round(rows.clean_accuracy.iloc[0] * 200))
+    # FGSM's only step starts at x: one gradient per attacked example for the whole sweep,
+    # charged to the first eps, instead of one per example and eps.
+    assert rows.grad_evals.tolist() == [correct, 0, 0, 0]
+    x, y = digits.x_test[:200], digits.y_test[:200]
+    for e, accuracy in zip(eps, rows.robust_accuracy):
+        assert accuracy <= FGSM(eps=e).run(digits_mlp, x, y).robust_accuracy + 1e-12
+
+
 class Interrupt(Exception):
     pass
 

@@ -12,7 +12,7 @@ from robustkit._backend import ensure_tensorflow_backend
 from robustkit.attacks.loop import LoopConfig, build_attack_fn
 from robustkit.attacks.result import AttackResult
 from robustkit.errors import ConfigError, InputError, LabelError
-from robustkit.gradients import _check_input_shape, compiled, compiled_predict
+from robustkit.gradients import _check_input_shape, compiled, compiled_predict, note_trace, objective_and_gradient
 from robustkit.inputs import as_float_tensor, as_int_labels, ensure_in_bounds
 from robustkit.logits import LogitsView, as_logits, num_classes_of
 from robustkit.losses import check_loss, min_classes
@@ -157,7 +157,12 @@ class GradientAttack:
         shown = {k: v for k, v in self.config().items() if k not in ("attack", "bounds")}
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
-    def _loop_config(self) -> LoopConfig:
+    @property
+    def starts_at_x(self) -> bool:
+        """Whether every restart takes its first step from x itself (no random start)."""
+        return not self.random_start
+
+    def _loop_config(self, first_given: bool = False) -> LoopConfig:
         return LoopConfig(
             norm=self.norm,
             loss=self.loss,
@@ -168,15 +173,16 @@ class GradientAttack:
             early_stop=self.early_stop,
             keep_best=self.keep_best,
             gather=not self.jit_compile,
+            first_given=first_given,
         )
 
-    def _compiled_fn(self, view: LogitsView, example_shape: tuple = (), dtype: tf.DType = tf.float32):
+    def _compiled_fn(self, view: LogitsView, example_shape: tuple = (), dtype: tf.DType = tf.float32, first_given: bool = False):
         """The compiled attack for this model, configuration, example shape and dtype.
 
         The batch axis is left open, so every batch size (a data set's last, smaller batch
         too) runs the same graph: one trace per (model, configuration, example shape, dtype).
         """
-        cfg = self._loop_config()
+        cfg = self._loop_config(first_given)
         key = (
             "attack",
             tuple(example_shape),
@@ -200,7 +206,32 @@ class GradientAttack:
             tf.TensorSpec((), dtype),
             tf.TensorSpec((2,), tf.int32),
         ]
+        if first_given:
+            batch_of = lambda shape, dt: tf.TensorSpec((None,) + shape, dt)  # noqa: E731
+            signature.append((batch_of((), dtype), batch_of(tuple(example_shape), dtype), batch_of((), tf.int32)))
         return compiled(view.model, key, build, jit_compile=self.jit_compile, input_signature=signature)
+
+    def evaluate_at_x(self, view: LogitsView, x: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """This attack's objective, its gradient and the model's prediction at ``x`` itself.
+
+        An attack without random start takes its first step from ``x`` at every eps, so a
+        caller sweeping eps computes these once and passes them to :meth:`run_validated` as
+        ``first``: each eps then spends one gradient evaluation less per example (and FGSM none).
+        ``labels`` are what the attack would get: the targets for a targeted attack.
+        """
+        shape, dtype = tuple(x.shape[1:]), x.dtype
+
+        def build():
+            def at_x(x, labels):
+                note_trace()
+                obj, grad, logits = objective_and_gradient(view, x, labels, self.loss, self.targeted)
+                return obj, grad, tf.argmax(logits, axis=-1, output_type=tf.int32)
+
+            return at_x
+
+        key = ("at-x", shape, dtype.name, view.source, self.loss, self.targeted)
+        signature = [tf.TensorSpec((None,) + shape, dtype), tf.TensorSpec((None,), tf.int32)]
+        return compiled(view.model, key, build, input_signature=signature)(x, labels)
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -278,22 +309,36 @@ class GradientAttack:
         return self.run_validated(view, x, labels, targets, seed_pair, with_clean)
 
     def run_validated(
-        self, view: LogitsView, x: tf.Tensor, labels: tf.Tensor, targets: tf.Tensor | None, seed_pair: tf.Tensor, with_clean: bool = True
+        self,
+        view: LogitsView,
+        x: tf.Tensor,
+        labels: tf.Tensor,
+        targets: tf.Tensor | None,
+        seed_pair: tf.Tensor,
+        with_clean: bool = True,
+        first: tuple[tf.Tensor, tf.Tensor, tf.Tensor] | None = None,
     ) -> AttackResult:
         """Attack one batch whose inputs were already checked (the runner checks its data once).
 
         ``x`` must be a floating tensor inside the bounds, ``labels`` int32 class indices.
+        ``first``: what :meth:`evaluate_at_x` returned for this batch (attacks without random
+        start only); the first step then uses it instead of a gradient evaluation.
         """
+        if first is not None and not self.starts_at_x:
+            raise ConfigError("first= is for attacks without random start: theirs is the only first step taken from x.")
         compute_dtype = tf.float32 if x.dtype in (tf.float16, tf.bfloat16) else x.dtype
         x_compute = x if x.dtype == compute_dtype else tf.cast(x, compute_dtype)
-        fn = self._compiled_fn(view, tuple(x.shape[1:]), compute_dtype)
-        x_adv, success, loss, adv_pred, norms, evals = fn(
+        fn = self._compiled_fn(view, tuple(x.shape[1:]), compute_dtype, first_given=first is not None)
+        args = [
             x_compute,
             targets if self.targeted else labels,
             tf.constant(self.eps, compute_dtype),
             tf.constant(self.effective_step_size(), compute_dtype),
             seed_pair,
-        )
+        ]
+        if first is not None:
+            args.append(tuple(first))
+        x_adv, success, loss, adv_pred, norms, evals = fn(*args)
         if x_adv.dtype != x.dtype:
             x_adv = tf.cast(x_adv, x.dtype)
         if with_clean:

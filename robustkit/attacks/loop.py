@@ -33,6 +33,11 @@ from robustkit.norms import Norm
 # the step count.
 UNROLL = 10
 
+# With early stopping, the examples still being attacked are gathered into a compact batch this
+# often (in steps). Between compactions an example that succeeds is frozen but still part of the
+# batch: gathering and scattering at every step costs more than that on small models.
+COMPACT_EVERY = 5
+
 
 @dataclass(frozen=True)
 class LoopConfig:
@@ -46,11 +51,18 @@ class LoopConfig:
     keep_best: bool
     gather: bool  # work on the rows that need it by gathering them (dynamic shapes: not under XLA)
     score_last: bool = True  # False: return the last iterate unscored (adversarial training)
+    # True: the function takes the objective, gradient and prediction at x itself as a sixth
+    # argument and spends no gradient evaluation on the first step (valid without random start).
+    first_given: bool = False
 
 
 def _succeeded(logits: tf.Tensor, labels: tf.Tensor, targeted: bool) -> tuple[tf.Tensor, tf.Tensor]:
     pred = tf.argmax(logits, axis=-1, output_type=tf.int32)
-    return (tf.equal(pred, labels) if targeted else tf.not_equal(pred, labels)), pred
+    return _hit(pred, labels, targeted), pred
+
+
+def _hit(pred: tf.Tensor, labels: tf.Tensor, targeted: bool) -> tf.Tensor:
+    return tf.equal(pred, labels) if targeted else tf.not_equal(pred, labels)
 
 
 def _better(obj, succ, best_obj, best_succ):
@@ -70,7 +82,7 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper:
     """Return the (uncompiled) whole-batch attack function for one model and configuration."""
     norm = cfg.norm
 
-    def attack(x, labels, eps, step_size, seed):
+    def attack(x, labels, eps, step_size, seed, first=None):
         note_trace()
         dtype = x.dtype
         lo = tf.constant(lower, dtype)
@@ -105,6 +117,13 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper:
             succ, pred = _succeeded(logits, la, cfg.targeted)
             return tf.cast(obj, dtype), grad, succ, pred
 
+        # Without a random start every restart's first step is taken from x itself, whose
+        # objective and gradient do not depend on eps: a caller sweeping eps computes them once.
+        at_x = None
+        if cfg.first_given:
+            first_obj, first_grad, first_pred = first
+            at_x = (tf.cast(first_obj, dtype), tf.cast(first_grad, dtype), _hit(first_pred, labels, cfg.targeted), first_pred)
+
         def merge(best, candidate):
             """Keep, per example, the better of two (x, objective, success, prediction)."""
             take = _better(candidate[1], candidate[2], best[1], best[2]) if cfg.keep_best else tf.ones_like(candidate[2])
@@ -113,24 +132,22 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper:
                 tf.where(take, c, b) for c, b in zip(candidate[1:], best[1:])
             )
 
-        def run_steps(step, state, active_of):
-            """``cfg.steps`` calls of ``step``: unrolled in chunks inside a while loop over chunks."""
+        def run_steps(advance, state, active_of, steps):
+            """``steps`` steps, ``advance(state, n)`` taking ``n`` of them at a time.
 
-            def unrolled(state, n):
-                for _ in range(n):
-                    state = step(state)
-                return state
-
-            chunks, remainder = divmod(cfg.steps, UNROLL)
+            The steps are unrolled in chunks of ``UNROLL`` inside a while loop over chunks, which
+            stops early once no example is active (early stopping).
+            """
+            chunks, remainder = divmod(steps, UNROLL)
             if chunks == 1 and remainder == 0:
-                return unrolled(state, UNROLL)
+                return advance(state, UNROLL)
             if chunks:
                 def more(i, state):
                     return tf.logical_and(i < chunks, tf.reduce_any(active_of(state))) if cfg.early_stop else i < chunks
 
-                state = tf.while_loop(more, lambda i, state: (i + 1, unrolled(state, UNROLL)), (tf.constant(0), state),
+                state = tf.while_loop(more, lambda i, state: (i + 1, advance(state, UNROLL)), (tf.constant(0), state),
                                       parallel_iterations=1)[1]
-            return unrolled(state, remainder) if remainder else state
+            return advance(state, remainder) if remainder else state
 
         def start_point(restart):
             if not cfg.random_start:
@@ -141,19 +158,27 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper:
         def fixed_restart(restart, best, evals):
             """Every example takes every step; the best iterate is kept (fixed-work mode)."""
 
-            def step(state):
+            def step(state, evaluation=None):
                 x_adv, best = state
-                obj, grad, succ, pred = gradient_at(x_adv, labels)
+                obj, grad, succ, pred = evaluation if evaluation is not None else gradient_at(x_adv, labels)
                 if cfg.keep_best:
                     best = merge(best, (x_adv, obj, succ, pred))
                 # With best-point keeping, an iterate made non-finite by a bad gradient has a NaN
                 # objective and is never kept, so the step can skip the (whole-batch) guard.
                 return ascend(x_adv, grad, x, box, guard=not cfg.keep_best), best
 
-            x_adv, best = run_steps(step, (start_point(restart), best), lambda s: tf.constant(True))
+            def advance(state, n):
+                for _ in range(n):
+                    state = step(state)
+                return state
+
+            state, steps = (start_point(restart), best), cfg.steps
+            if at_x is not None:
+                state, steps = step(state, at_x), steps - 1
+            x_adv, best = run_steps(advance, state, lambda s: tf.constant(True), steps)
             if not cfg.score_last:
-                return restart + 1, (x_adv,) + tuple(best[1:]), evals + cfg.steps
-            return restart + 1, merge(best, score_last_iterate(x_adv, best)), evals + cfg.steps
+                return restart + 1, (x_adv,) + tuple(best[1:]), evals + steps
+            return restart + 1, merge(best, score_last_iterate(x_adv, best)), evals + steps
 
         def score_last_iterate(x_adv, best):
             """Score the last iterate, which has no gradient (and so no logits) yet.
@@ -185,49 +210,69 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper:
         def early_stop_restart(restart, best, evals):
             """Examples leave the batch once adversarial; the batch shrinks as they do.
 
+            Every ``COMPACT_EVERY`` steps the examples still being attacked are gathered into a
+            compact batch; within those steps an example that succeeds is frozen (its point and
+            evaluation kept), and at their end the compact batch is scattered back. Compacting at
+            every step would cost more in gathers and scatters than the few frozen rows cost.
             State tensors carry one extra row that is always active and never reported: the
-            batch is then never empty (TensorFlow's CPU convolutions fail on empty batches), with
-            no masking or padding work in the steps.
+            batch is then never empty (TensorFlow's CPU convolutions fail on empty batches).
+            Under XLA (static shapes) nothing is gathered: inactive rows are frozen throughout.
             """
             pad = lambda t: tf.concat([t, t[:1]], axis=0)  # noqa: E731
             x_ext, labels_ext = pad(x), pad(labels)
             box_ext = None if box is None else (pad(box[0]), pad(box[1]))
             attacked = tf.logical_not(best[2])
-            dummy = tf.concat([tf.zeros([batch], tf.bool), [True]], axis=0)
+            stand_in = tf.concat([tf.zeros([batch], tf.bool), [True]], axis=0)
             active = tf.concat([attacked, [True]], axis=0)
             obj_r = tf.fill([batch + 1], tf.constant(-np.inf, dtype))
             pred_r = tf.fill([batch + 1], tf.constant(-1, tf.int32))
             evals_ext = tf.concat([evals, [0]], axis=0)
 
-            def step(state):
+            at_x_ext = None if at_x is None else tuple(pad(t) for t in at_x)
+
+            def segment(state, n, evaluation=None):
+                """``n`` steps on the active examples, gathered into one compact batch.
+
+                ``evaluation``, when given, replaces the first step's gradient evaluation.
+                """
                 x_adv, active, obj_r, pred_r, evals_ext = state
                 idx = tf.where(active)[:, 0] if cfg.gather else None
                 take = (lambda t: tf.gather(t, idx)) if cfg.gather else (lambda t: t)  # noqa: E731
-                xa, la = take(x_adv), take(labels_ext)
-                obj, grad, succ, pred = gradient_at(xa, la)
+                xa, la, xo, fixed_row = take(x_adv), take(labels_ext), take(x_ext), take(stand_in)
                 box_rows = None if box_ext is None else (take(box_ext[0]), take(box_ext[1]))
-                x_next = tf.where(_rows(succ, xa), xa, ascend(xa, grad, take(x_ext), box_rows))
-                still = tf.logical_or(tf.logical_not(succ), take(dummy))
-                if cfg.gather:
-                    rows = idx[:, None]
-                    return (
-                        tf.tensor_scatter_nd_update(x_adv, rows, x_next),
-                        tf.tensor_scatter_nd_update(active, rows, still),
-                        tf.tensor_scatter_nd_update(obj_r, rows, obj),
-                        tf.tensor_scatter_nd_update(pred_r, rows, pred),
-                        tf.tensor_scatter_nd_add(evals_ext, rows, tf.ones_like(la)),
-                    )
-                # Masked form (XLA needs static shapes): every row computes, inactive rows stay put.
+                done = tf.logical_not(take(active))
+                may_stop = tf.logical_not(fixed_row)
+                obj_c, pred_c, evals_c = take(obj_r), take(pred_r), tf.zeros_like(la)
+                for i in range(n):
+                    if i == 0 and evaluation is not None:
+                        obj, grad, succ, pred = (take(t) for t in evaluation)
+                    else:
+                        obj, grad, succ, pred = gradient_at(xa, la)
+                        evals_c += tf.cast(tf.logical_not(done), evals_c.dtype)
+                    live = tf.logical_not(done)
+                    obj_c, pred_c = tf.where(live, obj, obj_c), tf.where(live, pred, pred_c)
+                    done = tf.logical_or(done, tf.logical_and(succ, may_stop))
+                    xa = tf.where(_rows(done, xa), xa, ascend(xa, grad, xo, box_rows))
+                if not cfg.gather:
+                    return xa, tf.logical_not(done), obj_c, pred_c, evals_ext + evals_c
+                rows = idx[:, None]
                 return (
-                    tf.where(_rows(active, xa), x_next, x_adv),
-                    tf.logical_and(active, still),
-                    tf.where(active, obj, obj_r),
-                    tf.where(active, pred, pred_r),
-                    evals_ext + tf.cast(active, tf.int32),
+                    tf.tensor_scatter_nd_update(x_adv, rows, xa),
+                    tf.tensor_scatter_nd_update(active, rows, tf.logical_not(done)),
+                    tf.tensor_scatter_nd_update(obj_r, rows, obj_c),
+                    tf.tensor_scatter_nd_update(pred_r, rows, pred_c),
+                    tf.tensor_scatter_nd_add(evals_ext, rows, evals_c),
                 )
 
-            state = (pad(start_point(restart)), active, obj_r, pred_r, evals_ext)
-            x_adv, active, obj_r, pred_r, evals_ext = run_steps(step, state, lambda s: s[1][:batch])
+            def advance(state, n):
+                for start in range(0, n, COMPACT_EVERY):
+                    state = segment(state, min(COMPACT_EVERY, n - start))
+                return state
+
+            state, steps = (pad(start_point(restart)), active, obj_r, pred_r, evals_ext), cfg.steps
+            if at_x_ext is not None:
+                state, steps = segment(state, 1, at_x_ext), steps - 1
+            x_adv, active, obj_r, pred_r, evals_ext = run_steps(advance, state, lambda s: s[1][:batch], steps)
             # Examples still active after the last step: one forward pass scores their last iterate.
             idx = tf.where(active)[:, 0]
             obj, succ, pred = evaluate(tf.gather(x_adv, idx), tf.gather(labels_ext, idx))
