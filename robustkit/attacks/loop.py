@@ -10,8 +10,10 @@ the loop keeps the best point seen (a successful one first, then the highest obj
 is never weaker than any of its own iterates or restarts. The last iterate of a restart has no
 gradient yet and costs a forward pass of its own; only examples with no successful point so far
 take it (an example that has one keeps it). With early stopping, an example that is already
-adversarial leaves the batch: later steps gather only the examples still being attacked, so the
-work shrinks with the answer.
+adversarial leaves the batch: the examples still being attacked are gathered into a smaller
+batch every few steps, so the work shrinks with the answer. Without a random start, the first
+step of every eps is taken from x itself; a caller sweeping eps can pass the objective and
+gradient at x (``LoopConfig.first_given``) instead of paying for them at every eps.
 """
 
 from __future__ import annotations
