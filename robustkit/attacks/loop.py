@@ -238,23 +238,33 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper:
                 ``evaluation``, when given, replaces the first step's gradient evaluation.
                 """
                 x_adv, active, obj_r, pred_r, evals_ext = state
-                idx = tf.where(active)[:, 0] if cfg.gather else None
-                take = (lambda t: tf.gather(t, idx)) if cfg.gather else (lambda t: t)  # noqa: E731
-                xa, la, xo, fixed_row = take(x_adv), take(labels_ext), take(x_ext), take(stand_in)
+                if cfg.gather:
+                    idx = tf.where(active)[:, 0]  # sorted, so the stand-in row comes last
+                    take = lambda t: tf.gather(t, idx)  # noqa: E731
+                    done = tf.zeros_like(idx, tf.bool)  # every gathered row is being attacked
+                    may_stop = tf.not_equal(idx, tf.cast(batch, idx.dtype))
+                    obj_c = pred_c = None  # the first step sets them for every row
+                else:
+                    take = lambda t: t  # noqa: E731
+                    done, may_stop = tf.logical_not(active), tf.logical_not(stand_in)
+                    obj_c, pred_c = obj_r, pred_r
+                xa, la = take(x_adv), take(labels_ext)
+                xo = take(x_ext) if box_ext is None else None
                 box_rows = None if box_ext is None else (take(box_ext[0]), take(box_ext[1]))
-                done = tf.logical_not(take(active))
-                may_stop = tf.logical_not(fixed_row)
-                obj_c, pred_c, evals_c = take(obj_r), take(pred_r), tf.zeros_like(la)
+                evals_c = tf.zeros_like(la)
                 for i in range(n):
                     if i == 0 and evaluation is not None:
                         obj, grad, succ, pred = (take(t) for t in evaluation)
                     else:
                         obj, grad, succ, pred = gradient_at(xa, la)
                         evals_c += tf.cast(tf.logical_not(done), evals_c.dtype)
-                    live = tf.logical_not(done)
-                    obj_c, pred_c = tf.where(live, obj, obj_c), tf.where(live, pred, pred_c)
+                    if obj_c is None:
+                        obj_c, pred_c = obj, pred
+                    else:
+                        live = tf.logical_not(done)
+                        obj_c, pred_c = tf.where(live, obj, obj_c), tf.where(live, pred, pred_c)
                     done = tf.logical_or(done, tf.logical_and(succ, may_stop))
-                    xa = tf.where(_rows(done, xa), xa, ascend(xa, grad, xo, box_rows))
+                    xa = tf.where(_rows(done, xa), xa, ascend(xa, grad, xo, box_rows, guard=not cfg.keep_best))
                 if not cfg.gather:
                     return xa, tf.logical_not(done), obj_c, pred_c, evals_ext + evals_c
                 rows = idx[:, None]
