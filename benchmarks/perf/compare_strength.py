@@ -4,12 +4,13 @@ Run: ``pip install -e ".[compare]" && python benchmarks/perf/compare_strength.py
 
 L-inf PGD with the same eps, steps (20) and step size (2.5 * eps / 20) in every library, once
 without a random start (every library then follows the same iterates) and with a random start
-averaged over 5 seeds; prints robust accuracy (lower is a stronger attack) on the 360-image
-test split.
+averaged over ``--seeds`` seeds (5 by default, with the standard error over seeds); prints robust
+accuracy (lower is a stronger attack) on the 360-image test split.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -65,23 +66,29 @@ def attacks(model, x, y, eps, step, random_start, seed):
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5, help="random-start seeds to average over")
+    args = parser.parse_args()
     data = load_digits_split()
     model = load_zoo_model("digits-cnn")
     x, y = data.x_test, data.y_test
-    for random_start, seeds in ((False, [0]), (True, [0, 1, 2, 3, 4])):
-        rows: dict[str, list[float]] = {}
+    for random_start, seeds in ((False, [0]), (True, list(range(args.seeds)))):
+        rows: dict[str, list[str]] = {}
         for eps in EPS:
             values: dict[str, list[float]] = {}
             for seed in seeds:
                 for name, x_adv in attacks(model, x, y, eps, 2.5 * eps / STEPS, random_start, seed):
                     values.setdefault(name, []).append(accuracy(model, x_adv, y))
             for name, accs in values.items():
-                rows.setdefault(name, []).append(float(np.mean(accs)))
+                # With several seeds: the mean and its standard error over seeds.
+                spread = f"±{np.std(accs, ddof=1) / np.sqrt(len(accs)):.4f}" if len(accs) > 1 else ""
+                rows.setdefault(name, []).append(f"{np.mean(accs):.4f}{spread}")
         start = f"random start, mean of {len(seeds)} seeds" if random_start else "no random start"
         print(f"L-inf PGD-{STEPS}, step 2.5*eps/{STEPS}, {start}; digits-cnn, {len(y)} test images: robust accuracy")
-        print(f"{'implementation':<14}" + "".join(f"{'eps=' + format(e, 'g'):>11}" for e in EPS))
+        width = max(len(v) for vs in rows.values() for v in vs) + 2
+        print(f"{'implementation':<14}" + "".join(f"{'eps=' + format(e, 'g'):>{width}}" for e in EPS))
         for name, accs in rows.items():
-            print(f"{name:<14}" + "".join(f"{v:>11.4f}" for v in accs))
+            print(f"{name:<14}" + "".join(f"{v:>{width}}" for v in accs))
         print()
 
 
