@@ -141,9 +141,9 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper:
             stops early once no example is active (early stopping).
             """
             chunks, remainder = divmod(steps, UNROLL)
-            if chunks == 1 and remainder == 0:
-                return advance(state, UNROLL)
-            if chunks:
+            if chunks == 1:  # a loop of one iteration would only add control-flow work
+                state = advance(state, UNROLL)
+            elif chunks:
                 def more(i, state):
                     return tf.logical_and(i < chunks, tf.reduce_any(active_of(state))) if cfg.early_stop else i < chunks
 
