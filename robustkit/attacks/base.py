@@ -337,7 +337,8 @@ class GradientAttack:
             seed_pair,
         ]
         if first is not None:
-            args.append(tuple(first))
+            objective, gradient, prediction = first
+            args.append((tf.cast(objective, compute_dtype), tf.cast(gradient, compute_dtype), prediction))
         x_adv, success, loss, adv_pred, norms, evals = fn(*args)
         if x_adv.dtype != x.dtype:
             x_adv = tf.cast(x_adv, x.dtype)
