@@ -94,7 +94,7 @@ def run_independent(model, x, y):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=25)
     args = parser.parse_args()
     data = load_digits_split()
     model = load_zoo_model("digits-cnn")
