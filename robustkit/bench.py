@@ -35,10 +35,11 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from robustkit.attacks.compiled import evaluation_at_x, run_validated
 from robustkit.checks import run_checks
 from robustkit.data import DataSplit, load_data
 from robustkit.errors import DataError, InputError, RobustkitError
-from robustkit.gradients import _check_input_shape, compiled_predict
+from robustkit.gradients import validate_input_shape, compiled_predict
 from robustkit.inputs import as_int_labels
 from robustkit.logits import as_logits, num_classes_of
 from robustkit.models import fingerprint, load_model, model_label
@@ -126,7 +127,7 @@ def _check_model_fits(model: Any, x: np.ndarray, y: np.ndarray, label: str) -> N
     """The model takes the data's shape and has a class for every label (checked once per model)."""
     sample = tf.constant(x[:8])
     try:
-        _check_input_shape(model, sample)
+        validate_input_shape(model, sample)
         view = as_logits(model, x_sample=sample)
         classes = num_classes_of(view, sample)
         as_int_labels(y, classes, len(y), name=f"the labels of the data (model {label})")
@@ -185,9 +186,9 @@ def sweep(
             start = time.perf_counter()
             if len(alive):
                 attack = spec.build(eps, bounds, cell_seed(seed, label, threat.name, spec.name, eps), batch_size)
-                if attack.starts_at_x and at_x is None:
+                if attack.step_rule().starts_at_x and at_x is None:
                     at_x = _AtX.compute(attack, view, x, y, alive, batch_size)
-                result = _attack_checked(attack, view, x, y, alive, batch_size, at_x if attack.starts_at_x else None)
+                result = _attack_checked(attack, view, x, y, alive, batch_size, at_x if attack.step_rule().starts_at_x else None)
                 success = result.success
                 chosen = np.flatnonzero(success)[:SAMPLES_PER_CELL]
                 grad_evals = result.grad_evals + int(charge_here)
@@ -222,7 +223,7 @@ class _AtX:
         at_x = _AtX(np.zeros(len(x), x.dtype), np.zeros_like(x), np.zeros(len(x), np.int32))
         for start in range(0, len(rows), batch_size):
             chosen = rows[start : start + batch_size]
-            obj, grad, pred = attack.evaluate_at_x(view, tf.constant(x[chosen]), tf.constant(y[chosen], tf.int32))
+            obj, grad, pred = evaluation_at_x(attack, view, tf.constant(x[chosen]), tf.constant(y[chosen], tf.int32))
             at_x.objective[chosen], at_x.gradient[chosen], at_x.prediction[chosen] = obj.numpy(), grad.numpy(), pred.numpy()
         return at_x
 
@@ -237,7 +238,7 @@ def _attack_checked(attack, view, x: np.ndarray, y: np.ndarray, rows: np.ndarray
     parts = []
     for index, start in enumerate(range(0, len(rows), batch_size)):
         chosen = rows[start : start + batch_size]
-        parts.append(attack.run_validated(view, tf.constant(x[chosen]), tf.constant(y[chosen], tf.int32), None,
+        parts.append(run_validated(attack, view, tf.constant(x[chosen]), tf.constant(y[chosen], tf.int32), None,
                                           tf.constant([attack.seed, index], tf.int32), with_clean=False,
                                           first=None if at_x is None else at_x.rows(chosen)))
     return AttackResult.concat(parts)

@@ -23,7 +23,7 @@ from robustkit._backend import ensure_tensorflow_backend
 from robustkit.errors import ConfigError, GradientError, InputError, LabelError, ModelError
 from robustkit.inputs import as_float_tensor, as_int_labels
 from robustkit.logits import LogitsView, as_logits, num_classes_of
-from robustkit.losses import attack_objective, check_loss, min_classes
+from robustkit.losses import attack_objective, validate_loss, min_classes
 
 __all__ = [
     "output_gradient",
@@ -126,7 +126,7 @@ def _none_gradient(what: str) -> GradientError:
     )
 
 
-def _check_input_shape(f: Any, x: tf.Tensor) -> None:
+def validate_input_shape(f: Any, x: tf.Tensor) -> None:
     inputs = getattr(f, "inputs", None) if isinstance(f, keras.Model) else None
     if isinstance(f, LogitsView):
         inputs = getattr(f.model, "inputs", None) if isinstance(f.model, keras.Model) else None
@@ -144,7 +144,7 @@ def _check_input_shape(f: Any, x: tf.Tensor) -> None:
 
 
 def _traced_call(fn: Callable, f: Any, x: tf.Tensor, *args: Any):
-    _check_input_shape(f, x)
+    validate_input_shape(f, x)
     try:
         return fn(x, *args)
     except (ConfigError, GradientError, InputError, LabelError, ModelError):
@@ -241,10 +241,10 @@ def _prepare_classification(model: Any, x: Any, y: Any, loss: str, targeted: boo
     x = as_float_tensor(x)
     if x.shape.rank is None or x.shape.rank < 1:
         raise InputError("x must have a leading batch axis, e.g. shape (batch, features).")
-    _check_input_shape(model, x)
+    validate_input_shape(model, x)
     view = as_logits(model, x_sample=x[:8])
     num_classes = num_classes_of(view, x)
-    loss = check_loss(loss, targeted)
+    loss = validate_loss(loss, targeted)
     if num_classes < min_classes(loss):
         raise ConfigError(
             f"loss={loss!r} needs at least {min_classes(loss)} classes; the model has {num_classes}."
@@ -414,7 +414,7 @@ def saliency(model: Any, x: Any, class_index: Any | None = None) -> tf.Tensor:
     """
     ensure_tensorflow_backend()
     x = as_float_tensor(x)
-    _check_input_shape(model, x)
+    validate_input_shape(model, x)
     view = as_logits(model, x_sample=x[:8])
     num_classes = num_classes_of(view, x)
     batch = int(x.shape[0])

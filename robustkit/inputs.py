@@ -13,12 +13,13 @@ Example:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from robustkit.errors import InputError, LabelError
+from robustkit.errors import ConfigError, InputError, LabelError
 
 FLOAT_DTYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
 
@@ -142,3 +143,34 @@ def ensure_in_bounds(
             "value(s)). Scale the data to the bounds (e.g. divide 8-bit images by 255) or pass "
             "bounds=(low, high) that match the data."
         )
+
+
+def validate_eps(eps: Any, name: str = "eps") -> float:
+    """An epsilon as a float: a finite number >= 0."""
+    try:
+        value = float(eps)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {eps!r}.") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{name} must be finite and >= 0, got {eps!r}.")
+    return value
+
+
+def validate_bounds(bounds: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(lower, upper)`` as float64 arrays: finite, scalars or broadcastable to one example.
+
+    Example:
+        >>> validate_bounds((0, 1))
+        (array(0.), array(1.))
+    """
+    try:
+        lower, upper = bounds
+    except (TypeError, ValueError):
+        raise ConfigError(f"bounds must be a pair (lower, upper), got {bounds!r}.") from None
+    lower = np.asarray(lower, dtype=np.float64)
+    upper = np.asarray(upper, dtype=np.float64)
+    if not (np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))):
+        raise ConfigError("bounds must be finite.")
+    if np.any(lower >= upper):
+        raise ConfigError(f"bounds need lower < upper everywhere, got {bounds!r}.")
+    return lower, upper

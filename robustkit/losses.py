@@ -62,7 +62,7 @@ _BY_NAME: dict[str, Callable[[tf.Tensor, tf.Tensor, bool], tf.Tensor]] = {
 }
 
 
-def check_loss(name: str, targeted: bool = False) -> str:
+def validate_loss(name: str, targeted: bool = False) -> str:
     """Validate a loss name (case-insensitive) and return it normalised."""
     key = str(name).lower()
     if key in ("cw", "carlini-wagner", "carlini_wagner"):
@@ -80,9 +80,9 @@ def check_loss(name: str, targeted: bool = False) -> str:
 
 def attack_objective(name: str, logits: tf.Tensor, labels: tf.Tensor, targeted: bool = False) -> tf.Tensor:
     """Per-example objective (shape ``(batch,)``) that an attack maximises."""
-    return _BY_NAME[check_loss(name, targeted)](logits, labels, targeted)
+    return _BY_NAME[validate_loss(name, targeted)](logits, labels, targeted)
 
 
 def min_classes(name: str) -> int:
     """Fewest classes a loss needs."""
-    return 3 if check_loss(name) == "dlr" else 2
+    return 3 if validate_loss(name) == "dlr" else 2

@@ -32,10 +32,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from robustkit.attacks.base import _bounds_arrays, check_eps
+from robustkit.attacks.ascent import ProjectedAscent
 from robustkit.attacks.loop import LoopConfig, build_attack_fn
 from robustkit.errors import ConfigError
 from robustkit.gradients import value_and_gradient
+from robustkit.inputs import validate_bounds, validate_eps
 from robustkit.logits import as_logits
 from robustkit.norms import get_norm
 
@@ -89,7 +90,7 @@ class AdversarialTrainer(keras.Model):
             raise ConfigError(f"ramp_epochs must be an integer >= 0, got {ramp_epochs!r}.")
         self.model = model
         self.method = method
-        self.full_eps = check_eps(eps)
+        self.full_eps = validate_eps(eps)
         self.norm = get_norm(norm)
         single = method in ("fgsm-rs", "fgsm")
         self.steps = 1 if single else steps
@@ -100,7 +101,7 @@ class AdversarialTrainer(keras.Model):
         self.beta = float(beta)
         self.adv_weight = float(adv_weight)
         self.ramp_epochs = ramp_epochs
-        self.lower, self.upper = _bounds_arrays(bounds)
+        self.lower, self.upper = validate_bounds(bounds)
         self.seed = int(seed)
         self.eps = keras.Variable(self.full_eps if ramp_epochs == 0 else self.full_eps / ramp_epochs, trainable=False,
                                   name="eps", dtype="float32")
@@ -108,7 +109,8 @@ class AdversarialTrainer(keras.Model):
         self._probabilities = self._view.source != "logits"
         self._attack = build_attack_fn(
             self._view,
-            LoopConfig(self.norm, "ce", False, self.steps, 1, method != "fgsm", False, False, False, score_last=False),
+            LoopConfig(self.norm, "ce", False, self.steps, keep_best=False, gather=False, score_last=False),
+            ProjectedAscent(random_start=method != "fgsm"),
             self.lower,
             self.upper,
         )

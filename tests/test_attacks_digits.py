@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from robustkit.attacks import FGSM, PGD
+from robustkit.attacks.compiled import evaluation_at_x, run_validated
 from robustkit.gradients import trace_count
 
 
@@ -51,15 +52,15 @@ def test_a_given_first_evaluation_at_x_changes_nothing_but_the_work(digits, digi
     for attack in (PGD(eps=0.1, steps=12, random_start=False, early_stop=early_stop),
                    PGD(eps=1.0, steps=5, norm="l2", random_start=False, early_stop=early_stop),
                    FGSM(eps=0.1, early_stop=early_stop)):
-        plain = attack.run_validated(view, x, y, None, seed)
-        reused = attack.run_validated(view, x, y, None, seed, first=attack.evaluate_at_x(view, x, y))
+        plain = run_validated(attack, view, x, y, None, seed)
+        reused = run_validated(attack, view, x, y, None, seed, first=evaluation_at_x(attack, view, x, y))
         np.testing.assert_array_equal(reused.x_adv.numpy(), plain.x_adv.numpy())
         np.testing.assert_array_equal(reused.success, plain.success)
         np.testing.assert_array_equal(reused.adv_pred, plain.adv_pred)
         np.testing.assert_array_equal(reused.grad_evals, np.maximum(plain.grad_evals - 1, 0))
         assert 0 < plain.success.sum() < len(y)
     with pytest.raises(ConfigError, match="random start"):
-        PGD(eps=0.1, seed=0).run_validated(view, x, y, None, seed, first=attack.evaluate_at_x(view, x, y))
+        run_validated(PGD(eps=0.1, seed=0), view, x, y, None, seed, first=evaluation_at_x(attack, view, x, y))
 
 
 def test_robust_accuracy_at_a_huge_linf_eps_is_at_most_chance(digits, digits_cnn):

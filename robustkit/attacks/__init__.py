@@ -9,6 +9,7 @@ Example:
 from robustkit.attacks.base import GradientAttack
 from robustkit.attacks.fgsm import FGSM
 from robustkit.attacks.pgd import PGD
+from robustkit.attacks.registry import ATTACKS, build_attack
 from robustkit.attacks.result import AttackResult
 
-__all__ = ["GradientAttack", "FGSM", "PGD", "AttackResult"]
+__all__ = ["GradientAttack", "FGSM", "PGD", "AttackResult", "ATTACKS", "build_attack"]

@@ -1,0 +1,119 @@
+"""What every step of one compiled attack call shares: the model, the objective, the ball, the bounds.
+
+A :class:`Problem` is built once per traced call. Attack families (step rules) use it to
+evaluate the model, to project onto the eps-ball and the bounds, and to draw random numbers;
+they never touch the model or the loss directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+from robustkit.attacks.loop.records import Evaluation, hit
+from robustkit.gradients import objective_and_gradient
+from robustkit.logits import LogitsView
+from robustkit.losses import attack_objective
+from robustkit.norms import Norm
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """The shared loop's switches (part of the compiled function's cache key).
+
+    Attributes:
+        norm: the threat model's norm.
+        loss: the objective an attack maximises (see :mod:`robustkit.losses`).
+        targeted: the goal is a target class rather than any wrong one.
+        steps: gradient steps per restart.
+        restarts: independent restarts; the best point per example is kept.
+        early_stop: an example leaves the batch once it is adversarial (evaluation mode).
+        keep_best: return each example's best iterate rather than its last one.
+        gather: work on the rows that need it by gathering them (dynamic shapes: not under XLA).
+        score_last: False returns the last iterate unscored (adversarial training).
+        first_given: the call takes the evaluation at x itself as a sixth argument and spends no
+            gradient evaluation on the first step (valid for rules that start at x).
+    """
+
+    norm: Norm
+    loss: str
+    targeted: bool
+    steps: int
+    restarts: int = 1
+    early_stop: bool = False
+    keep_best: bool = True
+    gather: bool = True
+    score_last: bool = True
+    first_given: bool = False
+
+
+class Rows(NamedTuple):
+    """Per-example constants a step needs, gathered with the examples when the batch shrinks.
+
+    Under L-inf the ball and the bounds are both boxes, so projecting onto both is one clip to
+    their intersection (``low``, ``high``), computed once per batch; ``origin`` is then unused
+    and left out. Other norms project around ``origin`` (the clean x).
+    """
+
+    labels: tf.Tensor
+    origin: tf.Tensor | None
+    low: tf.Tensor | None
+    high: tf.Tensor | None
+
+    def map(self, fn) -> "Rows":
+        """Apply ``fn`` to every tensor (gather, pad, ...), keeping the absent ones absent."""
+        return Rows(*(None if t is None else fn(t) for t in self))
+
+
+class Problem:
+    """The model, objective, ball and bounds of one compiled call, with the operations on them."""
+
+    def __init__(self, view: LogitsView, cfg: LoopConfig, x: tf.Tensor, eps, step_size, seed,
+                 lower: np.ndarray, upper: np.ndarray):
+        self.view, self.cfg, self.norm = view, cfg, cfg.norm
+        self.dtype = x.dtype
+        self.lo = tf.constant(lower, self.dtype)
+        self.hi = tf.constant(upper, self.dtype)
+        self.eps = tf.cast(eps, self.dtype)
+        self.step_size = tf.cast(step_size, self.dtype)
+        self.seed = seed
+
+    def rows(self, x: tf.Tensor, labels: tf.Tensor) -> Rows:
+        if self.norm.name == "linf":
+            return Rows(labels, None, tf.maximum(x - self.eps, self.lo), tf.minimum(x + self.eps, self.hi))
+        return Rows(labels, x, None, None)
+
+    def project(self, x_new: tf.Tensor, x_orig: tf.Tensor) -> tf.Tensor:
+        """The closest point to ``x_new`` in the eps-ball around ``x_orig`` and the bounds."""
+        return tf.clip_by_value(x_orig + self.norm.project(x_new - x_orig, self.eps), self.lo, self.hi)
+
+    def project_rows(self, x_new: tf.Tensor, rows: Rows) -> tf.Tensor:
+        """:meth:`project` for the examples of ``rows`` (one clip under L-inf)."""
+        if rows.low is not None:
+            return tf.clip_by_value(x_new, rows.low, rows.high)
+        return self.project(x_new, rows.origin)
+
+    def restart_seed(self, restart: tf.Tensor) -> tf.Tensor:
+        return tf.random.experimental.stateless_fold_in(self.seed, restart)
+
+    def evaluate(self, x_at: tf.Tensor, labels: tf.Tensor) -> Evaluation:
+        """A forward pass: objective, verdict and prediction, no gradient."""
+        logits = self.view(x_at)
+        objective = attack_objective(self.cfg.loss, logits, labels, self.cfg.targeted)
+        prediction = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return Evaluation(tf.cast(objective, self.dtype), None, hit(prediction, labels, self.cfg.targeted), prediction)
+
+    def gradient_at(self, x_at: tf.Tensor, labels: tf.Tensor) -> Evaluation:
+        """A forward and backward pass: the objective, its gradient, verdict and prediction."""
+        objective, gradient, logits = objective_and_gradient(self.view, x_at, labels, self.cfg.loss, self.cfg.targeted)
+        prediction = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return Evaluation(tf.cast(objective, self.dtype), gradient, hit(prediction, labels, self.cfg.targeted), prediction)
+
+    def given(self, first: tuple[tf.Tensor, tf.Tensor, tf.Tensor], labels: tf.Tensor) -> Evaluation:
+        """The evaluation at x computed by the caller (objective, gradient, prediction)."""
+        objective, gradient, prediction = first
+        return Evaluation(tf.cast(objective, self.dtype), tf.cast(gradient, self.dtype),
+                          hit(prediction, labels, self.cfg.targeted), prediction)
