@@ -13,17 +13,18 @@ Example:
 
 from __future__ import annotations
 
-import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-import keras
 import tensorflow as tf
 
 from robustkit._backend import ensure_tensorflow_backend
 from robustkit.errors import ConfigError, GradientError, InputError, LabelError, ModelError
 from robustkit.inputs import as_float_tensor, as_int_labels
 from robustkit.logits import LogitsView, as_logits, num_classes_of
-from robustkit.losses import attack_objective, validate_loss, min_classes
+from robustkit.losses import attack_objective, min_classes, validate_loss
+from robustkit.tape import call_raw, none_gradient_error, objective_and_gradient, validate_input_shape
+from robustkit.tracing import compiled, note_trace, trace_count
 
 __all__ = [
     "output_gradient",
@@ -32,115 +33,8 @@ __all__ = [
     "jacobian",
     "hessian_vector_product",
     "saliency",
-    "objective_and_gradient",
     "trace_count",
 ]
-
-_COMPILED: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
-_COMPILED_STRONG: dict[int, tuple[Any, dict]] = {}  # for callables that refuse weak references
-_trace_total = 0
-
-
-def trace_count() -> int:
-    """How many times robustkit has traced (compiled) a gradient function in this process.
-
-    A second call with the same model, options, shapes and dtypes leaves this unchanged.
-
-    Example:
-        >>> before = trace_count()
-        >>> _ = trace_count()
-        >>> trace_count() == before
-        True
-    """
-    return _trace_total
-
-
-def note_trace() -> None:
-    # Runs in Python only while a function is being traced, never on later graph executions.
-    global _trace_total
-    _trace_total += 1
-
-
-def _cache_for(owner: Any) -> dict:
-    try:
-        return _COMPILED.setdefault(owner, {})
-    except TypeError:
-        entry = _COMPILED_STRONG.get(id(owner))
-        if entry is None or entry[0] is not owner:
-            if len(_COMPILED_STRONG) > 256:
-                _COMPILED_STRONG.clear()
-            entry = (owner, {})
-            _COMPILED_STRONG[id(owner)] = entry
-        return entry[1]
-
-
-def compiled(
-    owner: Any,
-    key: tuple,
-    build: Callable[[], Callable],
-    jit_compile: bool = False,
-    input_signature: list | None = None,
-):
-    """Return the cached ``tf.function`` for ``(owner, key)``, building it on first use."""
-    cache = _cache_for(owner)
-    fn = cache.get((key, jit_compile))
-    if fn is None:
-        # Without a signature, reduce_retracing lets a second batch size relax the shapes once
-        # instead of tracing again for every new size.
-        fn = tf.function(build(), autograph=False, jit_compile=jit_compile, input_signature=input_signature,
-                         reduce_retracing=input_signature is None)
-        cache[(key, jit_compile)] = fn
-    return fn
-
-
-def compiled_predict(view: LogitsView, example_shape: tuple, dtype: tf.DType):
-    """Compiled ``argmax(logits)`` for one model, example shape and dtype (any batch size)."""
-
-    def build():
-        def predict(x):
-            note_trace()
-            return tf.argmax(view(x), axis=-1, output_type=tf.int32)
-
-        return predict
-
-    signature = [tf.TensorSpec((None,) + tuple(example_shape), dtype)]
-    return compiled(view.model, ("predict", view.source, tuple(example_shape), dtype.name), build, input_signature=signature)
-
-
-def call_raw(f: Any, x: tf.Tensor) -> tf.Tensor:
-    """Call a model, layer or function on ``x`` (Keras objects in inference mode)."""
-    if isinstance(f, LogitsView):
-        return f(x)
-    if isinstance(f, keras.layers.Layer):
-        return f(x, training=False)
-    return f(x)
-
-
-def _none_gradient(what: str) -> GradientError:
-    return GradientError(
-        f"The gradient of {what} with respect to x is None: x is not connected to the output, "
-        "or a non-differentiable operation (argmax, round, floor, a cast to an integer type, a "
-        "numpy call) sits on the path. Remove it, replace it with a differentiable surrogate "
-        "(softmax instead of argmax, a straight-through estimator for rounding), or pass the "
-        "input the model actually uses."
-    )
-
-
-def validate_input_shape(f: Any, x: tf.Tensor) -> None:
-    inputs = getattr(f, "inputs", None) if isinstance(f, keras.Model) else None
-    if isinstance(f, LogitsView):
-        inputs = getattr(f.model, "inputs", None) if isinstance(f.model, keras.Model) else None
-    if not inputs or len(inputs) != 1:
-        return
-    expected = tuple(inputs[0].shape)
-    got = tuple(x.shape)
-    fits = len(expected) == len(got) and all(e is None or e == g for e, g in zip(expected, got))
-    if not fits:
-        raise InputError(
-            f"x has shape {got} but the model expects {expected} (None = any size). "
-            f"Reshape x to match, e.g. x.reshape((-1, {', '.join(str(d) for d in expected[1:])})), "
-            "or add/remove the channel axis."
-        )
 
 
 def _traced_call(fn: Callable, f: Any, x: tf.Tensor, *args: Any):
@@ -157,41 +51,6 @@ def _traced_call(fn: Callable, f: Any, x: tf.Tensor, *args: Any):
                 "expects."
             ) from err
         raise
-
-
-def objective_and_gradient(
-    view: LogitsView, x: tf.Tensor, labels: tf.Tensor, loss: str, targeted: bool
-) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Graph-level building block: per-example objective, its gradient, and the logits.
-
-    Not compiled by itself; attacks call it inside their own compiled loops. Because examples
-    are independent in inference mode, the gradient of the summed objective is the per-example
-    gradient.
-    """
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        logits = view(x)
-        objective = attack_objective(loss, logits, labels, targeted)
-        total = tf.reduce_sum(tf.cast(objective, tf.float32) if objective.dtype in (tf.float16, tf.bfloat16) else objective)
-    grad = tape.gradient(total, x)
-    if grad is None:
-        raise _none_gradient(f"the {loss!r} loss")
-    return objective, grad, logits
-
-
-def value_and_gradient(objective: Callable[[tf.Tensor], tf.Tensor], x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Graph-level building block: a per-example objective of ``x`` and its gradient.
-
-    For objectives that are not one of :mod:`robustkit.losses` (TRADES's KL divergence, say).
-    """
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        values = objective(x)
-        total = tf.reduce_sum(values)
-    grad = tape.gradient(total, x)
-    if grad is None:
-        raise _none_gradient("the objective")
-    return values, grad
 
 
 def output_gradient(f: Any, x: Any, output_index: int | None = None) -> tf.Tensor:
@@ -228,7 +87,7 @@ def output_gradient(f: Any, x: Any, output_index: int | None = None) -> tf.Tenso
                 total = tf.reduce_sum(out)
             grad = tape.gradient(total, x)
             if grad is None:
-                raise _none_gradient("the output")
+                raise none_gradient_error("the output")
             return grad
 
         return body
@@ -246,9 +105,7 @@ def _prepare_classification(model: Any, x: Any, y: Any, loss: str, targeted: boo
     num_classes = num_classes_of(view, x)
     loss = validate_loss(loss, targeted)
     if num_classes < min_classes(loss):
-        raise ConfigError(
-            f"loss={loss!r} needs at least {min_classes(loss)} classes; the model has {num_classes}."
-        )
+        raise ConfigError(f"loss={loss!r} needs at least {min_classes(loss)} classes; the model has {num_classes}.")
     labels = as_int_labels(y, num_classes, int(x.shape[0]), name="targets" if targeted else "y")
     return view, x, labels, loss
 
@@ -328,7 +185,7 @@ def jacobian(f: Any, x: Any) -> tf.Tensor:
                 out = call_raw(f, x)
                 total = tf.reduce_sum(out)
             if tape.gradient(total, x) is None:
-                raise _none_gradient("the output")
+                raise none_gradient_error("the output")
             return tape.batch_jacobian(out, x)
 
         return body
@@ -382,7 +239,7 @@ def hessian_vector_product(
                         scalar = tf.reduce_sum(call_raw(target, x))
                 grad = inner.gradient(scalar, x)
                 if grad is None:
-                    raise _none_gradient("the output")
+                    raise none_gradient_error("the output")
                 directional = tf.reduce_sum(grad * v)
             hvp = outer.gradient(directional, x)
             # A function that is linear in x has a Hessian of zero, which tapes report as None.
@@ -436,7 +293,7 @@ def saliency(model: Any, x: Any, class_index: Any | None = None) -> tf.Tensor:
                 total = tf.reduce_sum(tf.gather(logits, classes, axis=-1, batch_dims=1))
             grad = tape.gradient(total, x)
             if grad is None:
-                raise _none_gradient("the logits")
+                raise none_gradient_error("the logits")
             return tf.abs(grad)
 
         return body

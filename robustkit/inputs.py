@@ -74,9 +74,7 @@ def ensure_finite(x: tf.Tensor, name: str = "x") -> None:
         )
 
 
-def as_int_labels(
-    y: Any, num_classes: int | None, batch_size: int, name: str = "y"
-) -> tf.Tensor:
+def as_int_labels(y: Any, num_classes: int | None, batch_size: int, name: str = "y") -> tf.Tensor:
     """Return labels as an int32 vector of length ``batch_size``.
 
     Accepts integer class indices of shape ``(batch,)`` (or ``(batch, 1)``) and one-hot or
@@ -108,14 +106,11 @@ def as_int_labels(
         )
     if array.shape[0] != batch_size:
         raise LabelError(
-            f"{name} has {array.shape[0]} labels but x has {batch_size} examples; they must "
-            "match one to one."
+            f"{name} has {array.shape[0]} labels but x has {batch_size} examples; they must match one to one."
         )
     if array.size and np.issubdtype(array.dtype, np.floating):
         if not np.all(np.isfinite(array)) or not np.all(np.mod(array, 1) == 0):
-            raise LabelError(
-                f"{name} holds non-integer values; pass integer class indices (or one-hot rows)."
-            )
+            raise LabelError(f"{name} holds non-integer values; pass integer class indices (or one-hot rows).")
     elif array.size and not np.issubdtype(array.dtype, np.integer):
         raise LabelError(f"{name} has dtype {array.dtype}; pass integer class indices.")
     array = array.astype(np.int64)
@@ -129,9 +124,7 @@ def as_int_labels(
     return tf.constant(array, dtype=tf.int32)
 
 
-def ensure_in_bounds(
-    x: tf.Tensor, lower: np.ndarray, upper: np.ndarray, slack: float = 1e-6, name: str = "x"
-) -> None:
+def ensure_in_bounds(x: tf.Tensor, lower: np.ndarray, upper: np.ndarray, slack: float = 1e-6, name: str = "x") -> None:
     """Raise :class:`InputError` if ``x`` leaves ``[lower, upper]`` by more than ``slack``."""
     values = tf.cast(x, tf.float64).numpy()
     below = values < lower - slack

@@ -19,7 +19,7 @@ import threading
 import warnings
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -28,9 +28,9 @@ from robustkit._backend import ensure_tensorflow_backend
 from robustkit.errors import InputError, ModelError, RobustkitWarning
 
 _SWAP_LOCK = threading.RLock()
-_VIEWS: "weakref.WeakKeyDictionary[Any, LogitsView]" = weakref.WeakKeyDictionary()
-_WARNED: "weakref.WeakSet[Any]" = weakref.WeakSet()
-_PROBED: "weakref.WeakSet[Any]" = weakref.WeakSet()
+_VIEWS: weakref.WeakKeyDictionary[Any, LogitsView] = weakref.WeakKeyDictionary()
+_WARNED: weakref.WeakSet[Any] = weakref.WeakSet()
+_PROBED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def _is_softmax(activation: Any) -> bool:
@@ -73,7 +73,7 @@ class LogitsView:
 
     model: Any
     source: str = "logits"
-    _inner: Callable[[tf.Tensor], tf.Tensor] | None = field(default=None, repr=False)
+    _inner: Any = field(default=None, repr=False)  # the model up to its softmax layer
     _head: Any = field(default=None, repr=False)
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:

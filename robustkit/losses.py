@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import tensorflow as tf
 
@@ -72,9 +72,7 @@ def validate_loss(name: str, targeted: bool = False) -> str:
     if key not in _BY_NAME:
         raise ConfigError(f"Unknown loss {name!r}; choose one of {', '.join(LOSSES)}.")
     if key == "dlr" and targeted:
-        raise ConfigError(
-            "loss='dlr' is untargeted only here; use loss='ce' or loss='margin' with targeted=True."
-        )
+        raise ConfigError("loss='dlr' is untargeted only here; use loss='ce' or loss='margin' with targeted=True.")
     return key
 
 

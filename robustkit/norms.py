@@ -1,4 +1,4 @@
-"""Threat models: L-inf, L2 and L1 balls, each a small object with three hooks.
+"""Norms: the L-inf, L2 and L1 balls of a threat model, each a small object with three hooks.
 
 An attack loop needs only these from a norm: a random start inside the ball, the steepest
 ascent direction for a gradient (a unit step in that norm), and the projection onto the ball.
@@ -7,13 +7,11 @@ Tensors are batched: axis 0 is the example, every other axis belongs to one exam
 Example:
     >>> import tensorflow as tf
     >>> delta = tf.constant([[3.0, 4.0]])
-    >>> get_norm("l2").project(delta, 1.0).numpy().round(3).tolist()
-    [[0.6, 0.8]]
+    >>> [round(float(v), 3) for v in get_norm("l2").project(delta, 1.0)[0]]
+    [0.6, 0.8]
 """
 
 from __future__ import annotations
-
-import math
 
 import tensorflow as tf
 
@@ -31,10 +29,9 @@ def _expand(per_example: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
 
 
 class Norm:
-    """A threat model: the set ``{delta : ||delta|| <= eps}``."""
+    """A norm and its ball ``{delta : ||delta|| <= eps}``: the geometry of a threat model."""
 
     name: str = ""
-    ord: float = 0.0
 
     def measure(self, delta: tf.Tensor) -> tf.Tensor:
         """Per-example norm of ``delta``, shape ``(batch,)``."""
@@ -70,7 +67,6 @@ class LinfNorm(Norm):
     """The L-inf ball: each feature moves by at most eps (FGSM/PGD's classic threat model)."""
 
     name = "linf"
-    ord = math.inf
 
     def measure(self, delta):
         return tf.reduce_max(tf.abs(_flat(delta)), axis=1)
@@ -89,7 +85,6 @@ class L2Norm(Norm):
     """The Euclidean ball."""
 
     name = "l2"
-    ord = 2.0
 
     def measure(self, delta):
         return tf.norm(_flat(delta), axis=1)
@@ -121,7 +116,6 @@ class L1Norm(Norm):
     """
 
     name = "l1"
-    ord = 1.0
 
     def __init__(self, sparsity: float = 0.05):
         if not (0.0 < float(sparsity) <= 1.0):
@@ -154,9 +148,7 @@ class L1Norm(Norm):
         dims = tf.shape(flat_grad)[1]
         k = tf.maximum(1, tf.cast(tf.math.ceil(self.sparsity * tf.cast(dims, tf.float32)), tf.int32))
         # A coordinate at its bound cannot move further out; do not spend the step on it.
-        pinned = tf.logical_or(
-            tf.logical_and(grad > 0, x_adv >= upper), tf.logical_and(grad < 0, x_adv <= lower)
-        )
+        pinned = tf.logical_or(tf.logical_and(grad > 0, x_adv >= upper), tf.logical_and(grad < 0, x_adv <= lower))
         score = tf.where(_flat(pinned), tf.zeros_like(flat_grad), tf.abs(flat_grad))
         threshold = tf.math.top_k(score, k).values[:, -1:]
         chosen = tf.logical_and(score >= threshold, score > 0)

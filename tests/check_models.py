@@ -1,4 +1,4 @@
-"""Models built to trigger the sanity checks (importable as ``tests.check_models:NAME``)."""
+"""Models built to trigger the trust checks (importable as ``tests.check_models:NAME``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import keras
 import tensorflow as tf
 
-from robustkit.zoo import load_zoo_model
+from robustkit.sources.zoo import load_zoo_model
 
 
 class _Wrapped(keras.Model):

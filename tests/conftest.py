@@ -48,27 +48,27 @@ def zoo_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def digits():
-    from robustkit.data import load_digits_split
+    from robustkit.sources.data import load_digits_split
 
     return load_digits_split()
 
 
 @pytest.fixture(scope="session")
 def digits_cnn(zoo_cache):
-    from robustkit.zoo import load_zoo_model
+    from robustkit.sources.zoo import load_zoo_model
 
     return load_zoo_model("digits-cnn")
 
 
 @pytest.fixture(scope="session")
 def digits_mlp(zoo_cache):
-    from robustkit.zoo import load_zoo_model
+    from robustkit.sources.zoo import load_zoo_model
 
     return load_zoo_model("digits-mlp")
 
 
 @pytest.fixture(scope="session")
 def digits_cnn_pgd(zoo_cache):
-    from robustkit.zoo import load_zoo_model
+    from robustkit.sources.zoo import load_zoo_model
 
     return load_zoo_model("digits-cnn-pgd")

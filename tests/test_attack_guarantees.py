@@ -22,13 +22,20 @@ def _dense():
 def _conv():
     keras.utils.set_random_seed(2)
     return keras.Sequential(
-        [keras.Input((4, 4, 2)), keras.layers.Conv2D(3, 2, activation="relu"), keras.layers.Flatten(), keras.layers.Dense(4)]
+        [
+            keras.Input((4, 4, 2)),
+            keras.layers.Conv2D(3, 2, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(4),
+        ]
     )
 
 
 def _flat_zero_gradient():
     # Constant logits: the gradient is zero everywhere, which must not produce NaN steps.
-    return keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, kernel_initializer="zeros", bias_initializer="ones")])
+    return keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(4, kernel_initializer="zeros", bias_initializer="ones")]
+    )
 
 
 def _conv_zero_gradient():
@@ -55,7 +62,9 @@ def scenarios(draw):
         hi_arr = lo_arr + np.asarray(draw(st.lists(st.floats(0.1, 2), min_size=shape[-1], max_size=shape[-1])))
         bounds = (lo_arr, hi_arr)
         lo_arr, hi_arr = np.broadcast_to(lo_arr, shape), np.broadcast_to(hi_arr, shape)
-    unit = np.asarray(draw(st.lists(st.floats(0, 1), min_size=batch * int(np.prod(shape)), max_size=batch * int(np.prod(shape)))))
+    unit = np.asarray(
+        draw(st.lists(st.floats(0, 1), min_size=batch * int(np.prod(shape)), max_size=batch * int(np.prod(shape))))
+    )
     x = (lo_arr + unit.reshape((batch,) + shape) * (hi_arr - lo_arr)).astype("float32")
     x = np.clip(x, lo_arr.astype("float32"), hi_arr.astype("float32"))
     y = np.asarray(draw(st.lists(st.integers(0, 3), min_size=batch, max_size=batch)))
@@ -78,8 +87,14 @@ attack_options = st.fixed_dictionaries(
 
 
 def _make(opts, bounds, seed):
-    common = dict(eps=opts["eps"], norm=opts["norm"], bounds=bounds, random_start=opts["random_start"],
-                  early_stop=opts["early_stop"], seed=seed)
+    common = dict(
+        eps=opts["eps"],
+        norm=opts["norm"],
+        bounds=bounds,
+        random_start=opts["random_start"],
+        early_stop=opts["early_stop"],
+        seed=seed,
+    )
     if opts["targeted"]:
         common.update(target="random", loss="margin" if opts["loss"] == "dlr" else opts["loss"])
     else:
@@ -134,7 +149,9 @@ def test_random_starts_fill_the_ball(norm):
     from robustkit.norms import get_norm
 
     ball = get_norm(norm)
-    starts = ball.random_start(tf.zeros((2000, 6), tf.float64), tf.constant(1.0, tf.float64), tf.constant([3, 4])).numpy()
+    starts = ball.random_start(
+        tf.zeros((2000, 6), tf.float64), tf.constant(1.0, tf.float64), tf.constant([3, 4])
+    ).numpy()
     radii = _norm(starts, norm)
     assert radii.max() <= 1.0 + 1e-9
     # For a uniform distribution on a 6-dimensional ball, P(radius <= r) = r**6.

@@ -49,9 +49,11 @@ def test_a_given_first_evaluation_at_x_changes_nothing_but_the_work(digits, digi
     x, y = tf.constant(digits.x_test), tf.constant(digits.y_test, tf.int32)
     view = as_logits(digits_cnn, x_sample=x[:8])
     seed = tf.constant([0, 0])
-    for attack in (PGD(eps=0.1, steps=12, random_start=False, early_stop=early_stop),
-                   PGD(eps=1.0, steps=5, norm="l2", random_start=False, early_stop=early_stop),
-                   FGSM(eps=0.1, early_stop=early_stop)):
+    for attack in (
+        PGD(eps=0.1, steps=12, random_start=False, early_stop=early_stop),
+        PGD(eps=1.0, steps=5, norm="l2", random_start=False, early_stop=early_stop),
+        FGSM(eps=0.1, early_stop=early_stop),
+    ):
         plain = run_validated(attack, view, x, y, None, seed)
         reused = run_validated(attack, view, x, y, None, seed, first=evaluation_at_x(attack, view, x, y))
         np.testing.assert_array_equal(reused.x_adv.numpy(), plain.x_adv.numpy())
@@ -150,7 +152,9 @@ def test_per_channel_bounds(digits_cnn):
 
 
 def test_dropout_is_off_during_attacks(digits):
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dropout(0.5), keras.layers.Dense(10)])
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dropout(0.5), keras.layers.Dense(10)]
+    )
     x, y = digits.x_test[:20], digits.y_test[:20]
     a = PGD(eps=0.1, steps=5, seed=0)(model, x, y).numpy()
     b = PGD(eps=0.1, steps=5, seed=0)(model, x, y).numpy()
@@ -171,7 +175,9 @@ def test_jit_compile_gives_the_same_answer(digits, digits_cnn):
     plain = PGD(eps=0.1, steps=5, random_start=False, early_stop=True).run(digits_cnn, x, y)
     xla = PGD(eps=0.1, steps=5, random_start=False, early_stop=True, jit_compile=True).run(digits_cnn, x, y)
     assert np.sum(plain.success != xla.success) <= 1
-    np.testing.assert_array_equal(plain.grad_evals[plain.success == xla.success], xla.grad_evals[plain.success == xla.success])
+    np.testing.assert_array_equal(
+        plain.grad_evals[plain.success == xla.success], xla.grad_evals[plain.success == xla.success]
+    )
 
 
 @pytest.mark.parametrize("norm", ["l2", "l1"])

@@ -15,12 +15,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robustkit.bench import run_benchmark
-from robustkit.report import write_report
-from robustkit.suite import AttackSpec, BenchmarkSuite, ThreatModel
+from robustkit.evaluation.runner import run_benchmark
+from robustkit.evaluation.suites import AttackSpec, AttackSuite, BenchmarkSuite
+from robustkit.outputs.report import write_report
 
-NUMBERS = ["model", "threat", "attack", "norm", "eps", "n", "clean_accuracy", "robust_accuracy",
-           "robust_accuracy_low", "robust_accuracy_high", "success_rate", "grad_evals"]
+NUMBERS = [
+    "model",
+    "attack_suite",
+    "attack",
+    "norm",
+    "eps",
+    "n",
+    "clean_accuracy",
+    "robust_accuracy",
+    "robust_accuracy_low",
+    "robust_accuracy_high",
+    "success_rate",
+    "grad_evals",
+]
 
 
 def _suite(eps, attacks=None, models=("digits-mlp",), limit=120, norm="linf"):
@@ -28,13 +40,15 @@ def _suite(eps, attacks=None, models=("digits-mlp",), limit=120, norm="linf"):
         AttackSpec("fgsm", "fgsm", norm),
         AttackSpec("pgd", "pgd", norm, steps=10, rel_step_size=0.25, random_start=True),
     )
-    threat = ThreatModel(norm, norm, tuple(sorted(eps)), tuple(attacks))
-    return BenchmarkSuite("t", "digits", list(models), [threat], seed=0, limit=limit, batch_size=64)
+    attack_suite = AttackSuite(norm, norm, tuple(sorted(eps)), tuple(attacks))
+    return BenchmarkSuite("t", "digits", list(models), [attack_suite], seed=0, limit=limit, batch_size=64)
 
 
 @settings(max_examples=6)
-@given(st.lists(st.sampled_from([0.0, 0.01, 0.03, 0.05, 0.08, 0.1, 0.15, 0.3]), min_size=2, max_size=5, unique=True),
-       st.sampled_from(["linf", "l2"]))
+@given(
+    st.lists(st.sampled_from([0.0, 0.01, 0.03, 0.05, 0.08, 0.1, 0.15, 0.3]), min_size=2, max_size=5, unique=True),
+    st.sampled_from(["linf", "l2"]),
+)
 def test_robust_accuracy_never_increases_with_eps(tmp_path_factory, eps, norm):
     scale = 1.0 if norm == "linf" else 6.0
     run = run_benchmark(_suite([e * scale for e in eps], norm=norm), tmp_path_factory.mktemp("mono"))
@@ -42,7 +56,7 @@ def test_robust_accuracy_never_increases_with_eps(tmp_path_factory, eps, norm):
         accuracy = group.sort_values("eps")["robust_accuracy"].to_numpy()
         assert np.all(np.diff(accuracy) <= 0), f"{attack}: {accuracy}"
         assert np.all(accuracy <= group["clean_accuracy"].to_numpy() + 1e-12)
-    for eps_value, group in run.summary.groupby("eps"):
+    for _, group in run.summary.groupby("eps"):
         worst = group[group.attack == "worst-case"]["robust_accuracy"].item()
         assert worst <= group[group.attack != "worst-case"]["robust_accuracy"].min() + 1e-12
     if 0.0 in eps:
@@ -143,7 +157,9 @@ def test_kill_9_and_resume_gives_the_uninterrupted_numbers(tmp_path):
     suite = tmp_path / "killtest.toml"
     suite.write_text(KILL_SUITE.format(attacks=tmp_path / "slow.toml"))
     killed, clean = tmp_path / "killed", tmp_path / "clean"
-    process = subprocess.Popen(_cli("bench", str(suite), "--out", str(killed), "--quiet"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        _cli("bench", str(suite), "--out", str(killed), "--quiet"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.time() + 240
     cells = []
     while time.time() < deadline and process.poll() is None:
@@ -156,13 +172,17 @@ def test_kill_9_and_resume_gives_the_uninterrupted_numbers(tmp_path):
     process.wait()
     survivors = {p: p.stat().st_mtime_ns for p in killed.rglob("eps-*.npz")}
     assert 3 <= len(survivors) < 12
-    done = subprocess.run(_cli("bench", str(suite), "--out", str(killed), "--quiet"), capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        _cli("bench", str(suite), "--out", str(killed), "--quiet"), capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr
     results = json.loads((killed / "results.json").read_text())
     assert results["run"]["cells_reused"] == len(survivors)
     assert results["run"]["cells_computed"] == 12 - len(survivors)
     assert all(p.stat().st_mtime_ns == stamp for p, stamp in survivors.items())
-    full = subprocess.run(_cli("bench", str(suite), "--out", str(clean), "--quiet"), capture_output=True, text=True, timeout=600)
+    full = subprocess.run(
+        _cli("bench", str(suite), "--out", str(clean), "--quiet"), capture_output=True, text=True, timeout=600
+    )
     assert full.returncode == 0, full.stderr
     a = pd.read_csv(killed / "summary.csv")[NUMBERS]
     b = pd.read_csv(clean / "summary.csv")[NUMBERS]
@@ -173,15 +193,34 @@ def test_kill_9_and_resume_gives_the_uninterrupted_numbers(tmp_path):
 def test_report_files_parse(tmp_path):
     run = run_benchmark(_suite([0.05, 0.1], models=("digits-mlp", "digits-cnn")), tmp_path)
     written = write_report(run.results, tmp_path, run.summary)
-    assert set(written) == {"results.json", "summary.csv", "report.md", "report.html", "robustness_curves.png", "examples.png"}
+    assert set(written) == {
+        "results.json",
+        "summary.csv",
+        "report.md",
+        "report.html",
+        "robustness_curves.png",
+        "examples.png",
+    }
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["environment"]["tensorflow"] and results["environment"]["keras"]
     assert set(results["models"]) == {"digits-mlp", "digits-cnn"}
     assert all(len(m["fingerprint"]) == 16 for m in results["models"].values())
     assert results["data"]["fingerprint"] and results["suite"]["seed"] == 0
     csv = pd.read_csv(tmp_path / "summary.csv")
-    required = ["model", "attack", "norm", "eps", "n", "clean_accuracy", "robust_accuracy", "robust_accuracy_low",
-                "robust_accuracy_high", "success_rate", "grad_evals", "seconds"]
+    required = [
+        "model",
+        "attack",
+        "norm",
+        "eps",
+        "n",
+        "clean_accuracy",
+        "robust_accuracy",
+        "robust_accuracy_low",
+        "robust_accuracy_high",
+        "success_rate",
+        "grad_evals",
+        "seconds",
+    ]
     assert all(c in csv.columns for c in required)
     assert set(csv["attack"]) == {"fgsm", "pgd", "worst-case"}
     assert csv[required[5:10]].apply(lambda c: c.dropna().between(0, 1).all()).all()

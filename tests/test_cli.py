@@ -22,7 +22,10 @@ def _run(capsys, *args):
     "args, message",
     [
         (["bench", "no-such-suite"], "No suite named 'no-such-suite' in benchmarks/"),
-        (["bench", "--model", "no-such-model.keras", "--limit", "5"], "Model file 'no-such-model.keras' does not exist"),
+        (
+            ["bench", "--model", "no-such-model.keras", "--limit", "5"],
+            "Model file 'no-such-model.keras' does not exist",
+        ),
         (["bench", "--model", "digits-cnn", "--data", "missing.npz"], "Data file 'missing.npz' does not exist"),
         (["bench", "--attack", "nope"], "No suite named 'nope' in attacks/"),
         (["bench", "--model", "not-a-zoo-model"], "Unknown model 'not-a-zoo-model'"),
@@ -67,15 +70,30 @@ def test_bench_on_an_npz_file_writes_every_report(tmp_path, capsys, digits):
     data = tmp_path / "few.npz"
     np.savez(data, x=digits.x_test[:40], y=digits.y_test[:40])
     out = tmp_path / "report"
-    code, stdout, err = _run(capsys, "bench", "--model", "digits-mlp", "--data", str(data), "--attack", "linf",
-                             "--eps", "0.05", "0.1", "--out", str(out), "--seed", "1")
+    code, stdout, err = _run(
+        capsys,
+        "bench",
+        "--model",
+        "digits-mlp",
+        "--data",
+        str(data),
+        "--attack",
+        "linf",
+        "--eps",
+        "0.05",
+        "0.1",
+        "--out",
+        str(out),
+        "--seed",
+        "1",
+    )
     assert code == 0, err
     assert "robust accuracy" in stdout and "digits-mlp" in stdout
     for name in ("results.json", "summary.csv", "report.md", "report.html", "robustness_curves.png"):
         assert (out / name).exists(), name
     results = json.loads((out / "results.json").read_text())
     assert results["data"]["n"] == 40 and results["suite"]["seed"] == 1
-    assert [t["eps"] for t in results["suite"]["threat_models"]] == [[0.05, 0.1]]
+    assert [t["eps"] for t in results["suite"]["attack_suites"]] == [[0.05, 0.1]]
     # `report` re-renders from results.json alone.
     (out / "report.md").unlink()
     code, _, err = _run(capsys, "report", str(out / "results.json"))
@@ -83,20 +101,37 @@ def test_bench_on_an_npz_file_writes_every_report(tmp_path, capsys, digits):
 
 
 def test_quiet_prints_nothing(tmp_path, capsys):
-    code, stdout, err = _run(capsys, "bench", "--model", "digits-mlp", "--attack", "linf", "--eps", "0.1",
-                             "--limit", "20", "--out", str(tmp_path), "--quiet")
+    code, stdout, err = _run(
+        capsys,
+        "bench",
+        "--model",
+        "digits-mlp",
+        "--attack",
+        "linf",
+        "--eps",
+        "0.1",
+        "--limit",
+        "20",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    )
     assert code == 0 and stdout == "" and err == ""
 
 
 def test_attack_writes_adversarial_examples(tmp_path, capsys, digits):
     out = tmp_path / "adv.npz"
-    code, _, err = _run(capsys, "attack", "--model", "digits-cnn", "--eps", "0.1", "--norm", "linf", "--steps", "5", "--out", str(out))
+    code, _, err = _run(
+        capsys, "attack", "--model", "digits-cnn", "--eps", "0.1", "--norm", "linf", "--steps", "5", "--out", str(out)
+    )
     assert code == 0, err
     with np.load(out) as adv:
         assert adv["x"].shape == digits.x_test.shape
         assert np.abs(adv["x"] - digits.x_test).max() <= 0.1 + 1e-6
         assert adv["is_adversarial"].all() and adv["success"].mean() > 0.2
-    code, _, err = _run(capsys, "attack", "--model", "digits-cnn", "--eps", "0.1", "--keep-originals", "--mix", "0.5", "--out", str(out))
+    code, _, err = _run(
+        capsys, "attack", "--model", "digits-cnn", "--eps", "0.1", "--keep-originals", "--mix", "0.5", "--out", str(out)
+    )
     assert code == 0
     with np.load(out) as adv:
         assert len(adv["x"]) == len(digits.x_test) + round(0.5 * len(digits.x_test))
@@ -109,6 +144,8 @@ def test_models_lists_the_zoo(capsys):
 
 
 def test_console_script_exit_code_and_no_traceback():
-    proc = subprocess.run([sys.executable, "-m", "robustkit", "bench", "missing-suite"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "robustkit", "bench", "missing-suite"], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 2
     assert "No suite named 'missing-suite'" in proc.stderr and "Traceback" not in proc.stderr

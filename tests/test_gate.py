@@ -1,4 +1,4 @@
-"""`robustkit check`: passes on an unchanged model, fails on a weakened or gradient-masked one."""
+"""`robustkit gate`: passes on an unchanged model, fails on a weakened or gradient-masked one."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from robustkit.cli import main
-from robustkit.gate import Condition, junit_xml, parse_threshold
 from robustkit.errors import ConfigError
-from robustkit.suite import repository_root
+from robustkit.evaluation.suite_files import repository_root
+from robustkit.outputs.gate import Condition, junit_xml, parse_threshold
 
 SUITE = """
 name = "gate"
@@ -26,7 +26,11 @@ seed = 0
 def _failures(path: Path) -> dict[str, str]:
     root = ET.parse(path).getroot()
     assert root.tag == "testsuite" and int(root.get("tests")) == len(root.findall("testcase"))
-    return {case.get("name"): case.find("failure").get("message") for case in root.findall("testcase") if case.find("failure") is not None}
+    return {
+        case.get("name"): case.find("failure").get("message")
+        for case in root.findall("testcase")
+        if case.find("failure") is not None
+    }
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +44,22 @@ def gate_baseline(tmp_path_factory):
     os.chdir(repository_root())  # the factory lives in tests/check_models.py
     os.environ["ROBUSTKIT_GATE_VARIANT"] = "healthy"
     try:
-        code = main(["check", str(suite), "--eps", "0.05", "0.1", "0.15", "--baseline", str(baseline), "--update-baseline",
-                     "--out", str(tmp / "first"), "--quiet"])
+        code = main(
+            [
+                "gate",
+                str(suite),
+                "--eps",
+                "0.05",
+                "0.1",
+                "0.15",
+                "--baseline",
+                str(baseline),
+                "--update-baseline",
+                "--out",
+                str(tmp / "first"),
+                "--quiet",
+            ]
+        )
     finally:
         os.environ.pop("ROBUSTKIT_GATE_VARIANT", None)
         os.chdir(previous)
@@ -56,17 +74,32 @@ def gate_suite(gate_baseline, tmp_path, monkeypatch):
     return gate_baseline[0], gate_baseline[1], tmp_path
 
 
-def _check(suite, baseline, out, *extra):
-    return main(["check", str(suite), "--eps", "0.05", "0.1", "0.15", "--baseline", str(baseline), "--out", str(out), "--quiet", *extra])
+def _gate(suite, baseline, out, *extra):
+    return main(
+        [
+            "gate",
+            str(suite),
+            "--eps",
+            "0.05",
+            "0.1",
+            "0.15",
+            "--baseline",
+            str(baseline),
+            "--out",
+            str(out),
+            "--quiet",
+            *extra,
+        ]
+    )
 
 
 def test_unchanged_model_passes_and_a_weakened_one_fails(gate_suite, monkeypatch, capsys):
     suite, baseline, tmp = gate_suite
-    assert _check(suite, baseline, tmp / "same") == 0
+    assert _gate(suite, baseline, tmp / "same") == 0
     assert not _failures(tmp / "same" / "junit.xml")
     assert "PASSED" in (tmp / "same" / "summary.md").read_text()
     monkeypatch.setenv("ROBUSTKIT_GATE_VARIANT", "weakened")
-    assert _check(suite, baseline, tmp / "weak") == 1
+    assert _gate(suite, baseline, tmp / "weak") == 1
     failures = _failures(tmp / "weak" / "junit.xml")
     assert "gate_model linf vs baseline" in failures
     assert "robust accuracy regressed" in failures["gate_model linf vs baseline"]
@@ -78,21 +111,21 @@ def test_unchanged_model_passes_and_a_weakened_one_fails(gate_suite, monkeypatch
 def test_gradient_masked_model_fails_on_its_checks(gate_suite, monkeypatch):
     suite, baseline, tmp = gate_suite
     monkeypatch.setenv("ROBUSTKIT_GATE_VARIANT", "masked")
-    assert _check(suite, baseline, tmp / "masked") == 1
+    assert _gate(suite, baseline, tmp / "masked") == 1
     failures = _failures(tmp / "masked" / "junit.xml")
-    assert "gate_model check zero-gradients" in failures
-    assert "gate_model check huge-eps-reaches-chance" in failures
+    assert "gate_model trust check zero-gradients" in failures
+    assert "gate_model trust check huge-eps-reaches-chance" in failures
     # The masked model looks *more* robust, so only the checks can catch it.
     assert "gate_model linf vs baseline" not in failures
     # Allowing the failing checks lets it through: the user decides, explicitly.
     allowed = ["--allow-check", "zero-gradients", "huge-eps-reaches-chance", "loss-improves", "finite-differences"]
-    assert _check(suite, baseline, tmp / "allowed", *allowed) == 0
+    assert _gate(suite, baseline, tmp / "allowed", *allowed) == 0
 
 
 def test_thresholds(gate_suite):
     suite, baseline, tmp = gate_suite
-    assert _check(suite, baseline, tmp / "t1", "--min-robust-accuracy", "linf:0.05=0.5") == 0
-    assert _check(suite, baseline, tmp / "t2", "--min-robust-accuracy", "gate_model/linf:0.1=0.99") == 1
+    assert _gate(suite, baseline, tmp / "t1", "--min-robust-accuracy", "linf:0.05=0.5") == 0
+    assert _gate(suite, baseline, tmp / "t2", "--min-robust-accuracy", "gate_model/linf:0.1=0.99") == 1
     assert any("robust accuracy >= 99.00%" in name for name in _failures(tmp / "t2" / "junit.xml"))
 
 
@@ -101,25 +134,33 @@ def test_thresholds(gate_suite):
     [
         (["--min-robust-accuracy", "linf=0.5"], "Bad threshold 'linf=0.5'"),
         (["--min-robust-accuracy", "linf:0.3=0.5"], "matches no result"),
-        (["--allow-check", "vibes"], "Unknown sanity check(s) ['vibes']"),
+        (["--allow-check", "vibes"], "Unknown trust check(s) ['vibes']"),
         (["--confidence", "2"], "--confidence must lie in (0.5, 1)"),
     ],
 )
 def test_usage_errors_exit_2(gate_suite, capsys, extra, message):
     suite, baseline, tmp = gate_suite
-    assert _check(suite, baseline, tmp / "usage", *extra) == 2
+    assert _gate(suite, baseline, tmp / "usage", *extra) == 2
     assert message in capsys.readouterr().err.replace("\n", "")
 
 
 def test_missing_baseline_file_exits_2(tmp_path, capsys):
-    code = main(["check", "--baseline", str(tmp_path / "nope.json"), "--quiet"])
+    code = main(["gate", "--baseline", str(tmp_path / "nope.json"), "--quiet"])
     assert code == 2 and "does not exist" in capsys.readouterr().err
 
 
 def test_default_suite_passes_against_the_committed_baseline(tmp_path):
     assert (repository_root() / "reports" / "default" / "results.json").exists()
-    code = main(["check", "--baseline", str(repository_root() / "reports" / "default" / "results.json"),
-                 "--out", str(tmp_path), "--quiet"])
+    code = main(
+        [
+            "gate",
+            "--baseline",
+            str(repository_root() / "reports" / "default" / "results.json"),
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
     assert code == 0, (tmp_path / "summary.md").read_text()
 
 
@@ -127,6 +168,8 @@ def test_parse_threshold_and_junit_rendering():
     assert parse_threshold("digits-cnn/l2:0.5=0.6").model == "digits-cnn"
     with pytest.raises(ConfigError):
         parse_threshold("linf:0.1=1.5")
-    xml = junit_xml([Condition("check", "a <b>", False, 'broke "x" & y'), Condition("threshold", "ok", True, "fine")], "s")
+    xml = junit_xml(
+        [Condition("check", "a <b>", False, 'broke "x" & y'), Condition("threshold", "ok", True, "fine")], "s"
+    )
     root = ET.fromstring(xml)
     assert root.get("failures") == "1" and root.find("testcase/failure").get("message") == 'broke "x" & y'

@@ -26,9 +26,16 @@ from robustkit.gradients import (
 
 
 def _classifier(final=None, inputs=4, classes=3, seed=0):
-    layers = [keras.Input((inputs,)), keras.layers.Dense(8, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(seed))]
+    layers = [
+        keras.Input((inputs,)),
+        keras.layers.Dense(8, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(seed)),
+    ]
     if final == "activation":
-        layers.append(keras.layers.Dense(classes, activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(seed + 1)))
+        layers.append(
+            keras.layers.Dense(
+                classes, activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(seed + 1)
+            )
+        )
     else:
         layers.append(keras.layers.Dense(classes, kernel_initializer=keras.initializers.GlorotUniform(seed + 1)))
         if final == "layer":
@@ -134,7 +141,10 @@ def test_softmax_models_are_differentiated_through_their_logits(final):
     np.testing.assert_allclose(view(X).numpy(), twin(X).numpy(), rtol=1e-6)
     for loss in ("ce", "margin", "dlr"):
         np.testing.assert_allclose(
-            loss_gradient(soft, X, Y, loss=loss).numpy(), loss_gradient(twin, X, Y, loss=loss).numpy(), rtol=1e-5, atol=1e-7
+            loss_gradient(soft, X, Y, loss=loss).numpy(),
+            loss_gradient(twin, X, Y, loss=loss).numpy(),
+            rtol=1e-5,
+            atol=1e-7,
         )
     np.testing.assert_allclose(saliency(soft, X).numpy(), saliency(twin, X).numpy(), rtol=1e-5)
     # The model itself is untouched: it still returns probabilities.
@@ -176,7 +186,9 @@ def test_dtype_is_kept(dtype):
 
 def test_numpy_and_tensor_inputs_give_the_same_result():
     model = _classifier()
-    np.testing.assert_array_equal(loss_gradient(model, X, Y).numpy(), loss_gradient(model, tf.constant(X), tf.constant(Y)).numpy())
+    np.testing.assert_array_equal(
+        loss_gradient(model, X, Y).numpy(), loss_gradient(model, tf.constant(X), tf.constant(Y)).numpy()
+    )
 
 
 def test_hvp_checks_the_shape_of_v():

@@ -72,6 +72,7 @@ def test_jacobian_matches_finite_differences(spec, batch, seed):
     jac = jacobian(model, x).numpy()
     assert jac.shape == (batch, spec.classes) + spec.input_shape
     for cls in range(spec.classes):
+
         def column(stacked, cls=cls):
             # Examples are independent, so summing over the batch isolates each example's row.
             return _stack_eval(model, stacked)[..., cls].sum(axis=1)

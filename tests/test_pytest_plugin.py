@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robustkit.testing import RobustnessError, assert_robust
+from robustkit.outputs.testing import RobustnessError, assert_robust
 
-TEST_FILE = '''
+TEST_FILE = """
 import numpy as np
-from robustkit.data import load_digits_split
-from robustkit.zoo import load_zoo_model
+from robustkit.sources.data import load_digits_split
+from robustkit.sources.zoo import load_zoo_model
 
 data = load_digits_split()
 x, y = data.x_test[:120], data.y_test[:120]
@@ -24,19 +24,21 @@ def test_robust_at_a_small_eps(assert_robust):
 
 def test_not_robust_at_a_large_eps(assert_robust):
     assert_robust(model, x, y, eps=0.2, min_accuracy=0.9)
-'''
+"""
 
 
 def test_plugin_fixture_in_a_temporary_project(pytester, zoo_cache):
     pytester.makepyfile(test_model=TEST_FILE)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines([
-        "*robust accuracy * is below the required 90.00%*",
-        "*attack *| pgd (linf, eps=0.2)*",
-        "*robust accuracy *| *(95% interval*",
-        "*broken examples *|*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*robust accuracy * is below the required 90.00%*",
+            "*attack *| pgd (linf, eps=0.2)*",
+            "*robust accuracy *| *(95% interval*",
+            "*broken examples *|*",
+        ]
+    )
 
 
 def test_assert_robust_directly(digits, digits_cnn):

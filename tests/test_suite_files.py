@@ -5,16 +5,17 @@ from __future__ import annotations
 import pytest
 
 from robustkit.errors import ConfigError
-from robustkit.suite import load_benchmark_suite, load_threat_model, repository_root
+from robustkit.evaluation.suite_files import repository_root
+from robustkit.evaluation.suites import load_attack_suite, load_benchmark_suite
 
 
 def test_shipped_suites_load():
     for path in sorted((repository_root() / "attacks").glob("*.toml")):
-        threat = load_threat_model(str(path))
-        assert threat.eps == tuple(sorted(threat.eps)) and threat.attacks
+        attack_suite = load_attack_suite(str(path))
+        assert attack_suite.eps == tuple(sorted(attack_suite.eps)) and attack_suite.attacks
     default = load_benchmark_suite("default")
     assert default.name == "default" and default.data == "digits"
-    assert {t.norm for t in default.threats} >= {"linf", "l2"}
+    assert {t.norm for t in default.attack_suites} >= {"linf", "l2"}
 
 
 def _write(tmp_path, name, text):
@@ -44,14 +45,14 @@ GOOD_ATTACK = 'name = "t"\nnorm = "linf"\neps = [0.1]\n[[attack]]\ntype = "pgd"\
         (GOOD_ATTACK.replace('type = "pgd"', 'type = "fgsm"\nsteps = 3'), r"1 for fgsm"),
         ('norm = "linf"\neps = [0.1]\n', r"no \[\[attack\]\] tables"),
         ("norm = 'linf\n", r"not valid TOML"),
-        (GOOD_ATTACK + 'sparsity = 0.1\n', r"key 'sparsity'.*for norm = 'l1' only"),
+        (GOOD_ATTACK + "sparsity = 0.1\n", r"key 'sparsity'.*for norm = 'l1' only"),
         (GOOD_ATTACK + 'name = "worst-case"\n', r"'worst-case' is reserved"),
     ],
 )
 def test_bad_attack_suites(tmp_path, text, message):
     path = _write(tmp_path, "bad.toml", text)
     with pytest.raises(ConfigError, match=message) as info:
-        load_threat_model(path)
+        load_attack_suite(path)
     assert "bad.toml" in str(info.value)
 
 

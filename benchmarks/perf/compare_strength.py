@@ -19,8 +19,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from robustkit.attacks import PGD  # noqa: E402
-from robustkit.data import load_digits_split  # noqa: E402
-from robustkit.zoo import load_zoo_model  # noqa: E402
+from robustkit.sources.data import load_digits_split  # noqa: E402
+from robustkit.sources.zoo import load_zoo_model  # noqa: E402
 
 STEPS = 20
 EPS = (0.05, 0.1, 0.15)
@@ -37,8 +37,22 @@ def attacks(model, x, y, eps, step, random_start, seed):
         from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent
 
         tf.random.set_seed(seed)
-        yield "cleverhans", projected_gradient_descent(model, tf.constant(x), eps, step, STEPS, np.inf, clip_min=0.0, clip_max=1.0,
-                                                       y=tf.constant(y), rand_init=random_start, sanity_checks=False)
+        yield (
+            "cleverhans",
+            projected_gradient_descent(
+                model,
+                tf.constant(x),
+                eps,
+                step,
+                STEPS,
+                np.inf,
+                clip_min=0.0,
+                clip_max=1.0,
+                y=tf.constant(y),
+                rand_init=random_start,
+                sanity_checks=False,
+            ),
+        )
     except ImportError:
         pass
     try:
@@ -56,10 +70,23 @@ def attacks(model, x, y, eps, step, random_start, seed):
         from art.estimators.classification import TensorFlowV2Classifier
 
         np.random.seed(seed)
-        classifier = TensorFlowV2Classifier(model, nb_classes=10, input_shape=x.shape[1:], clip_values=(0.0, 1.0),
-                                            loss_object=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        attack = ProjectedGradientDescent(classifier, norm=np.inf, eps=eps, eps_step=step, max_iter=STEPS,
-                                          num_random_init=1 if random_start else 0, batch_size=512, verbose=False)
+        classifier = TensorFlowV2Classifier(
+            model,
+            nb_classes=10,
+            input_shape=x.shape[1:],
+            clip_values=(0.0, 1.0),
+            loss_object=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        attack = ProjectedGradientDescent(
+            classifier,
+            norm=np.inf,
+            eps=eps,
+            eps_step=step,
+            max_iter=STEPS,
+            num_random_init=1 if random_start else 0,
+            batch_size=512,
+            verbose=False,
+        )
         yield "art", attack.generate(x, y=y)
     except ImportError:
         pass

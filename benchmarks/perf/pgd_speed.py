@@ -7,8 +7,8 @@ For two CNN shapes (28x28x1 at batch 256, 32x32x3 at batch 128), each round time
 implementation, in one process with the rounds interleaved, and reports medians and the ratio
 to the limit. The labels are the model's own clean predictions. ``robustkit@0`` is the same
 attack at eps 0, where no example can be broken: robustkit's worst case, in which every example
-also takes the forward pass that scores the last iterate. When cleverhans, foolbox or adversarial-robustness-toolbox are installed
-(``pip install -e ".[compare]"``) their PGD-10 rows are printed too.
+also takes the forward pass that scores the last iterate. When cleverhans, foolbox or
+adversarial-robustness-toolbox are installed (``pip install -e ".[compare]"``) their PGD-10 rows are printed too.
 """
 
 from __future__ import annotations
@@ -81,8 +81,17 @@ def cleverhans_runner(model: keras.Model):
 
     def run(x, y):
         return projected_gradient_descent(
-            model, x, EPS, 2.5 * EPS / STEPS, STEPS, np.inf, clip_min=0.0, clip_max=1.0, y=y,
-            rand_init=True, sanity_checks=False,
+            model,
+            x,
+            EPS,
+            2.5 * EPS / STEPS,
+            STEPS,
+            np.inf,
+            clip_min=0.0,
+            clip_max=1.0,
+            y=y,
+            rand_init=True,
+            sanity_checks=False,
         ).numpy()
 
     return run
@@ -106,11 +115,21 @@ def art_runner(model: keras.Model, shape):
     from art.estimators.classification import TensorFlowV2Classifier
 
     classifier = TensorFlowV2Classifier(
-        model, nb_classes=10, input_shape=shape, clip_values=(0.0, 1.0),
+        model,
+        nb_classes=10,
+        input_shape=shape,
+        clip_values=(0.0, 1.0),
         loss_object=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     attack = ProjectedGradientDescent(
-        classifier, norm=np.inf, eps=EPS, eps_step=2.5 * EPS / STEPS, max_iter=STEPS, num_random_init=1, batch_size=10_000, verbose=False
+        classifier,
+        norm=np.inf,
+        eps=EPS,
+        eps_step=2.5 * EPS / STEPS,
+        max_iter=STEPS,
+        num_random_init=1,
+        batch_size=10_000,
+        verbose=False,
     )
     return lambda x, y: attack.generate(x.numpy(), y=y.numpy())
 
@@ -144,7 +163,7 @@ def bench(shape, batch, rounds):
     }
     runners.update(optional_runners(model, shape))
     times = {name: [] for name in runners}
-    for name, run in runners.items():  # warm-up: trace and compile everything once
+    for run in runners.values():  # warm-up: trace and compile everything once
         run(x, y)
     for _ in range(rounds):
         for name, run in runners.items():
@@ -155,7 +174,7 @@ def bench(shape, batch, rounds):
     # cancels slow drifts of a shared machine, and its median is the figure to quote.
     rows = []
     for name, samples in times.items():
-        ratio = statistics.median(s / l for s, l in zip(samples, times["limit"]))
+        ratio = statistics.median(s / b for s, b in zip(samples, times["limit"]))
         rows.append((name, statistics.median(samples), ratio))
     return rows
 
@@ -164,7 +183,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
-    print(f"L-inf PGD-{STEPS}, eps={EPS}, TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs")
+    print(
+        f"L-inf PGD-{STEPS}, eps={EPS}, TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs"
+    )
     print(f"{'model':<12} {'batch':>5}  {'implementation':<12} {'median s':>9} {'x limit':>8}")
     for shape, batch in (((28, 28, 1), 256), ((32, 32, 3), 128)):
         label = "x".join(map(str, shape))

@@ -29,10 +29,11 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from robustkit.attacks import PGD  # noqa: E402
-from robustkit.bench import predict_labels, sweep  # noqa: E402
-from robustkit.data import load_digits_split  # noqa: E402
-from robustkit.suite import AttackSpec, ThreatModel  # noqa: E402
-from robustkit.zoo import load_zoo_model  # noqa: E402
+from robustkit.evaluation.runner import predict_labels
+from robustkit.evaluation.suites import AttackSpec, AttackSuite  # noqa: E402
+from robustkit.evaluation.sweep import sweep  # noqa: E402
+from robustkit.sources.data import load_digits_split  # noqa: E402
+from robustkit.sources.zoo import load_zoo_model  # noqa: E402
 
 EPS = (0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2)
 STEPS = 20
@@ -40,10 +41,10 @@ STEPS = 20
 
 def run_sweep(model, x, y):
     spec = AttackSpec("pgd-20", "pgd", "linf", steps=STEPS, rel_step_size=1 / 8, random_start=False)
-    threat = ThreatModel("linf", "linf", EPS, (spec,))
+    suite = AttackSuite("linf", "linf", EPS, (spec,))
     with tempfile.TemporaryDirectory() as cells:
         correct = predict_labels(model, x, 512) == y
-        found, _, _ = sweep(model, x, y, correct, spec, threat, (0.0, 1.0), 0, 512, Path(cells), "digits-cnn")
+        found, _, _ = sweep(model, x, y, correct, spec, suite, (0.0, 1.0), 0, 512, Path(cells), "digits-cnn")
     broken = np.zeros(len(y), bool)
     accuracy, evals, passes = [], 0, []
     for eps in EPS:
@@ -118,8 +119,10 @@ def main() -> None:
     # Each round times both back to back, so the per-round ratio cancels slow drifts of a shared
     # machine; its median is the figure to quote.
     paired = statistics.median(a / b for a, b in zip(times["sweep"], times["independent"]))
-    print(f"ratio sweep / independent: time {paired:.3f}x (ratio of medians {sweep_time / independent_time:.3f}x), "
-          f"gradient evaluations {outputs['sweep'][1] / outputs['independent'][1]:.3f}x")
+    print(
+        f"ratio sweep / independent: time {paired:.3f}x (ratio of medians {sweep_time / independent_time:.3f}x), "
+        f"gradient evaluations {outputs['sweep'][1] / outputs['independent'][1]:.3f}x"
+    )
     floor = statistics.median(a / b for a, b in zip(times["floor"], times["independent"]))
     print(f"floor / independent: time {floor:.3f}x (the sweep's gradient passes alone, at its own batch sizes)")
     print(f"{'eps':>6} {'sweep':>8} {'independent':>12}")

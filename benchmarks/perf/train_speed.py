@@ -27,9 +27,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
 from pgd_speed import cnn, compiled_input_gradient  # noqa: E402  (the PGD benchmark's CNN and limit)
-from robustkit.train import AdversarialTrainer  # noqa: E402
+
+from robustkit.training.adversarial import AdversarialTrainer  # noqa: E402
 
 STEPS = 7
 BATCH = 128
@@ -95,7 +95,10 @@ def main() -> None:
     x = rng.uniform(0, 1, (BATCH * BATCHES, 28, 28, 1)).astype("float32")
     y = rng.integers(0, 10, BATCH * BATCHES).astype("int32")
     fit_seconds: list[float] = []
-    runners = {"limit": limit_runner(cnn((28, 28, 1)), x, y), "robustkit": robustkit_runner(cnn((28, 28, 1)), x, y, fit_seconds)}
+    runners = {
+        "limit": limit_runner(cnn((28, 28, 1)), x, y),
+        "robustkit": robustkit_runner(cnn((28, 28, 1)), x, y, fit_seconds),
+    }
     for run in runners.values():  # warm-up: trace and compile
         run()
     fit_seconds.clear()
@@ -106,9 +109,17 @@ def main() -> None:
         times["limit"].append(time.perf_counter() - start)
         times["robustkit"].append(runners["robustkit"]())
     ratio = statistics.median(a / b for a, b in zip(times["robustkit"], times["limit"]))
-    print(f"PGD-{STEPS} adversarial training, 28x28x1 CNN, batch {BATCH}, {BATCHES} batches, TensorFlow {tf.__version__}")
-    print(f"limit ({STEPS} input-gradient passes + 1 training step per batch): median {statistics.median(times['limit']):.3f} s per epoch")
-    print(f"robustkit AdversarialTrainer.fit, one epoch:                median {statistics.median(times['robustkit']):.3f} s per epoch")
+    print(
+        f"PGD-{STEPS} adversarial training, 28x28x1 CNN, batch {BATCH}, {BATCHES} batches, TensorFlow {tf.__version__}"
+    )
+    print(
+        f"limit ({STEPS} input-gradient passes + 1 training step per batch): "
+        f"median {statistics.median(times['limit']):.3f} s per epoch"
+    )
+    print(
+        f"robustkit AdversarialTrainer.fit, one epoch:                "
+        f"median {statistics.median(times['robustkit']):.3f} s per epoch"
+    )
     print(f"  (whole fit calls, set-up and tear-down included: {', '.join(f'{t:.2f}' for t in fit_seconds)} s)")
     print(f"ratio: {ratio:.3f}x")
 

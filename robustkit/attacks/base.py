@@ -9,7 +9,8 @@ that returns it from :meth:`GradientAttack.step_rule`.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -119,17 +120,21 @@ class GradientAttack:
 
     # -- running -------------------------------------------------------------------------------
 
-    def _run_batch(self, model: Any, x: Any, y: Any, target: Any, seed_pair: tf.Tensor, with_clean: bool) -> AttackResult:
+    def _run_batch(
+        self, model: Any, x: Any, y: Any, target: Any, seed_pair: tf.Tensor, with_clean: bool
+    ) -> AttackResult:
         batch = prepare_batch(self, model, x, y, target)
         targets = batch.targets
         if self.targeted and targets is None:
-            targets = choose_targets(self.target, batch, seed_pair + tf.constant([0, 7919]))
+            targets = choose_targets(str(self.target), batch, seed_pair + tf.constant([0, 7919]))
         return run_validated(self, batch.view, batch.x, batch.labels, targets, seed_pair, with_clean)
 
     def _seed(self) -> int:
         return int(np.random.default_rng().integers(0, 2**31 - 1)) if self.seed is None else self.seed
 
-    def generate(self, model: Any, x: Any, y: Any = None, target: Any = None, *, seed: int | None = None) -> Iterator[AttackResult]:
+    def generate(
+        self, model: Any, x: Any, y: Any = None, target: Any = None, *, seed: int | None = None
+    ) -> Iterator[AttackResult]:
         """Attack batch after batch, yielding one :class:`AttackResult` per batch.
 
         Memory stays bounded by ``batch_size``: use it for data sets that do not fit at once.

@@ -19,16 +19,24 @@ import tensorflow as tf
 from robustkit.attacks.loop import LoopConfig, build_attack_fn
 from robustkit.attacks.result import AttackResult
 from robustkit.errors import ConfigError
-from robustkit.gradients import compiled, compiled_predict, note_trace, objective_and_gradient
 from robustkit.logits import LogitsView
+from robustkit.tape import objective_and_gradient
+from robustkit.tracing import compiled, compiled_predict, note_trace
 
 AtX = tuple[tf.Tensor, tf.Tensor, tf.Tensor]  # objective, gradient and prediction at x
 
 
 def loop_config(attack: Any, first_given: bool = False) -> LoopConfig:
     return LoopConfig(
-        norm=attack.norm, loss=attack.loss, targeted=attack.targeted, steps=attack.steps, restarts=attack.restarts,
-        early_stop=attack.early_stop, keep_best=attack.keep_best, gather=not attack.jit_compile, first_given=first_given,
+        norm=attack.norm,
+        loss=attack.loss,
+        targeted=attack.targeted,
+        steps=attack.steps,
+        restarts=attack.restarts,
+        early_stop=attack.early_stop,
+        keep_best=attack.keep_best,
+        gather=not attack.jit_compile,
+        first_given=first_given,
     )
 
 
@@ -36,8 +44,19 @@ def compiled_attack(attack: Any, view: LogitsView, example_shape: tuple, dtype: 
     """The cached ``tf.function`` of ``attack`` on ``view`` for one example shape and dtype."""
     cfg = loop_config(attack, first_given)
     rule = attack.step_rule()
-    key = ("attack", tuple(example_shape), dtype.name, view.source, repr(attack.norm), cfg, rule,
-           attack.lower.tobytes(), attack.lower.shape, attack.upper.tobytes(), attack.upper.shape)
+    key = (
+        "attack",
+        tuple(example_shape),
+        dtype.name,
+        view.source,
+        repr(attack.norm),
+        cfg,
+        rule,
+        attack.lower.tobytes(),
+        attack.lower.shape,
+        attack.upper.tobytes(),
+        attack.upper.shape,
+    )
     signature = [
         tf.TensorSpec((None,) + tuple(example_shape), dtype),
         tf.TensorSpec((None,), tf.int32),
@@ -46,10 +65,20 @@ def compiled_attack(attack: Any, view: LogitsView, example_shape: tuple, dtype: 
         tf.TensorSpec((2,), tf.int32),
     ]
     if first_given:
-        signature.append((tf.TensorSpec((None,), dtype), tf.TensorSpec((None,) + tuple(example_shape), dtype),
-                          tf.TensorSpec((None,), tf.int32)))
-    return compiled(view.model, key, lambda: build_attack_fn(view, cfg, rule, attack.lower, attack.upper),
-                    jit_compile=attack.jit_compile, input_signature=signature)
+        signature.append(
+            (
+                tf.TensorSpec((None,), dtype),
+                tf.TensorSpec((None,) + tuple(example_shape), dtype),
+                tf.TensorSpec((None,), tf.int32),
+            )
+        )
+    return compiled(
+        view.model,
+        key,
+        lambda: build_attack_fn(view, cfg, rule, attack.lower, attack.upper),
+        jit_compile=attack.jit_compile,
+        input_signature=signature,
+    )
 
 
 def evaluation_at_x(attack: Any, view: LogitsView, x: tf.Tensor, labels: tf.Tensor) -> AtX:
@@ -75,8 +104,16 @@ def evaluation_at_x(attack: Any, view: LogitsView, x: tf.Tensor, labels: tf.Tens
     return compiled(view.model, key, build, input_signature=signature)(x, labels)
 
 
-def run_validated(attack: Any, view: LogitsView, x: tf.Tensor, labels: tf.Tensor, targets: tf.Tensor | None,
-                  seed_pair: tf.Tensor, with_clean: bool = True, first: AtX | None = None) -> AttackResult:
+def run_validated(
+    attack: Any,
+    view: LogitsView,
+    x: tf.Tensor,
+    labels: tf.Tensor,
+    targets: tf.Tensor | None,
+    seed_pair: tf.Tensor,
+    with_clean: bool = True,
+    first: AtX | None = None,
+) -> AttackResult:
     """Attack one batch whose inputs were checked already.
 
     ``x`` must be a floating tensor inside the attack's bounds, ``labels`` int32 class indices.
@@ -87,8 +124,13 @@ def run_validated(attack: Any, view: LogitsView, x: tf.Tensor, labels: tf.Tensor
     compute_dtype = tf.float32 if x.dtype in (tf.float16, tf.bfloat16) else x.dtype
     x_compute = x if x.dtype == compute_dtype else tf.cast(x, compute_dtype)
     fn = compiled_attack(attack, view, tuple(x.shape[1:]), compute_dtype, first_given=first is not None)
-    args = [x_compute, targets if attack.targeted else labels, tf.constant(attack.eps, compute_dtype),
-            tf.constant(attack.effective_step_size(), compute_dtype), seed_pair]
+    args = [
+        x_compute,
+        targets if attack.targeted else labels,
+        tf.constant(attack.eps, compute_dtype),
+        tf.constant(attack.effective_step_size(), compute_dtype),
+        seed_pair,
+    ]
     if first is not None:
         objective, gradient, prediction = first
         args.append((tf.cast(objective, compute_dtype), tf.cast(gradient, compute_dtype), prediction))
@@ -100,7 +142,14 @@ def run_validated(attack: Any, view: LogitsView, x: tf.Tensor, labels: tf.Tensor
     else:
         clean_pred = np.full(int(x.shape[0]), -1)
     return AttackResult(
-        x_adv=x_adv, success=success.numpy(), clean_pred=clean_pred, adv_pred=adv_pred.numpy(), loss=loss.numpy(),
-        norms=norms.numpy(), grad_evals=evals.numpy(), labels=labels.numpy(),
-        targets=None if targets is None else targets.numpy(), attack=attack.name,
+        x_adv=x_adv,
+        success=success.numpy(),
+        clean_pred=clean_pred,
+        adv_pred=adv_pred.numpy(),
+        loss=loss.numpy(),
+        norms=norms.numpy(),
+        grad_evals=evals.numpy(),
+        labels=labels.numpy(),
+        targets=None if targets is None else targets.numpy(),
+        attack=attack.name,
     )

@@ -17,10 +17,10 @@ import numpy as np
 import tensorflow as tf
 
 from robustkit.errors import ConfigError, InputError, LabelError
-from robustkit.gradients import validate_input_shape
 from robustkit.inputs import as_float_tensor, as_int_labels, ensure_in_bounds
 from robustkit.logits import LogitsView, as_logits, num_classes_of
 from robustkit.losses import min_classes
+from robustkit.tape import validate_input_shape
 
 
 class PreparedBatch(NamedTuple):
@@ -49,7 +49,9 @@ def prepare_batch(attack: Any, model: Any, x: Any, y: Any, target: Any) -> Prepa
     view = as_logits(model, x_sample=x[:8])
     classes = num_classes_of(view, x)
     if classes < min_classes(attack.loss):
-        raise ConfigError(f"loss={attack.loss!r} needs at least {min_classes(attack.loss)} classes; the model has {classes}.")
+        raise ConfigError(
+            f"loss={attack.loss!r} needs at least {min_classes(attack.loss)} classes; the model has {classes}."
+        )
     labels = as_int_labels(y, classes, int(x.shape[0]))
     return PreparedBatch(view, x, labels, _given_targets(attack, target, classes, int(x.shape[0])), classes)
 

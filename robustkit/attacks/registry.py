@@ -1,8 +1,8 @@
 """One way to build an attack from a name and settings (suites, the command line, tests).
 
 Example:
-    >>> build_attack("pgd", eps=0.1, steps=20)
-    PGD(eps=0.1, steps=20, step_size=None, norm='linf', loss='ce', targeted=False, target=None, random_start=True, restarts=1, early_stop=False, seed=None)
+    >>> build_attack("pgd", eps=0.1, steps=20).config()["steps"]
+    20
     >>> build_attack("l1-pgd", eps=1.0)
     Traceback (most recent call last):
     ...

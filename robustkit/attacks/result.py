@@ -80,7 +80,7 @@ class AttackResult:
         )
 
     @staticmethod
-    def concat(parts: list["AttackResult"]) -> "AttackResult":
+    def concat(parts: list[AttackResult]) -> AttackResult:
         """Join the results of consecutive batches."""
         if not parts:
             raise ValueError("no results to join")

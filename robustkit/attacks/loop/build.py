@@ -10,8 +10,8 @@ from robustkit.attacks.loop.fixed import fixed_restart
 from robustkit.attacks.loop.problem import LoopConfig, Problem
 from robustkit.attacks.loop.records import Best
 from robustkit.attacks.loop.rule import StepRule
-from robustkit.gradients import note_trace
 from robustkit.logits import LogitsView
+from robustkit.tracing import note_trace
 
 
 def build_attack_fn(view: LogitsView, cfg: LoopConfig, rule: StepRule, lower: np.ndarray, upper: np.ndarray):
@@ -39,8 +39,9 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, rule: StepRule, lower: np
         if cfg.restarts == 1:
             _, best, evals = restart(tf.constant(0), best, evals)
         else:
-            _, best, evals = tf.while_loop(lambda r, best, evals: r < cfg.restarts, restart,
-                                           (tf.constant(0), best, evals), parallel_iterations=1)
+            _, best, evals = tf.while_loop(
+                lambda r, best, evals: r < cfg.restarts, restart, (tf.constant(0), best, evals), parallel_iterations=1
+            )
         return best.x, best.success, best.objective, best.prediction, cfg.norm.measure(best.x - x), evals
 
     return attack

@@ -39,8 +39,16 @@ def _pad(t: tf.Tensor) -> tf.Tensor:
     return tf.concat([t, t[:1]], axis=0)
 
 
-def early_stop_restart(problem: Problem, rule: StepRule, x: tf.Tensor, rows: Rows, restart: tf.Tensor, best: Best,
-                       evals: tf.Tensor, at_x: Evaluation | None):
+def early_stop_restart(
+    problem: Problem,
+    rule: StepRule,
+    x: tf.Tensor,
+    rows: Rows,
+    restart: tf.Tensor,
+    best: Best,
+    evals: tf.Tensor,
+    at_x: Evaluation | None,
+):
     """Run one restart on the examples without a successful point; returns ``(best, evals)``."""
     cfg = problem.cfg
     batch = tf.shape(x)[0]
@@ -74,10 +82,13 @@ def early_stop_restart(problem: Problem, rule: StepRule, x: tf.Tensor, rows: Row
                 objective, prediction = now.objective, now.prediction
             else:
                 live = tf.logical_not(done)
-                objective, prediction = tf.where(live, now.objective, objective), tf.where(live, now.prediction, prediction)
+                objective, prediction = (
+                    tf.where(live, now.objective, objective),
+                    tf.where(live, now.prediction, prediction),
+                )
             done = tf.logical_or(done, tf.logical_and(now.success, may_stop))
             stepped = rule.step(problem, state, sanitized(now, cfg.keep_best), part)
-            state = map_state(lambda old, new: where_rows(done, old, new), state, stepped)
+            state = map_state(lambda old, new, done=done: where_rows(done, old, new), state, stepped)
         if not cfg.gather:
             return Progress(state, tf.logical_not(done), objective, prediction, progress.evals + evals_c)
         at = idx[:, None]

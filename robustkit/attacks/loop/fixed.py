@@ -22,14 +22,22 @@ def sanitized(evaluation: Evaluation, keep_best: bool) -> Evaluation:
     With it, an iterate made non-finite by a bad gradient has a NaN objective and is never kept,
     so the step can skip this (whole-batch) guard.
     """
-    if keep_best:
-        return evaluation
     grad = evaluation.gradient
+    if keep_best or grad is None:
+        return evaluation
     return evaluation._replace(gradient=tf.where(tf.math.is_finite(grad), grad, tf.constant(0, grad.dtype)))
 
 
-def fixed_restart(problem: Problem, rule: StepRule, x: tf.Tensor, rows: Rows, restart: tf.Tensor, best: Best,
-                  evals: tf.Tensor, at_x: Evaluation | None):
+def fixed_restart(
+    problem: Problem,
+    rule: StepRule,
+    x: tf.Tensor,
+    rows: Rows,
+    restart: tf.Tensor,
+    best: Best,
+    evals: tf.Tensor,
+    at_x: Evaluation | None,
+):
     """Run one restart on the whole batch; returns ``(best, evals)``."""
     cfg = problem.cfg
 

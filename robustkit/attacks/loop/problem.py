@@ -14,10 +14,10 @@ import numpy as np
 import tensorflow as tf
 
 from robustkit.attacks.loop.records import Evaluation, hit
-from robustkit.gradients import objective_and_gradient
 from robustkit.logits import LogitsView
 from robustkit.losses import attack_objective
 from robustkit.norms import Norm
+from robustkit.tape import objective_and_gradient
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Rows(NamedTuple):
     low: tf.Tensor | None
     high: tf.Tensor | None
 
-    def map(self, fn) -> "Rows":
+    def map(self, fn) -> Rows:
         """Apply ``fn`` to every tensor (gather, pad, ...), keeping the absent ones absent."""
         return Rows(*(None if t is None else fn(t) for t in self))
 
@@ -71,8 +71,17 @@ class Rows(NamedTuple):
 class Problem:
     """The model, objective, ball and bounds of one compiled call, with the operations on them."""
 
-    def __init__(self, view: LogitsView, cfg: LoopConfig, x: tf.Tensor, eps, step_size, seed,
-                 lower: np.ndarray, upper: np.ndarray):
+    def __init__(
+        self,
+        view: LogitsView,
+        cfg: LoopConfig,
+        x: tf.Tensor,
+        eps,
+        step_size,
+        seed,
+        lower: np.ndarray,
+        upper: np.ndarray,
+    ):
         self.view, self.cfg, self.norm = view, cfg, cfg.norm
         self.dtype = x.dtype
         self.lo = tf.constant(lower, self.dtype)
@@ -110,10 +119,16 @@ class Problem:
         """A forward and backward pass: the objective, its gradient, verdict and prediction."""
         objective, gradient, logits = objective_and_gradient(self.view, x_at, labels, self.cfg.loss, self.cfg.targeted)
         prediction = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        return Evaluation(tf.cast(objective, self.dtype), gradient, hit(prediction, labels, self.cfg.targeted), prediction)
+        return Evaluation(
+            tf.cast(objective, self.dtype), gradient, hit(prediction, labels, self.cfg.targeted), prediction
+        )
 
     def given(self, first: tuple[tf.Tensor, tf.Tensor, tf.Tensor], labels: tf.Tensor) -> Evaluation:
         """The evaluation at x computed by the caller (objective, gradient, prediction)."""
         objective, gradient, prediction = first
-        return Evaluation(tf.cast(objective, self.dtype), tf.cast(gradient, self.dtype),
-                          hit(prediction, labels, self.cfg.targeted), prediction)
+        return Evaluation(
+            tf.cast(objective, self.dtype),
+            tf.cast(gradient, self.dtype),
+            hit(prediction, labels, self.cfg.targeted),
+            prediction,
+        )

@@ -45,19 +45,19 @@ class Best(NamedTuple):
     prediction: tf.Tensor
 
     @staticmethod
-    def empty(x: tf.Tensor) -> "Best":
+    def empty(x: tf.Tensor) -> Best:
         """No point yet: x itself, scored minus infinity, so any finite point replaces it."""
         batch = tf.shape(x)[0]
         return Best(x, unscored_objective(batch, x.dtype), tf.zeros([batch], tf.bool), unscored_prediction(batch))
 
-    def better(self, candidate: "Best") -> tf.Tensor:
+    def better(self, candidate: Best) -> tf.Tensor:
         """A successful point beats an unsuccessful one; otherwise the higher objective wins."""
         return tf.logical_or(
             tf.logical_and(candidate.success, tf.logical_not(self.success)),
             tf.logical_and(tf.equal(candidate.success, self.success), candidate.objective > self.objective),
         )
 
-    def merge(self, candidate: "Best", keep_best: bool) -> "Best":
+    def merge(self, candidate: Best, keep_best: bool) -> Best:
         """Per example, the better of the two (``keep_best=False``: the candidate), never a NaN point."""
         take = self.better(candidate) if keep_best else tf.ones_like(candidate.success)
         take = tf.logical_and(take, tf.math.is_finite(candidate.objective))

@@ -1,8 +1,16 @@
 """Robustness assertions for test suites.
 
 Example:
-    >>> from robustkit.testing import assert_robust
-    >>> assert_robust(model, x_test, y_test, eps=0.05, min_accuracy=0.8)  # doctest: +SKIP
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, kernel_initializer="identity")])
+    >>> x, y = np.array([[0.8, 0.1], [0.1, 0.8]], "float32"), [0, 1]
+    >>> assert_robust(model, x, y, eps=0.1, min_accuracy=1.0).robust_accuracy
+    1.0
+    >>> assert_robust(model, x, y, eps=0.5, min_accuracy=1.0)
+    Traceback (most recent call last):
+    ...
+    robustkit.outputs.testing.RobustnessError: robust accuracy 0.00% is below the required 100.00%
+    ...
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from robustkit.attacks import FGSM, PGD, AttackResult
+from robustkit.attacks import AttackResult, build_attack
 from robustkit.errors import ConfigError
 from robustkit.stats import wilson_interval
 
@@ -60,12 +68,12 @@ def assert_robust(
     if not 0 <= min_accuracy <= 1:
         raise ConfigError(f"min_accuracy is a fraction in [0, 1], got {min_accuracy!r}.")
     kind = attack.lower()
+    settings: dict = dict(eps=eps, norm=norm, loss=loss, bounds=bounds, seed=seed)
     if kind == "pgd":
-        runner = PGD(eps=eps, steps=steps, restarts=restarts, norm=norm, loss=loss, bounds=bounds, seed=seed, early_stop=True)
-    elif kind == "fgsm":
-        runner = FGSM(eps=eps, norm=norm, loss=loss, bounds=bounds, seed=seed)
-    else:
+        settings.update(steps=steps, restarts=restarts, early_stop=True)
+    elif kind != "fgsm":
         raise ConfigError(f"attack must be 'pgd' or 'fgsm', got {attack!r}.")
+    runner = build_attack(kind, **settings)
     result = runner.run(model, x, y)
     if result.robust_accuracy < min_accuracy:
         raise RobustnessError(

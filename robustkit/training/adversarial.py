@@ -10,7 +10,7 @@ Methods:
 
 * ``"pgd"``: PGD adversarial training (Madry et al., 2018): the loss on PGD-k examples.
 * ``"fgsm-rs"``: FGSM from a random start with step 1.25 eps ("Fast is better than free", Wong et
-  al., 2020); pair it with :class:`RobustAccuracyMonitor` to stop catastrophic overfitting.
+  al., 2020); pair it with :class:`robustkit.training.monitor.RobustAccuracyMonitor` to stop catastrophic overfitting.
 * ``"fgsm"``: plain FGSM from the clean point (step eps): cheap, and the classic way to overfit
   catastrophically; kept for comparison and for testing the monitor.
 * ``"trades"``: TRADES (Zhang et al., 2019): clean cross-entropy plus ``beta`` times the KL
@@ -35,10 +35,10 @@ import tensorflow as tf
 from robustkit.attacks.ascent import ProjectedAscent
 from robustkit.attacks.loop import LoopConfig, build_attack_fn
 from robustkit.errors import ConfigError
-from robustkit.gradients import value_and_gradient
 from robustkit.inputs import validate_bounds, validate_eps
 from robustkit.logits import as_logits
 from robustkit.norms import get_norm
+from robustkit.tape import value_and_gradient
 
 METHODS = ("pgd", "fgsm-rs", "fgsm", "trades")
 
@@ -48,7 +48,7 @@ class AdversarialTrainer(keras.Model):
 
     Args:
         model: the classifier to train (logits or softmax output).
-        method: ``"pgd"``, ``"fgsm-rs"`` or ``"trades"``.
+        method: ``"pgd"``, ``"fgsm-rs"``, ``"fgsm"`` or ``"trades"`` (see the module docstring).
         eps: radius of the threat model at full strength.
         norm: ``"linf"``, ``"l2"`` or ``"l1"``.
         steps: attack steps (PGD and TRADES; FGSM-RS takes one).
@@ -94,7 +94,9 @@ class AdversarialTrainer(keras.Model):
         self.norm = get_norm(norm)
         single = method in ("fgsm-rs", "fgsm")
         self.steps = 1 if single else steps
-        default_step = {"fgsm-rs": 1.25 * self.full_eps, "fgsm": self.full_eps}.get(method, 2.5 * self.full_eps / self.steps)
+        default_step = {"fgsm-rs": 1.25 * self.full_eps, "fgsm": self.full_eps}.get(
+            method, 2.5 * self.full_eps / self.steps
+        )
         self.step_fraction = (step_size if step_size is not None else default_step) / max(self.full_eps, 1e-12)
         if step_size is not None and (not np.isfinite(step_size) or step_size <= 0):
             raise ConfigError(f"step_size must be finite and > 0, got {step_size!r}.")
@@ -103,8 +105,12 @@ class AdversarialTrainer(keras.Model):
         self.ramp_epochs = ramp_epochs
         self.lower, self.upper = validate_bounds(bounds)
         self.seed = int(seed)
-        self.eps = keras.Variable(self.full_eps if ramp_epochs == 0 else self.full_eps / ramp_epochs, trainable=False,
-                                  name="eps", dtype="float32")
+        self.eps = keras.Variable(
+            self.full_eps if ramp_epochs == 0 else self.full_eps / ramp_epochs,
+            trainable=False,
+            name="eps",
+            dtype="float32",
+        )
         self._view = as_logits(model)
         self._probabilities = self._view.source != "logits"
         self._attack = build_attack_fn(
@@ -218,57 +224,3 @@ class _EpsilonRamp(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         fraction = min(1.0, (epoch + 1) / self.trainer.ramp_epochs)
         self.trainer.eps.assign(self.trainer.full_eps * fraction)
-
-
-class RobustAccuracyMonitor(keras.callbacks.Callback):
-    """Measure PGD robust accuracy on a held-out batch each epoch; stop on catastrophic overfitting.
-
-    Catastrophic overfitting (Wong et al., 2020): single-step adversarial training suddenly loses
-    all robustness to multi-step attacks while clean accuracy holds. The monitor logs
-    ``val_robust_accuracy`` and ``val_clean_accuracy``; when robust accuracy falls below
-    ``collapse_fraction`` of its best value while clean accuracy stays within ``clean_margin`` of
-    its best, it stops training and (``restore_best=True``) restores the weights of the most
-    robust epoch.
-
-    Example:
-        >>> monitor = RobustAccuracyMonitor(x_val[:256], y_val[:256], eps=0.1)  # doctest: +SKIP
-        >>> trainer.fit(x, y, epochs=30, callbacks=[monitor])  # doctest: +SKIP
-    """
-
-    def __init__(self, x, y, eps: float, norm: str = "linf", steps: int = 10, bounds: Any = (0.0, 1.0),
-                 collapse_fraction: float = 0.5, clean_margin: float = 0.05, min_epochs: int = 1,
-                 restore_best: bool = True, seed: int = 0):
-        super().__init__()
-        from robustkit.attacks import PGD
-
-        self.x, self.y = x, y
-        self.attack = PGD(eps=eps, steps=steps, norm=norm, bounds=bounds, seed=seed)
-        self.collapse_fraction = collapse_fraction
-        self.clean_margin = clean_margin
-        self.min_epochs = min_epochs
-        self.restore_best = restore_best
-        self.history: list[tuple[int, float, float]] = []
-        self.collapsed_at: int | None = None
-        self._best = (-1.0, -1.0, None)
-
-    def _network(self):
-        return self.model.model if isinstance(self.model, AdversarialTrainer) else self.model
-
-    def on_epoch_end(self, epoch, logs=None):
-        network = self._network()
-        result = self.attack.run(network, self.x, self.y)
-        robust, clean = result.robust_accuracy, result.clean_accuracy
-        self.history.append((epoch, clean, robust))
-        if logs is not None:
-            logs["val_robust_accuracy"] = robust
-            logs["val_clean_accuracy"] = clean
-        best_robust, best_clean, _ = self._best
-        if robust > best_robust:
-            self._best = (robust, max(clean, best_clean), network.get_weights() if self.restore_best else None)
-        best_robust, best_clean, weights = self._best
-        collapsed = robust < self.collapse_fraction * best_robust and clean >= best_clean - self.clean_margin
-        if collapsed and epoch + 1 >= self.min_epochs:
-            self.collapsed_at = epoch
-            self.model.stop_training = True
-            if self.restore_best and weights is not None:
-                network.set_weights(weights)

@@ -17,8 +17,8 @@ import pytest
 
 @pytest.fixture
 def assert_robust():
-    """The function :func:`robustkit.testing.assert_robust`."""
-    from robustkit.testing import assert_robust as check
+    """The function :func:`robustkit.outputs.testing.assert_robust`."""
+    from robustkit.outputs.testing import assert_robust as check
 
     return check
 

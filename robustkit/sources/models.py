@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ import keras
 import tensorflow as tf
 
 from robustkit.errors import ModelError
-from robustkit.zoo import ZOO, load_zoo_model
+from robustkit.sources.zoo import ZOO, load_zoo_model, weights_fingerprint
 
 
 def model_label(spec: str) -> str:
@@ -97,14 +98,10 @@ def load_model(spec: str, seed: int = 0) -> Any:
 
 def fingerprint(model: Any) -> str:
     """A hash of a model's weights ('n/a' for callables without weights)."""
-    from robustkit.zoo import weights_fingerprint
-
     if hasattr(model, "get_weights"):
         return weights_fingerprint(model)
     variables = getattr(model, "variables", None)
     if variables:
-        import hashlib
-
         digest = hashlib.sha256()
         for v in variables:
             digest.update(tf.convert_to_tensor(v).numpy().tobytes())

@@ -1,4 +1,4 @@
-"""Automatic checks that an evaluation can be trusted.
+"""Trust checks: automatic checks that an evaluation can be trusted.
 
 Published robust accuracies have often been artifacts of a broken evaluation, mostly gradient
 masking: the attack fails because its gradients are useless, not because the model is robust.
@@ -13,16 +13,19 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from robustkit.evaluation.results import CheckRecord
+from robustkit.evaluation.suites import AttackSpec, AttackSuite
+from robustkit.evaluation.sweep import attack_for
 from robustkit.gradients import loss_and_gradient
 from robustkit.logits import as_logits
 from robustkit.losses import attack_objective
-from robustkit.suite import AttackSpec, ThreatModel
 
 CHECKS = (
     "probability-outputs",
@@ -46,8 +49,8 @@ class CheckResult:
     message: str
     model: str = ""
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self) -> CheckRecord:
+        return CheckRecord(name=self.name, status=self.status, value=self.value, message=self.message, model=self.model)
 
 
 def _grade(value: float, warn: float, fail: float) -> str:
@@ -57,15 +60,21 @@ def _grade(value: float, warn: float, fail: float) -> str:
 def check_probability_outputs(model: Any, x: np.ndarray) -> CheckResult:
     view = as_logits(model, x_sample=tf.constant(x[:32]))
     if view.source == "logits":
-        return CheckResult("probability-outputs", "pass", "logits", "The model returns logits; attacks differentiate them directly.")
+        return CheckResult(
+            "probability-outputs", "pass", "logits", "The model returns logits; attacks differentiate them directly."
+        )
     if view.source == "log-probabilities":
         return CheckResult(
-            "probability-outputs", "fail", "probabilities",
+            "probability-outputs",
+            "fail",
+            "probabilities",
             "The model returns probabilities and no logits can be found in it; attacks use their log, whose "
             "gradient vanishes wherever a probability saturates. Return logits (drop the final softmax).",
         )
     return CheckResult(
-        "probability-outputs", "warn", view.source,
+        "probability-outputs",
+        "warn",
+        view.source,
         "The model ends in a softmax; robustkit attacks the logits before it. Export the logits model to make "
         "this explicit.",
     )
@@ -77,7 +86,9 @@ def check_zero_gradients(model: Any, x: np.ndarray, y: np.ndarray) -> CheckResul
     bad = ~np.all(np.isfinite(flat), axis=1) | np.all(flat == 0, axis=1)
     fraction = float(bad.mean())
     return CheckResult(
-        "zero-gradients", _grade(fraction, 0.01, 0.10), f"{fraction:.1%}",
+        "zero-gradients",
+        _grade(fraction, 0.01, 0.10),
+        f"{fraction:.1%}",
         "Share of examples whose loss gradient is all zero, NaN or Inf. Above a few percent, gradient attacks "
         "cannot move (saturated softmax, quantization, stop_gradient): robust accuracy is not trustworthy; "
         "remove the masking or use a gradient-free or BPDA attack.",
@@ -97,7 +108,9 @@ def check_finite_differences(model: Any, x: np.ndarray, y: np.ndarray, bounds: t
     mismatch = np.abs(tape - numeric) / scale > 0.5
     fraction = float(mismatch.mean())
     return CheckResult(
-        "finite-differences", _grade(fraction, 0.10, 0.25), f"{fraction:.1%}",
+        "finite-differences",
+        _grade(fraction, 0.10, 0.25),
+        f"{fraction:.1%}",
         "Share of examples whose tape gradient disagrees with central finite differences along a random "
         "direction (by more than 50%). Disagreement means the gradient is not the function's slope: "
         "non-differentiable or straight-through layers, rounding, or randomness. Attacks following it "
@@ -112,7 +125,9 @@ def check_nondeterminism(model: Any, x: np.ndarray) -> CheckResult:
     scale = max(float(np.max(np.abs(outputs[0]))), 1e-6)
     relative = spread / scale
     return CheckResult(
-        "nondeterminism", "fail" if relative > 1e-4 else "pass", f"{relative:.2g}",
+        "nondeterminism",
+        "fail" if relative > 1e-4 else "pass",
+        f"{relative:.2g}",
         "Largest relative change of the logits over three identical forward passes in inference mode. A "
         "random model (dropout forced on, noise layers) makes every robust accuracy a sample of a random "
         "variable and hides gradients; evaluate it deterministically or with expectation over "
@@ -126,33 +141,39 @@ def _diameter(norm: str, bounds: tuple, shape: tuple) -> float:
     return {"linf": width, "l2": width * np.sqrt(features), "l1": width * features}[norm]
 
 
-def _pgd_spec(threat: ThreatModel) -> AttackSpec:
-    for spec in threat.attacks:
+def _pgd_spec(suite: AttackSuite) -> AttackSpec:
+    for spec in suite.attacks:
         if spec.type == "pgd":
             return spec
-    return AttackSpec("pgd-20", "pgd", threat.norm, steps=20, random_start=True)
+    return AttackSpec("pgd-20", "pgd", suite.norm, steps=20, random_start=True)
 
 
-def check_huge_eps(model: Any, x: np.ndarray, y: np.ndarray, threat: ThreatModel, bounds: tuple, seed: int, classes: int) -> CheckResult:
-    spec = _pgd_spec(threat)
-    eps = _diameter(threat.norm, bounds, x.shape[1:])
-    result = spec.build(eps, bounds, seed, 512).run(model, x, y)
+def check_huge_eps(
+    model: Any, x: np.ndarray, y: np.ndarray, suite: AttackSuite, bounds: tuple, seed: int, classes: int
+) -> CheckResult:
+    spec = _pgd_spec(suite)
+    eps = _diameter(suite.norm, bounds, x.shape[1:])
+    result = attack_for(spec, eps, bounds, seed, 512).run(model, x, y)
     chance = 1.0 / classes
     accuracy = result.robust_accuracy
     status = "fail" if accuracy > max(2 * chance, 0.1) else "warn" if accuracy > chance else "pass"
     return CheckResult(
-        "huge-eps-reaches-chance", status, f"{accuracy:.1%} at eps={eps:.3g}",
+        "huge-eps-reaches-chance",
+        status,
+        f"{accuracy:.1%} at eps={eps:.3g}",
         f"Robust accuracy of {spec.name} with an eps that allows any input in the bounds. Any classifier can be "
         f"broken there, so it must fall to chance ({chance:.0%}) or below; if not, the attack is failing "
         "(masked gradients, too few steps), not the model succeeding.",
     )
 
 
-def check_pgd_vs_fgsm(records: dict, threat: ThreatModel) -> CheckResult:
-    fgsm = [s.name for s in threat.attacks if s.type == "fgsm"]
-    pgd = [s.name for s in threat.attacks if s.type == "pgd"]
+def check_pgd_vs_fgsm(records: dict, suite: AttackSuite) -> CheckResult:
+    fgsm = [s.name for s in suite.attacks if s.type == "fgsm"]
+    pgd = [s.name for s in suite.attacks if s.type == "pgd"]
     if not fgsm or not pgd:
-        return CheckResult("pgd-weaker-than-fgsm", "pass", "n/a", "The suite does not run both FGSM and PGD, so they are not compared.")
+        return CheckResult(
+            "pgd-weaker-than-fgsm", "pass", "n/a", "The suite does not run both FGSM and PGD, so they are not compared."
+        )
     worst = 0.0
     for f in fgsm:
         for p in pgd:
@@ -160,48 +181,53 @@ def check_pgd_vs_fgsm(records: dict, threat: ThreatModel) -> CheckResult:
             b = np.array([np.inf if v is None else v for v in records[p]["broken_eps"]])
             worst = max(worst, float(np.mean(a < b)))
     return CheckResult(
-        "pgd-weaker-than-fgsm", _grade(worst, 0.02, 0.05), f"{worst:.1%}",
+        "pgd-weaker-than-fgsm",
+        _grade(worst, 0.02, 0.05),
+        f"{worst:.1%}",
         "Share of examples that FGSM breaks at a smaller eps than PGD (a few, from PGD's random start, are "
         "normal). PGD contains FGSM's direction; when it often does worse, its step size or step count is wrong "
         "for this model, or the loss surface is masked.",
     )
 
 
-def _middle_eps(threat: ThreatModel, records: dict, clean_correct: np.ndarray) -> float:
+def _middle_eps(suite: AttackSuite, records: dict, clean_correct: np.ndarray) -> float:
     """The grid eps where the PGD robust accuracy is closest to half the clean accuracy."""
-    spec = _pgd_spec(threat)
+    spec = _pgd_spec(suite)
     record = records.get(spec.name)
     if record is None:
-        return float(np.median(threat.eps))
+        return float(np.median(suite.eps))
     broken = np.array([np.inf if v is None else v for v in record["broken_eps"]])
     target = 0.5 * clean_correct.mean()
-    return float(min(threat.eps, key=lambda e: abs(np.mean(clean_correct & (broken > e)) - target)))
+    return float(min(suite.eps, key=lambda e: abs(np.mean(clean_correct & (broken > e)) - target)))
 
 
-def check_convergence(model, x, y, threat, bounds, seed, eps) -> CheckResult:
-    spec = _pgd_spec(threat)
-    base = spec.build(eps, bounds, seed, 512, early_stop=False).run(model, x, y)
-    stronger = AttackSpec(spec.name, "pgd", spec.norm, steps=spec.steps * 2, step_size=spec.step_size,
-                          rel_step_size=spec.rel_step_size, random_start=True, restarts=3, loss=spec.loss,
-                          sparsity=spec.sparsity).build(eps, bounds, seed + 1, 512, early_stop=True).run(model, x, y)
+def check_convergence(model, x, y, suite, bounds, seed, eps) -> CheckResult:
+    spec = _pgd_spec(suite)
+    base = attack_for(spec, eps, bounds, seed, 512, early_stop=False).run(model, x, y)
+    twice = dataclasses.replace(spec, steps=spec.steps * 2, random_start=True, restarts=3)
+    stronger = attack_for(twice, eps, bounds, seed + 1, 512, early_stop=True).run(model, x, y)
     drop = base.robust_accuracy - stronger.robust_accuracy
     return CheckResult(
-        "attack-converged", _grade(drop, 0.03, 0.10), f"{drop:+.1%} at eps={eps:g}",
+        "attack-converged",
+        _grade(drop, 0.03, 0.10),
+        f"{drop:+.1%} at eps={eps:g}",
         f"Drop in robust accuracy when {spec.name} gets twice the steps and 3 random restarts. A material drop "
         "means the suite's attack has not converged: its numbers overstate robustness; raise steps or restarts.",
     )
 
 
-def check_loss_improves(model, x, y, threat, bounds, seed, eps) -> CheckResult:
-    spec = _pgd_spec(threat)
+def check_loss_improves(model, x, y, suite, bounds, seed, eps) -> CheckResult:
+    spec = _pgd_spec(suite)
     # Eager on purpose: one more compiled gradient for yet another batch size buys nothing here.
     clean_loss = attack_objective(spec.loss, as_logits(model)(tf.constant(x)), tf.constant(y, tf.int32))
-    result = spec.build(eps, bounds, seed, 512, early_stop=False).run(model, x, y)
+    result = attack_for(spec, eps, bounds, seed, 512, early_stop=False).run(model, x, y)
     failed = ~result.success
     stuck = (result.loss <= clean_loss.numpy() + 1e-6) & failed
     fraction = float(stuck.sum() / max(failed.sum(), 1))
     return CheckResult(
-        "loss-improves", _grade(fraction, 0.10, 0.30), f"{fraction:.1%} at eps={eps:g}",
+        "loss-improves",
+        _grade(fraction, 0.10, 0.30),
+        f"{fraction:.1%} at eps={eps:g}",
         "Share of the examples PGD failed to break whose attack loss never rose above its clean value. An "
         "attack that cannot raise the loss is not searching: masked or zero gradients, or a step size far "
         "too small.",
@@ -213,7 +239,7 @@ def run_checks(
     x: np.ndarray,
     y: np.ndarray,
     correct: np.ndarray,
-    threat: ThreatModel,
+    suite: AttackSuite,
     records: dict,
     bounds: tuple,
     num_classes: int,
@@ -221,22 +247,22 @@ def run_checks(
     label: str = "",
     sample: int = 128,
 ) -> list[CheckResult]:
-    """Run every check on (a sample of) the data for one model and its first threat model."""
+    """Run every check on (a sample of) the data for one model and its first attack suite."""
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.permutation(len(y))[: min(sample, len(y))])
     xs, ys = x[chosen], y[chosen]
     correct_rows = chosen[correct[chosen]]
     xc, yc = (x[correct_rows], y[correct_rows]) if len(correct_rows) else (xs, ys)
-    eps = _middle_eps(threat, records, correct)
+    eps = _middle_eps(suite, records, correct)
     results = [
         check_probability_outputs(model, xs),
         check_zero_gradients(model, xs, ys),
         check_finite_differences(model, xs, ys, bounds, seed),
         check_nondeterminism(model, xs),
-        check_huge_eps(model, xc, yc, threat, bounds, seed, num_classes),
-        check_pgd_vs_fgsm(records, threat),
-        check_convergence(model, xc, yc, threat, bounds, seed, eps),
-        check_loss_improves(model, xc, yc, threat, bounds, seed, eps),
+        check_huge_eps(model, xc, yc, suite, bounds, seed, num_classes),
+        check_pgd_vs_fgsm(records, suite),
+        check_convergence(model, xc, yc, suite, bounds, seed, eps),
+        check_loss_improves(model, xc, yc, suite, bounds, seed, eps),
     ]
     for result in results:
         result.model = label

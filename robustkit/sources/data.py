@@ -43,11 +43,20 @@ class DataSplit:
         digest.update(np.ascontiguousarray(self.y_test).astype(np.int64).tobytes())
         return digest.hexdigest()[:16]
 
-    def take(self, n: int | None) -> "DataSplit":
+    def take(self, n: int | None) -> DataSplit:
         """The same data with only the first ``n`` test examples (all when ``n`` is None)."""
         if n is None or n >= len(self.y_test):
             return self
-        return DataSplit(self.name, self.x_train, self.y_train, self.x_test[:n], self.y_test[:n], self.num_classes, self.bounds, dict(self.info, limit=n))
+        return DataSplit(
+            self.name,
+            self.x_train,
+            self.y_train,
+            self.x_test[:n],
+            self.y_test[:n],
+            self.num_classes,
+            self.bounds,
+            dict(self.info, limit=n),
+        )
 
 
 def load_digits_split(seed: int = 0, test_fraction: float = 0.2) -> DataSplit:
@@ -61,10 +70,17 @@ def load_digits_split(seed: int = 0, test_fraction: float = 0.2) -> DataSplit:
     bunch = load_digits()
     x = (bunch.images.astype(np.float32) / 16.0)[..., None]
     y = bunch.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=test_fraction, random_state=seed, stratify=y
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
+    return DataSplit(
+        "digits",
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        10,
+        (0.0, 1.0),
+        {"source": "sklearn.datasets.load_digits", "split_seed": seed},
     )
-    return DataSplit("digits", x_train, y_train, x_test, y_test, 10, (0.0, 1.0), {"source": "sklearn.datasets.load_digits", "split_seed": seed})
 
 
 def _scaled_images(x: np.ndarray) -> np.ndarray:
@@ -114,19 +130,27 @@ def load_npz(path: str | Path, bounds: tuple[float, float] | None = None) -> Dat
         raise DataError(f"Could not read {str(path)!r} as an .npz file: {err}") from err
     missing = [key for key in ("x", "y") if key not in arrays]
     if missing:
-        raise DataError(f"{str(path)!r} lacks the array(s) {missing}; it needs 'x' (inputs) and 'y' (integer labels). It has {sorted(arrays)}.")
+        raise DataError(
+            f"{str(path)!r} lacks the array(s) {missing}; it needs 'x' (inputs) and 'y' (integer labels). "
+            f"It has {sorted(arrays)}."
+        )
     x, y = arrays["x"], arrays["y"]
     if not np.issubdtype(x.dtype, np.floating):
         raise DataError(f"'x' in {str(path)!r} has dtype {x.dtype}; store floats scaled to the bounds (e.g. x / 255).")
     if y.ndim == 2:
         y = np.argmax(y, axis=1)
     if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1 or len(y) != len(x):
-        raise DataError(f"'y' in {str(path)!r} must be {len(x)} integer labels, got shape {y.shape} and dtype {y.dtype}.")
+        raise DataError(
+            f"'y' in {str(path)!r} must be {len(x)} integer labels, got shape {y.shape} and dtype {y.dtype}."
+        )
     if not np.all(np.isfinite(x)):
         raise DataError(f"'x' in {str(path)!r} contains NaN or Inf.")
     bounds = bounds or (0.0, 1.0)
     if x.size and (x.min() < bounds[0] - 1e-6 or x.max() > bounds[1] + 1e-6):
-        raise DataError(f"'x' in {str(path)!r} has values in [{x.min():.4g}, {x.max():.4g}], outside the bounds {bounds}; rescale it.")
+        raise DataError(
+            f"'x' in {str(path)!r} has values in [{x.min():.4g}, {x.max():.4g}], outside the bounds {bounds}; "
+            "rescale it."
+        )
     classes = int(max(y.max(initial=0), arrays.get("y_train", np.zeros(1, int)).max(initial=0))) + 1
     return DataSplit(
         path.stem,
@@ -140,7 +164,9 @@ def load_npz(path: str | Path, bounds: tuple[float, float] | None = None) -> Dat
     )
 
 
-def from_tf_dataset(dataset: Any, name: str = "dataset", num_classes: int | None = None, bounds: tuple[float, float] = (0.0, 1.0)) -> DataSplit:
+def from_tf_dataset(
+    dataset: Any, name: str = "dataset", num_classes: int | None = None, bounds: tuple[float, float] = (0.0, 1.0)
+) -> DataSplit:
     """Collect a (finite) ``tf.data.Dataset`` of ``(x, y)`` pairs or batches as test data."""
     xs, ys = [], []
     for element in dataset:
@@ -154,7 +180,9 @@ def from_tf_dataset(dataset: Any, name: str = "dataset", num_classes: int | None
     x, y = np.concatenate(xs).astype(np.float32), np.concatenate(ys)
     if y.ndim == 2:
         y = np.argmax(y, axis=1)
-    return DataSplit(name, None, None, x, y.astype(np.int64), num_classes or int(y.max()) + 1, bounds, {"source": "tf.data"})
+    return DataSplit(
+        name, None, None, x, y.astype(np.int64), num_classes or int(y.max()) + 1, bounds, {"source": "tf.data"}
+    )
 
 
 def load_data(spec: str) -> DataSplit:

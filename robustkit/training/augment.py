@@ -2,7 +2,7 @@
 
 Examples made against a fixed model are *transfer* examples for any other model, including a
 model still being trained on them: they stop being worst-case for it as its weights move. For
-examples that follow the model being trained, use :mod:`robustkit.train`.
+examples that follow the model being trained, use :mod:`robustkit.training.adversarial`.
 
 Example:
     >>> import numpy as np
@@ -65,7 +65,12 @@ def adversarial_arrays(
 
 
 def augment_dataset(
-    dataset: tf.data.Dataset, model: Any, attack: GradientAttack, ratio: float = 1.0, keep_originals: bool = True, seed: int = 0
+    dataset: tf.data.Dataset,
+    model: Any,
+    attack: GradientAttack,
+    ratio: float = 1.0,
+    keep_originals: bool = True,
+    seed: int = 0,
 ) -> tf.data.Dataset:
     """A ``tf.data`` transformation: each ``(x, y)`` batch gains (or is replaced by) adversarial rows.
 

@@ -1,0 +1,98 @@
+"""The commands ``bench``, ``attack``, ``models`` and ``report`` (``gate`` has its own module)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+
+from robustkit.attacks import build_attack
+from robustkit.cli.running import console, out, run_with_progress, suite_with_overrides, summary_table
+from robustkit.errors import ConfigError
+from robustkit.evaluation.results import read_results
+from robustkit.files import atomic_path
+from robustkit.outputs.plots import PLOT_HINT
+from robustkit.outputs.report import write_report
+from robustkit.sources.data import load_data
+from robustkit.sources.models import load_model
+from robustkit.sources.zoo import ZOO, model_path
+from robustkit.training.augment import mix_adversarial
+
+
+def cmd_bench(args) -> int:
+    suite = suite_with_overrides(args)
+    out_dir = Path(args.out) if args.out else Path("reports") / suite.name
+    run = run_with_progress(suite, out_dir, args)
+    written = write_report(run.results, out_dir, run.summary)
+    if not args.quiet:
+        out.print(summary_table(run.summary))
+        resumed = f", {run.cells_reused} resumed" if run.cells_reused else ""
+        console.print(f"{run.cells_computed} cells computed{resumed} in {run.results['run']['seconds']:.1f} s")
+        console.print(f"wrote {', '.join(str(p) for p in written.values())}")
+        if "robustness_curves.png" not in written:
+            console.print(PLOT_HINT)
+    return 0
+
+
+def _attack_settings(args, bounds) -> dict:
+    settings = dict(
+        eps=args.eps, norm=args.norm, loss=args.loss, bounds=bounds, seed=args.seed, step_size=args.step_size
+    )
+    if args.attack == "pgd":
+        return dict(settings, steps=args.steps or 10, restarts=args.restarts or 1, random_start=True)
+    if args.steps is not None or args.restarts is not None:
+        raise ConfigError(f"--steps and --restarts are settings of pgd; {args.attack} takes one step from x.")
+    return settings
+
+
+def cmd_attack(args) -> int:
+    out_path = Path(args.out)
+    if out_path.suffix != ".npz":
+        raise ConfigError(f"--out must end in .npz, got {args.out!r}.")
+    data = load_data(args.data)
+    x, y = (data.x_train, data.y_train) if args.split == "train" else (data.x_test, data.y_test)
+    if x is None or y is None:
+        raise ConfigError(f"The data {args.data!r} has no {args.split} split.")
+    attack = build_attack(args.attack, **_attack_settings(args, data.bounds))
+    model = load_model(args.model)
+    start = time.perf_counter()
+    result = attack.run(model, x, y)
+    inputs, labels, flags = mix_adversarial(x, result.x_adv.numpy(), y, args.mix, args.keep_originals, seed=args.seed)
+    arrays = {
+        "x": inputs,
+        "y": labels,
+        "is_adversarial": flags,
+        "x_adv": result.x_adv.numpy(),
+        "success": result.success,
+        "adv_pred": result.adv_pred,
+        "norms": result.norms,
+    }
+    with atomic_path(out_path) as tmp:
+        np.savez_compressed(tmp, **arrays)
+    if not args.quiet:
+        console.print(
+            f"{attack!r}: {len(y)} examples, success rate {result.success_rate:.1%}, robust accuracy "
+            f"{result.robust_accuracy:.1%} (clean {result.clean_accuracy:.1%}) in {time.perf_counter() - start:.1f} s; "
+            f"wrote {out_path}"
+        )
+    return 0
+
+
+def cmd_models(args) -> int:
+    table = Table(title="robustkit model zoo (trained on first use, cached)")
+    for column in ("name", "data", "description", "cached"):
+        table.add_column(column)
+    for name, entry in sorted(ZOO.items()):
+        table.add_row(name, entry.data, entry.description, "yes" if model_path(name).exists() else "no")
+    out.print(table)
+    return 0
+
+
+def cmd_report(args) -> int:
+    results = read_results(args.results)
+    out_dir = Path(args.out) if args.out else Path(args.results).parent
+    written = write_report(results, out_dir)
+    console.print(f"wrote {', '.join(str(p) for p in written.values())}")
+    return 0

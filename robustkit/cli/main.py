@@ -1,0 +1,55 @@
+"""The ``robustkit`` command line.
+
+Example:
+    $ robustkit bench                       # the default suite, report in reports/default/
+    $ robustkit bench --model digits-cnn --attack linf --eps 0.05 0.1
+    $ robustkit gate --min-robust-accuracy linf:0.1=0.5
+    $ robustkit attack --model digits-cnn --eps 0.1 --out adv.npz
+    $ robustkit models
+    $ robustkit report reports/default/results.json
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import robustkit
+from robustkit.cli.commands import cmd_attack, cmd_bench, cmd_models, cmd_report
+from robustkit.cli.gate_command import cmd_gate
+from robustkit.cli.parser import build_parser
+from robustkit.cli.running import console
+from robustkit.errors import RobustkitError
+
+COMMANDS = {
+    "bench": cmd_bench,
+    "gate": cmd_gate,
+    "check": cmd_gate,
+    "attack": cmd_attack,
+    "models": cmd_models,
+    "report": cmd_report,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``robustkit`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        print(f"robustkit {robustkit.__version__}")
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except RobustkitError as err:
+        console.print(f"[bold red]robustkit: error:[/] {err}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print("interrupted: completed cells are saved; run the same command again to resume")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

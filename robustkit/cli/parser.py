@@ -1,0 +1,123 @@
+"""The ``robustkit`` command line's arguments.
+
+Example:
+    >>> build_parser().parse_args(["attack", "--model", "digits-cnn", "--eps", "0.1", "--out", "a.npz"]).attack
+    'pgd'
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from robustkit.attacks import ATTACKS
+from robustkit.losses import LOSSES
+from robustkit.norms import NORMS
+
+
+def _integer(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _eps(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"eps must be a number, got {text!r}") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"eps must be finite and >= 0, got {text!r}")
+    return value
+
+
+def _add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
+    parser.add_argument(
+        "suite",
+        nargs="?",
+        default="default",
+        help="benchmark suite: a name in benchmarks/ or a .toml path (default: default)",
+    )
+    parser.add_argument(
+        "--model", nargs="+", help="models instead of the suite's (zoo names, .keras, SavedModel, module:function)"
+    )
+    parser.add_argument("--data", help="data instead of the suite's: digits, a .npz file, keras:mnist, ...")
+    parser.add_argument(
+        "--attack", nargs="+", help="attack suites instead of the suite's (names in attacks/ or .toml paths)"
+    )
+    parser.add_argument("--eps", nargs="+", type=_eps, help="epsilon grid instead of each attack suite's")
+    parser.add_argument("--limit", type=_integer(1), help="use only the first N test examples")
+    parser.add_argument("--out", help=f"report folder (default: {default_out})")
+    parser.add_argument("--seed", type=_integer(0), help="seed instead of the suite's")
+    parser.add_argument("--fresh", action="store_true", help="recompute every cell instead of resuming")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table")
+
+
+def _add_gate_options(gate: argparse.ArgumentParser) -> None:
+    _add_run_options(gate, "reports/<suite>-gate")
+    gate.add_argument("--baseline", help="baseline results.json (default: reports/<suite>/results.json, if present)")
+    gate.add_argument("--no-baseline", action="store_true", help="do not compare with a baseline")
+    gate.add_argument(
+        "--min-robust-accuracy",
+        nargs="+",
+        default=[],
+        metavar="[MODEL/]ATTACK_SUITE:EPS=MIN",
+        help="thresholds on worst-case robust accuracy, e.g. linf:0.1=0.80",
+    )
+    gate.add_argument(
+        "--tolerance", type=float, help="fail on any drop larger than this (instead of the statistical test)"
+    )
+    gate.add_argument("--confidence", type=float, help="confidence of the regression test (default 0.95)")
+    gate.add_argument(
+        "--allow-check", nargs="+", default=[], metavar="NAME", help="trust checks whose failure is allowed"
+    )
+    gate.add_argument("--junit", help="JUnit XML path (default: <out>/junit.xml)")
+    gate.add_argument("--summary", help="Markdown summary path (default: <out>/summary.md)")
+    gate.add_argument("--update-baseline", action="store_true", help="write this run's report as the new baseline")
+
+
+def _add_attack_options(attack: argparse.ArgumentParser) -> None:
+    attack.add_argument("--model", required=True, help="zoo name, .keras file, SavedModel folder or module:function")
+    attack.add_argument(
+        "--data", default="digits", help="digits (test split), a .npz file with x and y, keras:mnist, ..."
+    )
+    attack.add_argument(
+        "--split", choices=["test", "train"], default="test", help="which split of the data (default: test)"
+    )
+    attack.add_argument("--attack", choices=list(ATTACKS), default="pgd")
+    attack.add_argument("--norm", choices=list(NORMS), default="linf")
+    attack.add_argument("--eps", type=_eps, required=True)
+    attack.add_argument("--steps", type=_integer(1), help="gradient steps (pgd only; default 10)")
+    attack.add_argument("--step-size", type=_eps)
+    attack.add_argument("--restarts", type=_integer(1), help="random restarts (pgd only; default 1)")
+    attack.add_argument("--loss", choices=list(LOSSES), default="ce")
+    attack.add_argument("--seed", type=_integer(0), default=0)
+    attack.add_argument(
+        "--keep-originals", action="store_true", help="keep every clean example and add the adversarial ones"
+    )
+    attack.add_argument(
+        "--mix", type=float, default=1.0, help="fraction of examples whose adversarial version is used (default 1)"
+    )
+    attack.add_argument("--out", required=True, help="output .npz path")
+    attack.add_argument("--quiet", "-q", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="robustkit", description="Adversarial-robustness testing for Keras models.")
+    parser.add_argument("--version", action="store_true", help="print versions and exit")
+    sub = parser.add_subparsers(dest="command")
+    _add_run_options(sub.add_parser("bench", help="run a benchmark suite and write reports"), "reports/<suite>")
+    _add_gate_options(sub.add_parser("gate", help="the robustness gate: run a suite, compare, exit 1 on failure"))
+    _add_gate_options(sub.add_parser("check", help="former name of `gate` (deprecated)"))
+    _add_attack_options(sub.add_parser("attack", help="write adversarial examples of a data set to .npz"))
+    sub.add_parser("models", help="list the model zoo")
+    report = sub.add_parser("report", help="re-render the reports of a results.json")
+    report.add_argument("results", help="path to results.json")
+    report.add_argument("--out", help="output folder (default: the folder of results.json)")
+    return parser

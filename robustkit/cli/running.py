@@ -1,0 +1,72 @@
+"""Running a benchmark suite from the command line: overrides, progress bar, summary table."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from robustkit.evaluation.runner import BenchmarkRun, run_benchmark
+from robustkit.evaluation.suites import BenchmarkSuite, load_attack_suite, load_benchmark_suite
+
+console = Console(stderr=True)
+out = Console()
+
+
+def suite_with_overrides(args) -> BenchmarkSuite:
+    """The benchmark suite named on the command line, with the options that override it."""
+    suite = load_benchmark_suite(args.suite)
+    if args.model:
+        suite.models = list(args.model)
+    if args.data:
+        suite.data = args.data
+    if args.attack:
+        suite.attack_suites = [load_attack_suite(name) for name in args.attack]
+    if args.eps:
+        suite.attack_suites = [dataclasses.replace(s, eps=tuple(sorted(set(args.eps)))) for s in suite.attack_suites]
+    if args.limit is not None:
+        suite.limit = args.limit
+    if args.seed is not None:
+        suite.seed = args.seed
+    return suite
+
+
+def summary_table(summary: pd.DataFrame) -> Table:
+    table = Table(title="robust accuracy (worst case over attacks)", show_lines=False)
+    for column in ("model", "attack suite", "eps", "clean", "robust", "95% interval", "grad evals"):
+        table.add_column(column, justify="left" if column in ("model", "attack suite") else "right")
+    for row in summary[summary["attack"] == "worst-case"].itertuples():
+        table.add_row(
+            row.model,
+            row.attack_suite,
+            f"{row.eps:g}",
+            f"{100 * row.clean_accuracy:.1f}%",
+            f"{100 * row.robust_accuracy:.1f}%",
+            f"[{100 * row.robust_accuracy_low:.1f}, {100 * row.robust_accuracy_high:.1f}]",
+            str(row.grad_evals),
+        )
+    return table
+
+
+def run_with_progress(suite: BenchmarkSuite, out_dir: Path, args) -> BenchmarkRun:
+    if args.quiet:
+        return run_benchmark(suite, out_dir, fresh=args.fresh)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(f"{suite.name}", total=None)
+
+        def update(done: int, total: int, label: str) -> None:
+            progress.update(task, completed=done, total=total, description=label)
+
+        return run_benchmark(suite, out_dir, progress=update, fresh=args.fresh)

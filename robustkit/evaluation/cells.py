@@ -1,0 +1,71 @@
+"""The cell store: what each (model, attack, eps) step of a sweep found, one atomic file per cell.
+
+A run killed at any moment (even ``kill -9``) leaves only complete cells, so the next run resumes
+where it stopped and gives the same numbers.
+
+Example:
+    >>> cell_seed(0, "digits-cnn", "linf", "pgd-20", 0.1) == cell_seed(0, "digits-cnn", "linf", "pgd-20", 0.1)
+    True
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robustkit.files import atomic_path
+
+
+@dataclass
+class Cell:
+    """What one (model, attack, eps) step of a sweep attacked and found."""
+
+    indices: np.ndarray  # the examples attacked (the survivors of the smaller eps)
+    success: np.ndarray
+    adv_pred: np.ndarray
+    norms: np.ndarray
+    grad_evals: np.ndarray
+    seconds: float
+    sample_indices: np.ndarray  # a few broken examples kept for the report's images
+    sample_x_adv: np.ndarray
+
+    @staticmethod
+    def empty(example_shape: tuple, dtype: Any) -> Cell:
+        """A cell with nothing left to attack."""
+        none = np.zeros(0)
+        return Cell(
+            none.astype(np.int64),
+            none.astype(bool),
+            none.astype(np.int32),
+            none,
+            none.astype(np.int32),
+            0.0,
+            none.astype(np.int64),
+            np.zeros((0,) + tuple(example_shape), dtype),
+        )
+
+    def save(self, path: Path) -> None:
+        """Write atomically: a reader sees the old file or the complete new one, never a part."""
+        with atomic_path(path) as tmp:
+            arrays: dict[str, Any] = {k: np.asarray(v) for k, v in self.__dict__.items()}
+            np.savez(tmp, **arrays)
+
+    @staticmethod
+    def load(path: Path) -> Cell | None:
+        """The saved cell, or None when it is missing or unreadable (it is then recomputed)."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                values = {k: data[k] for k in data.files}
+            values["seconds"] = float(values["seconds"])
+            return Cell(**values)
+        except Exception:
+            return None
+
+
+def cell_seed(seed: int, *parts: Any) -> int:
+    """A seed per cell, stable across processes (so resumed runs match uninterrupted ones)."""
+    return (seed * 1_000_003 + zlib.crc32("/".join(map(str, parts)).encode())) % (2**31 - 1)

@@ -1,0 +1,276 @@
+"""The benchmark runner: models x attack suites x attacks x epsilons, resumable, into :class:`Results`.
+
+For each model and attack the eps grid is swept from small to large on the survivors only (see
+:mod:`robustkit.evaluation.sweep`). Each (model, attack, eps) cell is saved atomically when it
+completes (:mod:`robustkit.evaluation.cells`), so an interrupted run (even ``kill -9``) resumes
+where it stopped and gives the same numbers.
+
+Example:
+    >>> import tempfile
+    >>> from robustkit.evaluation.suites import AttackSpec, AttackSuite, BenchmarkSuite
+    >>> linf = AttackSuite("linf", "linf", (0.05, 0.1), (AttackSpec("fgsm", "fgsm", "linf"),))
+    >>> suite = BenchmarkSuite("tiny", "digits", ["digits-mlp"], [linf], limit=20, checks=False)
+    >>> run = run_benchmark(suite, tempfile.mkdtemp())
+    >>> run.summary[["attack_suite", "attack", "eps"]].values.tolist()[:2]
+    [['linf', 'fgsm', 0.05], ['linf', 'fgsm', 0.1]]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+import robustkit
+from robustkit.errors import DataError, InputError, RobustkitError
+from robustkit.evaluation.checks import run_checks
+from robustkit.evaluation.results import RESULTS_FORMAT, Environment, ModelExamples, Results, Sample
+from robustkit.evaluation.samples import select_samples
+from robustkit.evaluation.suites import AttackSuite, BenchmarkSuite
+from robustkit.evaluation.summary import summarize
+from robustkit.evaluation.sweep import attack_record, sweep
+from robustkit.inputs import as_int_labels
+from robustkit.logits import as_logits, num_classes_of
+from robustkit.sources.data import DataSplit, load_data
+from robustkit.sources.models import fingerprint, load_model, model_label
+from robustkit.tape import validate_input_shape
+from robustkit.tracing import compiled_predict
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+@dataclass
+class BenchmarkRun:
+    """Everything a benchmark produced: tables, the results and how much was computed or resumed."""
+
+    summary: pd.DataFrame
+    examples: pd.DataFrame
+    results: Results
+    cells_computed: int = 0
+    cells_reused: int = 0
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def predict_labels(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """Predicted classes in batches, in inference mode, through the logits view."""
+    view = as_logits(model, x_sample=tf.constant(x[:8]))
+    forward = compiled_predict(view, x.shape[1:], tf.as_dtype(x.dtype))
+    parts = [forward(tf.constant(x[i : i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int32)
+
+
+def environment() -> Environment:
+    return {
+        "robustkit": robustkit.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _validate_model_fits(model: Any, x: np.ndarray, y: np.ndarray, label: str) -> None:
+    """The model takes the data's shape and has a class for every label (checked once per model)."""
+    sample = tf.constant(x[:8])
+    try:
+        validate_input_shape(model, sample)
+        view = as_logits(model, x_sample=sample)
+        classes = num_classes_of(view, sample)
+        as_int_labels(y, classes, len(y), name=f"the labels of the data (model {label})")
+    except RobustkitError as err:
+        raise type(err)(f"Model {label!r} does not fit the data: {err}") from None
+
+
+def _validate_data(data: DataSplit, bounds: tuple[float, float]) -> None:
+    x = data.x_test
+    if len(x) == 0:
+        raise DataError(f"The data {data.name!r} has no test examples.")
+    if not np.all(np.isfinite(x)):
+        raise InputError(f"The data {data.name!r} contains NaN or Inf inputs.")
+    if x.min() < bounds[0] - 1e-6 or x.max() > bounds[1] + 1e-6:
+        raise InputError(
+            f"The data {data.name!r} has values in [{x.min():.4g}, {x.max():.4g}], outside the attack suite's "
+            f"bounds {bounds}. Rescale the data or set bounds = [low, high] in the attack suite."
+        )
+
+
+def _new_results(suite: BenchmarkSuite, data: DataSplit, y: np.ndarray) -> Results:
+    return {
+        "format": RESULTS_FORMAT,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "environment": environment(),
+        "suite": suite.config(),
+        "data": {
+            "name": data.name,
+            "fingerprint": data.fingerprint(),
+            "n": int(len(y)),
+            "num_classes": int(data.num_classes),
+            "bounds": list(data.bounds),
+            "info": data.info,
+            "labels": y.astype(int).tolist(),
+        },
+        "models": {},
+        "examples": {},
+        "samples": [],
+        "checks": [],
+        "summary": [],
+        "run": {"seconds": 0.0, "cells_computed": 0, "cells_reused": 0},
+    }
+
+
+class _Runner:
+    """One run's state: the data, the results being filled in, and the progress counters."""
+
+    def __init__(self, suite: BenchmarkSuite, out_dir: Path, progress: ProgressFn | None, fresh: bool):
+        self.suite, self.out_dir, self.progress, self.fresh = suite, out_dir, progress, fresh
+        self.data = load_data(suite.data).take(suite.limit)
+        self.x, self.y = self.data.x_test.astype(np.float32, copy=False), self.data.y_test
+        self.results = _new_results(suite, self.data, self.y)
+        self.total = len(suite.models) * sum(len(s.attacks) * len(s.eps) for s in suite.attack_suites)
+        self.done = self.computed = self.reused = 0
+
+    def bounds(self, attack_suite: AttackSuite) -> tuple[float, float]:
+        return attack_suite.bounds or tuple(self.data.bounds)  # type: ignore[return-value]
+
+    def model(self, spec_string: str) -> None:
+        """Every attack suite and attack on one model, then its trust checks."""
+        suite, x, y = self.suite, self.x, self.y
+        label = model_label(spec_string)
+        model = load_model(spec_string, seed=suite.seed)
+        model_hash = fingerprint(model)
+        _validate_model_fits(model, x, y, label)
+        clean_pred = predict_labels(model, x, suite.batch_size)
+        correct = clean_pred == y
+        self.results["models"][label] = {
+            "spec": spec_string,
+            "fingerprint": model_hash,
+            "clean_accuracy": float(correct.mean()),
+        }
+        per_model: ModelExamples = {"clean_pred": clean_pred.astype(int).tolist(), "attack_suites": {}}
+        for attack_suite in suite.attack_suites:
+            bounds = self.bounds(attack_suite)
+            _validate_data(self.data, bounds)
+            per_model["attack_suites"][attack_suite.name] = {
+                spec.name: self.attack(model, model_hash, label, attack_suite, spec, correct, clean_pred)
+                for spec in attack_suite.attacks
+            }
+        self.results["examples"][label] = per_model
+        if suite.checks and suite.attack_suites:
+            first = suite.attack_suites[0]
+            checks = run_checks(
+                model,
+                x,
+                y,
+                correct,
+                first,
+                per_model["attack_suites"][first.name],
+                self.bounds(first),
+                int(self.data.num_classes),
+                suite.seed,
+                label,
+            )
+            self.results["checks"].extend(c.to_dict() for c in checks)
+
+    def attack(self, model, model_hash, label, attack_suite, spec, correct, clean_pred):
+        suite, bounds = self.suite, self.bounds(attack_suite)
+        # The key names stay as in earlier versions, so cells saved by them are still found.
+        key = _digest(
+            {
+                "model": model_hash,
+                "data": self.results["data"]["fingerprint"],
+                "threat": attack_suite.config(),
+                "attack": spec.config(),
+                "seed": suite.seed,
+                "batch_size": suite.batch_size,
+                "bounds": bounds,
+            }
+        )
+        cell_dir = self.out_dir / "cells" / label / attack_suite.name / f"{spec.name}-{key}"
+        if self.fresh and cell_dir.exists():
+            for old in cell_dir.glob("*.npz"):
+                old.unlink()
+
+        def tick(_):
+            self.done += 1
+            if self.progress:
+                self.progress(self.done, self.total, f"{label} {attack_suite.name} {spec.name}")
+
+        cells, computed, reused = sweep(
+            model,
+            self.x,
+            self.y,
+            correct,
+            spec,
+            attack_suite,
+            bounds,
+            suite.seed,
+            suite.batch_size,
+            cell_dir,
+            label,
+            tick,
+        )
+        self.computed += computed
+        self.reused += reused
+        for eps, cell in cells.items():
+            for index, x_adv in zip(cell.sample_indices, cell.sample_x_adv):
+                self.results["samples"].append(
+                    self.sample(label, attack_suite.name, spec.name, eps, cell, index, x_adv)
+                )
+        return attack_record(cells, attack_suite.eps, clean_pred)
+
+    def sample(self, label, suite_name, attack, eps, cell, index, x_adv) -> Sample:
+        adv_pred = int(cell.adv_pred[np.flatnonzero(cell.indices == index)[0]])
+        return {
+            "model": label,
+            "attack_suite": suite_name,
+            "attack": attack,
+            "eps": eps,
+            "index": int(index),
+            "label": int(self.y[index]),
+            "adv_pred": adv_pred,
+            "x": np.round(self.x[index], 5).tolist(),
+            "x_adv": np.round(x_adv, 5).tolist(),
+        }
+
+
+def run_benchmark(
+    suite: BenchmarkSuite, out_dir: str | Path, progress: ProgressFn | None = None, fresh: bool = False
+) -> BenchmarkRun:
+    """Run a benchmark suite, resuming completed cells found under ``out_dir/cells``.
+
+    Args:
+        suite: what to run (see :mod:`robustkit.evaluation.suites`).
+        out_dir: the report folder; cells are kept in ``out_dir/cells``.
+        progress: called as ``progress(done, total, description)`` after each cell.
+        fresh: ignore saved cells and recompute everything.
+    """
+    started = time.perf_counter()
+    runner = _Runner(suite, Path(out_dir), progress, fresh)
+    for spec_string in suite.models:
+        runner.model(spec_string)
+    results = runner.results
+    results["samples"] = select_samples(results["samples"], suite.attack_suites)
+    summary, examples = summarize(results)
+    results["summary"] = json.loads(summary.to_json(orient="records"))
+    results["run"] = {
+        "seconds": time.perf_counter() - started,
+        "cells_computed": runner.computed,
+        "cells_reused": runner.reused,
+    }
+    return BenchmarkRun(summary, examples, results, runner.computed, runner.reused)

@@ -1,0 +1,81 @@
+"""Reading suite files: TOML, with errors that name the file, the key and what is allowed.
+
+Example:
+    >>> bad_value(Path("s.toml"), "top-level", "seed", -1, "an integer >= 0")
+    ConfigError("s.toml: top-level key 'seed' has the bad value -1; allowed: an integer >= 0.")
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from robustkit.errors import ConfigError
+
+
+def repository_root() -> Path:
+    """The folder that holds ``attacks/`` and ``benchmarks/`` (the source checkout)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"Suite file {str(path)!r} does not exist.") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read: {err}") from None
+
+
+def reject_unknown_keys(path: Path, table: dict, allowed: dict, where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            listing = "; ".join(f"{k} ({v})" for k, v in allowed.items())
+            raise ConfigError(f"{path}: unknown key {key!r} in {where}. Allowed keys: {listing}.")
+
+
+def bad_value(path: Path, where: str, key: str, value: Any, allowed: str) -> ConfigError:
+    return ConfigError(f"{path}: {where} key {key!r} has the bad value {value!r}; allowed: {allowed}.")
+
+
+def integer_value(path, where, key, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise bad_value(path, where, key, value, f"an integer >= {minimum}")
+    return value
+
+
+def positive_value(path, where, key, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise bad_value(path, where, key, value, "a number > 0")
+    return float(value)
+
+
+def find_file(name_or_path: str, folder: str) -> Path:
+    """Resolve a suite given by path or by name (``<repo>/<folder>/<name>.toml`` or the cwd's)."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.exists():
+        return candidate
+    for root in (Path.cwd(), repository_root()):
+        path = root / folder / f"{name_or_path}.toml"
+        if path.exists():
+            return path
+    available = sorted(p.stem for p in (repository_root() / folder).glob("*.toml"))
+    raise ConfigError(f"No suite named {name_or_path!r} in {folder}/; available: {', '.join(available) or 'none'}.")
+
+
+def string_list(path, key, value):
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise bad_value(path, "top-level", key, value, "a non-empty list of strings")
+    return value

@@ -1,0 +1,327 @@
+"""Suites as data: attack suites (``attacks/*.toml``) and benchmark suites (``benchmarks/*.toml``).
+
+An attack suite declares one threat model (a norm, an epsilon grid, optional bounds) and the
+attacks to run in it::
+
+    name = "linf"
+    norm = "linf"
+    eps = [0.01, 0.02, 0.05, 0.1]
+
+    [[attack]]
+    name = "pgd-20"
+    type = "pgd"
+    steps = 20
+    rel_step_size = 0.125   # step = 0.125 * eps
+
+A benchmark suite names models, data and attack suites::
+
+    name = "default"
+    data = "digits"
+    models = ["digits-mlp", "digits-cnn"]
+    attacks = ["linf", "l2"]
+    seed = 0
+
+Unknown keys and bad values raise :class:`ConfigError` naming the file, the key and what is
+allowed.
+
+Example:
+    >>> suite = load_benchmark_suite("default")
+    >>> suite.name
+    'default'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from robustkit.attacks.registry import ATTACKS
+from robustkit.errors import ConfigError
+from robustkit.evaluation.results import AttackSuiteConfig, SuiteConfig
+from robustkit.evaluation.suite_files import (
+    bad_value,
+    find_file,
+    integer_value,
+    positive_value,
+    read_toml,
+    reject_unknown_keys,
+    string_list,
+)
+from robustkit.losses import LOSSES
+from robustkit.norms import NORMS
+
+ATTACK_TYPES = tuple(ATTACKS)
+ATTACK_KEYS = {
+    "name": "a short name shown in reports",
+    "type": "fgsm or pgd",
+    "steps": "integer >= 1 (pgd)",
+    "step_size": "absolute step size > 0",
+    "rel_step_size": "step size as a multiple of eps, > 0",
+    "random_start": "true or false",
+    "restarts": "integer >= 1 (pgd)",
+    "loss": "one of " + ", ".join(LOSSES),
+    "sparsity": "fraction of coordinates an L1 step moves, in (0, 1]",
+}
+ATTACK_SUITE_KEYS = {
+    "name": "the attack suite's name (reports show it)",
+    "description": "free text",
+    "norm": "one of " + ", ".join(NORMS),
+    "eps": "a list of numbers >= 0",
+    "bounds": "[lower, upper]",
+    "attack": "an array of [[attack]] tables",
+}
+BENCH_KEYS = {
+    "name": "the suite's name (its report goes to reports/<name>/)",
+    "description": "free text",
+    "data": "'digits', a path to an .npz file, or keras:mnist / keras:fashion_mnist / keras:cifar10",
+    "limit": "use only the first N test examples (integer >= 1)",
+    "models": "a list of zoo names, .keras paths, SavedModel folders or module:function factories",
+    "attacks": "a list of attack suite names (files in attacks/) or paths",
+    "seed": "integer >= 0",
+    "batch_size": "integer >= 1",
+    "gate": "a table of gate settings",
+    "checks": "true or false: run the trust checks (default true)",
+}
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """One attack of an attack suite, before eps is chosen."""
+
+    name: str
+    type: str
+    norm: str
+    steps: int = 1
+    step_size: float | None = None
+    rel_step_size: float | None = None
+    random_start: bool = False
+    restarts: int = 1
+    loss: str = "ce"
+    sparsity: float | None = None
+
+    def settings(self, eps: float) -> dict:
+        """The attack's settings at one eps, for :func:`robustkit.attacks.build_attack` (the runner builds it)."""
+        step = (
+            self.step_size
+            if self.step_size is not None
+            else (None if self.rel_step_size is None else self.rel_step_size * eps)
+        )
+        if eps == 0:
+            step = None  # any step is projected back to x
+        settings = dict(eps=eps, norm=self.norm, loss=self.loss, random_start=self.random_start, step_size=step)
+        if self.norm == "l1" and self.sparsity:
+            settings["sparsity"] = self.sparsity
+        if self.type == "pgd":
+            settings.update(steps=self.steps, restarts=self.restarts)
+        return settings
+
+    def config(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class AttackSuite:
+    """An attack suite: one threat model (a norm, an eps grid, bounds) and the attacks to run in it."""
+
+    name: str
+    norm: str
+    eps: tuple[float, ...]
+    attacks: tuple[AttackSpec, ...]
+    bounds: tuple[float, float] | None = None
+    description: str = ""
+    path: str = ""
+
+    def config(self) -> AttackSuiteConfig:
+        return {
+            "name": self.name,
+            "norm": self.norm,
+            "eps": list(self.eps),
+            "bounds": None if self.bounds is None else list(self.bounds),
+            "attacks": [a.config() for a in self.attacks],
+        }
+
+
+def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
+    where = f"[[attack]] #{index + 1}"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: {where} must be a table.")
+    reject_unknown_keys(path, table, ATTACK_KEYS, where)
+    kind = str(table.get("type", "")).lower()
+    if kind not in ATTACK_TYPES:
+        raise bad_value(path, where, "type", table.get("type"), " or ".join(ATTACK_TYPES))
+    name = table.get("name", kind)
+    if not isinstance(name, str) or not name:
+        raise bad_value(path, where, "name", name, "a non-empty string")
+    steps = integer_value(path, where, "steps", table.get("steps", 10 if kind == "pgd" else 1), 1)
+    if kind == "fgsm" and steps != 1:
+        raise bad_value(path, where, "steps", steps, "1 for fgsm (use type = 'pgd' for several steps)")
+    step_size = table.get("step_size")
+    rel = table.get("rel_step_size")
+    if step_size is not None and rel is not None:
+        raise ConfigError(f"{path}: {where} sets both step_size and rel_step_size; keep one.")
+    step_size = None if step_size is None else positive_value(path, where, "step_size", step_size)
+    rel = None if rel is None else positive_value(path, where, "rel_step_size", rel)
+    random_start = table.get("random_start", kind == "pgd")
+    if not isinstance(random_start, bool):
+        raise bad_value(path, where, "random_start", random_start, "true or false")
+    restarts = integer_value(path, where, "restarts", table.get("restarts", 1), 1)
+    if restarts > 1 and not random_start:
+        raise bad_value(path, where, "restarts", restarts, "1 unless random_start = true")
+    loss = table.get("loss", "ce")
+    if loss not in LOSSES:
+        raise bad_value(path, where, "loss", loss, ", ".join(LOSSES))
+    sparsity = table.get("sparsity")
+    if sparsity is not None:
+        sparsity = positive_value(path, where, "sparsity", sparsity)
+        if sparsity > 1 or norm != "l1":
+            raise bad_value(path, where, "sparsity", sparsity, "a fraction in (0, 1], for norm = 'l1' only")
+    return AttackSpec(name, kind, norm, steps, step_size, rel, random_start, restarts, loss, sparsity)
+
+
+def load_attack_suite(name_or_path: str) -> AttackSuite:
+    """Load and validate an attack suite (a file in ``attacks/`` or a path)."""
+    path = find_file(name_or_path, "attacks")
+    data = read_toml(path)
+    reject_unknown_keys(path, data, ATTACK_SUITE_KEYS, "the top level")
+    norm = str(data.get("norm", "")).lower()
+    if norm not in NORMS:
+        raise bad_value(path, "top-level", "norm", data.get("norm"), ", ".join(NORMS))
+    eps = data.get("eps")
+    if not isinstance(eps, list) or not eps:
+        raise bad_value(path, "top-level", "eps", eps, ATTACK_SUITE_KEYS["eps"])
+    for value in eps:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise bad_value(path, "top-level", "eps", value, "numbers >= 0")
+    if len(set(eps)) != len(eps):
+        raise bad_value(path, "top-level", "eps", eps, "distinct numbers")
+    bounds = data.get("bounds")
+    if bounds is not None:
+        if not (
+            isinstance(bounds, list)
+            and len(bounds) == 2
+            and all(isinstance(b, (int, float)) for b in bounds)
+            and bounds[0] < bounds[1]
+        ):
+            raise bad_value(path, "top-level", "bounds", bounds, "[lower, upper] with lower < upper")
+        bounds = (float(bounds[0]), float(bounds[1]))
+    tables = data.get("attack")
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(f"{path}: no [[attack]] tables; add at least one (type = 'fgsm' or 'pgd').")
+    attacks = tuple(_attack_spec(path, table, norm, i) for i, table in enumerate(tables))
+    names = [a.name for a in attacks]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: attack names must be distinct, got {names}.")
+    if "worst-case" in names:
+        raise ConfigError(f"{path}: 'worst-case' is reserved for the combined rows; rename that attack.")
+    return AttackSuite(
+        str(data.get("name", path.stem)),
+        norm,
+        tuple(sorted(float(e) for e in eps)),
+        attacks,
+        bounds,
+        str(data.get("description", "")),
+        str(path),
+    )
+
+
+@dataclass
+class BenchmarkSuite:
+    """Models x data x attack suites, plus run settings."""
+
+    name: str
+    data: str
+    models: list[str]
+    attack_suites: list[AttackSuite]
+    seed: int = 0
+    limit: int | None = None
+    batch_size: int = 512
+    description: str = ""
+    gate: dict = field(default_factory=dict)
+    path: str = ""
+    checks: bool = True
+
+    def config(self) -> SuiteConfig:
+        return {
+            "name": self.name,
+            "data": self.data,
+            "limit": self.limit,
+            "models": list(self.models),
+            "attack_suites": [t.config() for t in self.attack_suites],
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+            "checks": self.checks,
+        }
+
+
+GATE_KEYS = {
+    "min_robust_accuracy": 'a table of "[model/]attack_suite:eps" = minimum worst-case robust accuracy in [0, 1]',
+    "tolerance": "largest allowed drop in robust accuracy against the baseline, in [0, 1] (instead of the test)",
+    "confidence": "confidence of the regression test against the baseline, in (0.5, 1)",
+    "allow_checks": "a list of trust-check names whose failure does not fail the gate",
+    "baseline": "path of the baseline results.json",
+}
+
+
+def _gate_table(path: Path, gate: dict) -> dict:
+    reject_unknown_keys(path, gate, GATE_KEYS, "[gate]")
+    minimums = gate.get("min_robust_accuracy", {})
+    if not isinstance(minimums, dict):
+        raise bad_value(path, "[gate]", "min_robust_accuracy", minimums, GATE_KEYS["min_robust_accuracy"])
+    for key, value in minimums.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise bad_value(path, "[gate] min_robust_accuracy", key, value, "a number in [0, 1]")
+    for key, low, high in (("tolerance", 0.0, 1.0), ("confidence", 0.5, 1.0)):
+        value = gate.get(key)
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not low <= value < high + (key == "tolerance")
+        ):
+            raise bad_value(path, "[gate]", key, value, GATE_KEYS[key])
+    allow = gate.get("allow_checks", [])
+    if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
+        raise bad_value(path, "[gate]", "allow_checks", allow, GATE_KEYS["allow_checks"])
+    return dict(gate)
+
+
+def load_benchmark_suite(name_or_path: str) -> BenchmarkSuite:
+    """Load and validate a benchmark suite, with its attack suites."""
+    path = find_file(name_or_path, "benchmarks")
+    data = read_toml(path)
+    reject_unknown_keys(path, data, BENCH_KEYS, "the top level")
+    models = string_list(path, "models", data.get("models"))
+    attacks = string_list(path, "attacks", data.get("attacks"))
+    data_spec = data.get("data", "digits")
+    if not isinstance(data_spec, str):
+        raise bad_value(path, "top-level", "data", data_spec, BENCH_KEYS["data"])
+    limit = data.get("limit")
+    if limit is not None:
+        limit = integer_value(path, "top-level", "limit", limit, 1)
+    seed = integer_value(path, "top-level", "seed", data.get("seed", 0), 0)
+    batch_size = integer_value(path, "top-level", "batch_size", data.get("batch_size", 512), 1)
+    gate = data.get("gate", {})
+    if not isinstance(gate, dict):
+        raise bad_value(path, "top-level", "gate", gate, "a table")
+    checks = data.get("checks", True)
+    if not isinstance(checks, bool):
+        raise bad_value(path, "top-level", "checks", checks, "true or false")
+    attack_suites = []
+    for attack in attacks:
+        try:
+            attack_suites.append(load_attack_suite(attack))
+        except ConfigError as err:
+            raise ConfigError(f"{path}: in attacks = [... {attack!r} ...]: {err}") from None
+    return BenchmarkSuite(
+        str(data.get("name", path.stem)),
+        data_spec,
+        models,
+        attack_suites,
+        seed,
+        limit,
+        batch_size,
+        str(data.get("description", "")),
+        _gate_table(path, gate),
+        str(path),
+        checks,
+    )

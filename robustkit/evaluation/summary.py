@@ -1,0 +1,121 @@
+"""Tables from results: robust accuracy per (model, attack suite, attack, eps), worst case included.
+
+Everything here reads a :class:`~robustkit.evaluation.results.Results`, so a report can be
+rebuilt from ``results.json`` alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from robustkit.evaluation.results import SUMMARY_COLUMNS, AttackRecord, AttackSuiteConfig, Results, SummaryRow
+from robustkit.stats import wilson_interval
+
+EXAMPLE_COLUMNS = [
+    "model",
+    "attack_suite",
+    "norm",
+    "attack",
+    "index",
+    "label",
+    "clean_pred",
+    "broken_eps",
+    "adv_pred",
+    "perturbation_norm",
+]
+
+
+def summary_row(
+    model: str,
+    suite: AttackSuiteConfig,
+    attack: str,
+    eps: float,
+    correct: np.ndarray,
+    broken_eps: np.ndarray,
+    norms: np.ndarray,
+    grad_evals: int,
+    seconds: float,
+) -> SummaryRow:
+    """One row: robust accuracy (with its Wilson interval) when each example breaks at ``broken_eps``."""
+    n = len(correct)
+    broken = ~np.isnan(broken_eps) & (broken_eps <= eps + 1e-12)
+    robust = correct & ~broken
+    k = int(robust.sum())
+    low, high = wilson_interval(k, n)
+    broken_norms = norms[broken]
+    n_correct = int(correct.sum())
+    return {
+        "model": model,
+        "attack_suite": suite["name"],
+        "attack": attack,
+        "norm": suite["norm"],
+        "eps": float(eps),
+        "n": n,
+        "clean_accuracy": float(correct.mean()),
+        "robust_accuracy": k / n,
+        "robust_accuracy_low": low,
+        "robust_accuracy_high": high,
+        "success_rate": float(broken[correct].sum() / n_correct) if n_correct else float("nan"),
+        "mean_norm": float(broken_norms.mean()) if broken_norms.size else float("nan"),
+        "median_norm": float(np.median(broken_norms)) if broken_norms.size else float("nan"),
+        "grad_evals": int(grad_evals),
+        "seconds": float(seconds),
+    }
+
+
+def _floats(values: list) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], float)
+
+
+def summarize(results: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The summary table (one row per model, attack suite, attack and eps) and the per-example table."""
+    rows: list[SummaryRow] = []
+    example_rows = []
+    labels = np.asarray(results["data"]["labels"])
+    for model, per_model in results["examples"].items():
+        clean_pred = np.asarray(per_model["clean_pred"])
+        correct = clean_pred == labels
+        for suite in results["suite"]["attack_suites"]:
+            per_attack = per_model["attack_suites"][suite["name"]]
+            rows += _suite_rows(model, suite, per_attack, correct)
+            for attack, record in per_attack.items():
+                broken_eps, norms = _floats(record["broken_eps"]), _floats(record["norm"])
+                example_rows += [
+                    (
+                        model,
+                        suite["name"],
+                        suite["norm"],
+                        attack,
+                        i,
+                        int(labels[i]),
+                        int(clean_pred[i]),
+                        broken_eps[i],
+                        record["adv_pred"][i],
+                        norms[i],
+                    )
+                    for i in range(len(labels))
+                ]
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS), pd.DataFrame(example_rows, columns=EXAMPLE_COLUMNS)
+
+
+def _suite_rows(
+    model: str, suite: AttackSuiteConfig, per_attack: dict[str, AttackRecord], correct: np.ndarray
+) -> list[SummaryRow]:
+    """Each attack's rows, then the worst case: per example, the smallest eps any attack broke it at."""
+    rows = []
+    worst_eps = np.full(len(correct), np.inf)
+    worst_norm = np.full(len(correct), np.nan)
+    for attack, record in per_attack.items():
+        broken_eps, norms = _floats(record["broken_eps"]), _floats(record["norm"])
+        for eps, evals, seconds in zip(suite["eps"], record["cell_grad_evals"], record["cell_seconds"]):
+            rows.append(summary_row(model, suite, attack, eps, correct, broken_eps, norms, evals, seconds))
+        at = np.nan_to_num(broken_eps, nan=np.inf)
+        worst_norm = np.where(at < worst_eps, norms, np.where(at == worst_eps, np.fmin(worst_norm, norms), worst_norm))
+        worst_eps = np.minimum(worst_eps, at)
+    worst = np.where(np.isinf(worst_eps), np.nan, worst_eps)
+    for j, eps in enumerate(suite["eps"]):
+        evals = sum(per_attack[a]["cell_grad_evals"][j] for a in per_attack)
+        seconds = sum(per_attack[a]["cell_seconds"][j] for a in per_attack)
+        rows.append(summary_row(model, suite, "worst-case", eps, correct, worst, worst_norm, evals, seconds))
+    return rows

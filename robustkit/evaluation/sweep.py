@@ -1,0 +1,193 @@
+"""One attack swept over an eps grid, attacking only the survivors of the smaller eps.
+
+An example broken at some eps stays broken at every larger eps (the same adversarial example is
+inside the larger ball), so only the examples that survived the previous eps are attacked at the
+next one, and with early stopping each of those stops as soon as it is misclassified. Robust
+accuracy is therefore non-increasing in eps by construction, and never higher than independent
+runs give.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from robustkit.attacks import AttackResult, GradientAttack, build_attack
+from robustkit.attacks.compiled import evaluation_at_x, run_validated
+from robustkit.evaluation.cells import Cell, cell_seed
+from robustkit.evaluation.results import AttackRecord
+from robustkit.evaluation.suites import AttackSpec, AttackSuite
+from robustkit.logits import LogitsView, as_logits
+
+SAMPLES_PER_CELL = 4
+
+
+def attack_for(
+    spec: AttackSpec, eps: float, bounds: Any, seed: int, batch_size: int, early_stop: bool = True
+) -> GradientAttack:
+    """The attack a suite's ``spec`` describes, at one eps (evaluation mode: early stopping on by default)."""
+    return build_attack(
+        spec.type, **spec.settings(eps), bounds=bounds, seed=seed, batch_size=batch_size, early_stop=early_stop
+    )
+
+
+@dataclass
+class EvaluationAtX:
+    """Objective, gradient and prediction at each clean example, for attacks that start at x.
+
+    They do not depend on eps, so a sweep computes them once (when first needed).
+    """
+
+    objective: np.ndarray
+    gradient: np.ndarray
+    prediction: np.ndarray
+
+    @staticmethod
+    def compute(
+        attack: GradientAttack, view: LogitsView, x: np.ndarray, y: np.ndarray, rows: np.ndarray, batch_size: int
+    ) -> EvaluationAtX:
+        at_x = EvaluationAtX(np.zeros(len(x), x.dtype), np.zeros_like(x), np.zeros(len(x), np.int32))
+        for start in range(0, len(rows), batch_size):
+            chosen = rows[start : start + batch_size]
+            obj, grad, pred = evaluation_at_x(attack, view, tf.constant(x[chosen]), tf.constant(y[chosen], tf.int32))
+            at_x.objective[chosen], at_x.gradient[chosen], at_x.prediction[chosen] = (
+                obj.numpy(),
+                grad.numpy(),
+                pred.numpy(),
+            )
+        return at_x
+
+    def rows(self, chosen: np.ndarray) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        return (
+            tf.constant(self.objective[chosen]),
+            tf.constant(self.gradient[chosen]),
+            tf.constant(self.prediction[chosen]),
+        )
+
+
+def attack_rows(
+    attack: GradientAttack,
+    view: LogitsView,
+    x: np.ndarray,
+    y: np.ndarray,
+    rows: np.ndarray,
+    batch_size: int,
+    at_x: EvaluationAtX | None = None,
+) -> AttackResult:
+    """Attack ``x[rows]`` in batches; the data were checked once, up front, by the runner."""
+    parts = []
+    for index, start in enumerate(range(0, len(rows), batch_size)):
+        chosen = rows[start : start + batch_size]
+        parts.append(
+            run_validated(
+                attack,
+                view,
+                tf.constant(x[chosen]),
+                tf.constant(y[chosen], tf.int32),
+                None,
+                tf.constant([attack.seed, index], tf.int32),
+                with_clean=False,
+                first=None if at_x is None else at_x.rows(chosen),
+            )
+        )
+    return AttackResult.concat(parts)
+
+
+def sweep(
+    model: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    correct: np.ndarray,
+    spec: AttackSpec,
+    suite: AttackSuite,
+    bounds: tuple[float, float],
+    seed: int,
+    batch_size: int,
+    cell_dir: Path,
+    label: str,
+    on_cell: Callable[[bool], None] | None = None,
+) -> tuple[dict[float, Cell], int, int]:
+    """Attack one model with one attack over the eps grid, survivors only, resuming saved cells.
+
+    ``x`` and ``y`` must already be checked (finite, inside ``bounds``, labels in range).
+    Returns the cells by eps and how many were computed and reused.
+    """
+    view = as_logits(model, x_sample=tf.constant(x[:8]))
+    alive = np.flatnonzero(correct)
+    cells: dict[float, Cell] = {}
+    computed = reused = 0
+    # Without a random start, every eps begins with a step from x whose gradient does not depend
+    # on eps: it is computed once (when first needed) and its cost charged to the first cell
+    # that attacks anything, whether that cell is computed now or was saved by an earlier run.
+    at_x: EvaluationAtX | None = None
+    charged = False
+    for eps in suite.eps:
+        path = cell_dir / f"eps-{eps:.10g}.npz"
+        cell = Cell.load(path)
+        if cell is not None and not np.array_equal(cell.indices, alive):
+            cell = None  # saved by a different sweep: recompute rather than trust it
+        charge_here = bool(len(alive)) and not spec.random_start and not charged
+        charged = charged or charge_here
+        if cell is None:
+            start = time.perf_counter()
+            if len(alive):
+                attack = attack_for(spec, eps, bounds, cell_seed(seed, label, suite.name, spec.name, eps), batch_size)
+                shares_start = attack.step_rule().starts_at_x
+                if shares_start and at_x is None:
+                    at_x = EvaluationAtX.compute(attack, view, x, y, alive, batch_size)
+                result = attack_rows(attack, view, x, y, alive, batch_size, at_x if shares_start else None)
+                chosen = np.flatnonzero(result.success)[:SAMPLES_PER_CELL]
+                cell = Cell(
+                    alive,
+                    result.success,
+                    result.adv_pred,
+                    result.norms,
+                    result.grad_evals + int(charge_here),
+                    0.0,
+                    alive[chosen],
+                    result.x_adv.numpy()[chosen],
+                )
+            else:
+                cell = Cell.empty(x.shape[1:], x.dtype)
+            cell.seconds = time.perf_counter() - start
+            cell.save(path)
+            computed += 1
+        else:
+            reused += 1
+        cells[eps] = cell
+        alive = alive[~cell.success.astype(bool)]
+        if on_cell:
+            on_cell(cell is not None)
+    return cells, computed, reused
+
+
+def attack_record(cells: dict[float, Cell], eps_grid: tuple[float, ...], clean_pred: np.ndarray) -> AttackRecord:
+    """Per example, the smallest eps that broke it (and where); per eps, the work spent."""
+    n = len(clean_pred)
+    broken_eps: list[float | None] = [None] * n
+    adv_pred = clean_pred.astype(int).tolist()
+    norms: list[float | None] = [None] * n
+    evals_total = np.zeros(n, int)
+    for eps in eps_grid:
+        cell = cells[eps]
+        evals_total[cell.indices] += cell.grad_evals.astype(int)
+        for i, index in enumerate(cell.indices):
+            if cell.success[i]:
+                broken_eps[index] = float(eps)
+                adv_pred[index] = int(cell.adv_pred[i])
+                norms[index] = float(cell.norms[i])
+    return {
+        "broken_eps": broken_eps,
+        "adv_pred": adv_pred,
+        "norm": norms,
+        "grad_evals": evals_total.tolist(),
+        "cell_grad_evals": [int(cells[e].grad_evals.sum()) for e in eps_grid],
+        "cell_seconds": [float(cells[e].seconds) for e in eps_grid],
+        "cell_attacked": [int(len(cells[e].indices)) for e in eps_grid],
+    }

@@ -1,0 +1,62 @@
+"""The HTML report: one self-contained page with the tables, the trust checks and the pictures."""
+
+from __future__ import annotations
+
+import base64
+import html
+
+import pandas as pd
+
+from robustkit.evaluation.results import Results
+from robustkit.outputs.markdown import pivot_rows
+from robustkit.outputs.plots import PLOT_HINT
+
+HTML_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:1rem 0;font-size:0.9rem}
+th,td{border:1px solid #ccc;padding:0.25rem 0.5rem;text-align:right}
+th{background:#f3f3f3}td:first-child,td:nth-child(2){text-align:left}
+.pass{color:#176f2c}.warn{color:#9a6700}.fail{color:#b42318;font-weight:bold}
+img{max-width:100%}
+"""
+
+
+def _image(title: str, alt: str, png: bytes) -> str:
+    source = "data:image/png;base64," + base64.b64encode(png).decode()
+    return f'<h2>{title}</h2><img alt="{alt}" src="{source}">'
+
+
+def _checks_table(checks: list) -> str:
+    rows = [
+        f"<tr><td>{html.escape(c['model'])}</td><td>{html.escape(c['name'])}</td>"
+        f"<td class='{c['status']}'>{c['status'].upper()}</td><td>{html.escape(str(c['value']))}</td>"
+        f"<td style='text-align:left'>{html.escape(c['message'])}</td></tr>"
+        for c in checks
+    ]
+    header = "<tr><th>model</th><th>check</th><th>status</th><th>value</th><th>meaning</th></tr>"
+    return "<h2>Trust checks</h2><table>" + header + "".join(rows) + "</table>"
+
+
+def html_report(results: Results, summary: pd.DataFrame, curves: bytes | None, grid: bytes | None) -> str:
+    suite, data, env = results["suite"], results["data"], results["environment"]
+    body = [
+        f"<h1>Robustness report: {html.escape(suite['name'])}</h1>",
+        f"<p>Data <b>{html.escape(data['name'])}</b>, {data['n']} test examples, bounds {data['bounds']}. "
+        f"Seed {suite['seed']}. robustkit {env['robustkit']}, TensorFlow {env['tensorflow']}, Keras {env['keras']}, "
+        f"Python {env['python']}. Created {html.escape(results['created'])}.</p>",
+        _image("Robustness curves", "robustness curves", curves) if curves else f"<p><i>{PLOT_HINT}</i></p>",
+    ]
+    for attack_suite in suite["attack_suites"]:
+        rows, columns = pivot_rows(summary, attack_suite["name"])
+        frame = pd.DataFrame(rows, columns=columns)
+        frame["attack"] = frame["attack"].str.replace("**", "", regex=False)
+        body.append(f"<h2>{html.escape(attack_suite['name'])} ({attack_suite['norm']}): robust accuracy %</h2>")
+        body.append(frame.to_html(index=False, escape=True, classes="robust-accuracy"))
+    if results.get("checks"):
+        body.append(_checks_table(results["checks"]))
+    if grid:
+        body.append(_image("Examples", "original, adversarial and perturbation images", grid))
+    body.append("<h2>All results</h2>")
+    body.append(summary.to_html(index=False, float_format=lambda v: f"{v:.4g}", classes="summary"))
+    head = f"<meta charset='utf-8'><title>robustkit: {html.escape(suite['name'])}</title><style>{HTML_STYLE}</style>"
+    return f"<!doctype html><html><head>{head}</head><body>{''.join(body)}</body></html>"

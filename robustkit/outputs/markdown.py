@@ -1,0 +1,118 @@
+"""The Markdown report, and the robust-accuracy tables the other formats share.
+
+Example:
+    >>> render_markdown_table([{"a": 1, "b": 0.5}], ["a", "b"])
+    '| a | b |\\n|---|---|\\n| 1 | 0.5 |'
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from robustkit.evaluation.results import Results
+
+
+def render_markdown_table(rows: list[dict], columns: list[str]) -> str:
+    """A GitHub-flavoured Markdown table."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def pct(value: float) -> str:
+    return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{100 * value:.1f}"
+
+
+def pivot_rows(summary: pd.DataFrame, attack_suite: str) -> tuple[list[dict], list[str]]:
+    """Rows of robust accuracy (%) per model and attack, one column per eps."""
+    part = summary[summary["attack_suite"] == attack_suite]
+    eps_values = sorted(part["eps"].unique())
+    columns = ["model", "attack", "clean"] + [f"{e:g}" for e in eps_values]
+    rows = []
+    for (model, attack), group in part.groupby(["model", "attack"], sort=False):
+        row = {
+            "model": model,
+            "attack": f"**{attack}**" if attack == "worst-case" else attack,
+            "clean": pct(group["clean_accuracy"].iloc[0]),
+        }
+        for _, r in group.iterrows():
+            row[f"{r['eps']:g}"] = pct(r["robust_accuracy"])
+        rows.append(row)
+    return rows, columns
+
+
+def _header(results: Results) -> list[str]:
+    env, suite, data = results["environment"], results["suite"], results["data"]
+    return [
+        f"# Robustness report: {suite['name']}",
+        "",
+        f"Data: **{data['name']}**, {data['n']} test examples, bounds {data['bounds']} "
+        f"(fingerprint `{data['fingerprint']}`). Seed {suite['seed']}. robustkit {env['robustkit']}, "
+        f"TensorFlow {env['tensorflow']}, Keras {env['keras']}, Python {env['python']}. Created {results['created']}.",
+        "",
+        "Robust accuracy in % (an example counts as robust when it is classified correctly and no attack "
+        "at that eps changed its prediction). **worst-case** takes each example's strongest attack.",
+    ]
+
+
+def _attack_suite_tables(results: Results, summary: pd.DataFrame) -> list[str]:
+    parts = []
+    for attack_suite in results["suite"]["attack_suites"]:
+        rows, columns = pivot_rows(summary, attack_suite["name"])
+        attacks = ", ".join(
+            f"{a['name']} ({a['type']}" + (f", {a['steps']} steps" if a["type"] == "pgd" else "") + ")"
+            for a in attack_suite["attacks"]
+        )
+        heading = f"## {attack_suite['name']} ({attack_suite['norm']}): {attacks}"
+        parts += ["", heading, "", render_markdown_table(rows, columns)]
+    return parts
+
+
+def _worst_case_table(summary: pd.DataFrame) -> list[str]:
+    rows = [
+        {
+            "model": r.model,
+            "attack suite": r.attack_suite,
+            "eps": f"{r.eps:g}",
+            "robust accuracy": pct(r.robust_accuracy),
+            "95% interval": f"[{pct(r.robust_accuracy_low)}, {pct(r.robust_accuracy_high)}]",
+            "median norm": "–" if np.isnan(r.median_norm) else f"{r.median_norm:.4f}",
+            "grad evals": r.grad_evals,
+            "seconds": f"{r.seconds:.2f}",
+        }
+        for r in summary[summary["attack"] == "worst-case"].itertuples()
+    ]
+    table = render_markdown_table(rows, list(rows[0].keys()) if rows else [])
+    return ["", "## Worst case with 95% Wilson intervals", "", table]
+
+
+def _checks_and_models(results: Results) -> list[str]:
+    parts = []
+    columns = ["model", "check", "status", "value", "meaning"]
+    checks = [
+        dict(zip(columns, (c["model"], c["name"], c["status"].upper(), c["value"], c["message"])))
+        for c in results.get("checks") or []
+    ]
+    if checks:
+        parts += ["", "## Trust checks", "", render_markdown_table(checks, columns)]
+    columns = ["model", "source", "weights", "clean accuracy"]
+    models = [
+        dict(zip(columns, (k, v["spec"], f"`{v['fingerprint']}`", pct(v["clean_accuracy"]))))
+        for k, v in results["models"].items()
+    ]
+    return parts + ["", "## Models", "", render_markdown_table(models, columns)]
+
+
+def markdown_report(results: Results, summary: pd.DataFrame) -> str:
+    """The whole ``report.md``."""
+    run = results.get("run", {})
+    footer = [
+        "",
+        f"Run time {run.get('seconds', float('nan')):.1f} s; cells computed {run.get('cells_computed', '?')}, "
+        f"resumed {run.get('cells_reused', '?')}. Full table: `summary.csv`; everything: `results.json`.",
+        "",
+    ]
+    parts = _header(results) + _attack_suite_tables(results, summary) + _worst_case_table(summary)
+    return "\n".join(parts + _checks_and_models(results) + footer)

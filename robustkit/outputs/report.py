@@ -1,0 +1,50 @@
+"""Reports of a benchmark run: ``results.json``, ``summary.csv``, ``report.md``, ``report.html``
+and the robustness curves and example images as PNG.
+
+Everything is rendered from the results (:mod:`robustkit.evaluation.results`), so ``robustkit
+report results.json`` re-renders a report without running anything.
+
+Example:
+    >>> sorted(REPORT_FILES)[:3]
+    ['examples.png', 'report.html', 'report.md']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from robustkit.evaluation.results import Results, results_json
+from robustkit.evaluation.summary import summarize
+from robustkit.files import atomic_write
+from robustkit.outputs.html_page import html_report
+from robustkit.outputs.markdown import markdown_report
+from robustkit.outputs.plots import curves_png, examples_png
+
+REPORT_FILES = ("results.json", "summary.csv", "report.md", "robustness_curves.png", "examples.png", "report.html")
+
+
+def write_report(results: Results, out_dir: str | Path, summary: pd.DataFrame | None = None) -> dict[str, Path]:
+    """Write every report file for ``results`` into ``out_dir``; returns what was written."""
+    out_dir = Path(out_dir)
+    if summary is None:
+        summary, _ = summarize(results)
+    written: dict[str, Path] = {}
+
+    def put(name: str, content: bytes | str) -> None:
+        path = out_dir / name
+        atomic_write(path, content)
+        written[name] = path
+
+    put("results.json", results_json(results))
+    put("summary.csv", summary.to_csv(index=False, float_format="%.6g"))
+    put("report.md", markdown_report(results, summary))
+    curves = curves_png(results, summary)
+    grid = examples_png(results)
+    if curves:
+        put("robustness_curves.png", curves)
+    if grid:
+        put("examples.png", grid)
+    put("report.html", html_report(results, summary, curves, grid))
+    return written

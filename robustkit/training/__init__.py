@@ -1,0 +1,1 @@
+"""Adversarial training inside ``model.fit`` and adversarial data augmentation (uses attacks only)."""

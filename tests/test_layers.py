@@ -1,0 +1,117 @@
+"""The package's layers import only downwards, and no private helper crosses a module boundary.
+
+Layers, bottom to top: foundation (errors, backend, files, stats), the core (inputs, logits,
+losses, norms, gradients), attacks, training, sources (data, models, the zoo), evaluation
+(suites, sweep, cells, results, trust checks), outputs (report, gate, pytest plugin), the CLI.
+Every import counts, also one inside a function: a function-level import cannot hide an upward
+dependency.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import robustkit
+
+PACKAGE = Path(robustkit.__file__).parent
+LAYERS = [
+    ("foundation", ["robustkit._backend", "robustkit.errors", "robustkit.files", "robustkit.stats"]),
+    (
+        "core",
+        [
+            "robustkit",
+            "robustkit.inputs",
+            "robustkit.logits",
+            "robustkit.losses",
+            "robustkit.norms",
+            "robustkit.tracing",
+            "robustkit.tape",
+            "robustkit.gradients",
+        ],
+    ),
+    ("attacks", ["robustkit.attacks"]),
+    ("training", ["robustkit.training"]),
+    ("sources", ["robustkit.sources"]),
+    ("evaluation", ["robustkit.evaluation"]),
+    ("outputs", ["robustkit.outputs"]),
+    ("cli", ["robustkit.cli", "robustkit.__main__"]),
+]
+
+
+def layer_of(module: str) -> int:
+    """The layer of a module: its longest matching prefix in LAYERS."""
+    best, rank = -1, None
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, rank = len(prefix), index
+    assert rank is not None, f"{module} belongs to no layer: add it to LAYERS"
+    return rank
+
+
+def modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        yield name, ast.parse(path.read_text())
+
+
+def imports(tree: ast.AST):
+    """``(module, names)`` for every robustkit import in the tree, at any depth."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "robustkit":
+            yield node.module, [alias.name for alias in node.names]
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "robustkit":
+                    yield alias.name, []
+
+
+def test_every_import_points_down_or_sideways():
+    upward = []
+    for name, tree in modules():
+        for target, _ in imports(tree):
+            if layer_of(target) > layer_of(name):
+                upward.append(f"{name} ({LAYERS[layer_of(name)][0]}) imports {target} ({LAYERS[layer_of(target)][0]})")
+    assert not upward, "\n".join(upward)
+
+
+def test_no_private_helper_is_imported_from_another_module():
+    crossing = [
+        f"{name} imports {target}.{n}"
+        for name, tree in modules()
+        for target, names in imports(tree)
+        for n in names
+        if n.startswith("_") and target != name
+    ]
+    assert not crossing, "\n".join(crossing)
+
+
+def test_the_suite_layer_describes_attacks_and_does_not_build_them():
+    tree = dict(modules())["robustkit.evaluation.suites"]
+    used = {n for target, names in imports(tree) if target.startswith("robustkit.attacks") for n in names}
+    assert used <= {"ATTACKS"}, used
+    calls = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    assert not calls & {"build_attack", "FGSM", "PGD", "GradientAttack"}
+
+
+def test_the_layer_rule_catches_an_upward_import():
+    tree = ast.parse("def f():\n    from robustkit.cli import main\n")
+    assert [layer_of(target) for target, _ in imports(tree)] == [len(LAYERS) - 1] and layer_of(
+        "robustkit.attacks.base"
+    ) == 2
+
+
+def test_loading_a_cached_zoo_model_imports_no_training_or_attack_code(digits_mlp, zoo_cache):
+    code = (
+        "import sys; from robustkit.sources.models import load_model; load_model('digits-mlp'); "
+        "print(sorted(m for m in sys.modules if m.startswith(('robustkit.training', 'robustkit.attacks'))))"
+    )
+    env = dict(os.environ, ROBUSTKIT_CACHE=zoo_cache, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
