@@ -18,6 +18,7 @@ import tensorflow as tf
 from robustkit._backend import ensure_tensorflow_backend
 from robustkit.attacks.ascent import ProjectedAscent
 from robustkit.attacks.compiled import run_validated
+from robustkit.attacks.loop import StepRule
 from robustkit.attacks.prepare import batches, choose_targets, prepare_batch
 from robustkit.attacks.result import AttackResult
 from robustkit.attacks.settings import optional_step_size, positive_int, restarts_for, target_mode
@@ -85,7 +86,7 @@ class GradientAttack:
 
     # -- configuration -------------------------------------------------------------------------
 
-    def step_rule(self) -> ProjectedAscent:
+    def step_rule(self) -> StepRule:
         """The attack family's part of the loop (see :mod:`robustkit.attacks.loop.rule`)."""
         return ProjectedAscent(random_start=self.random_start)
 

@@ -12,6 +12,7 @@ from robustkit.attacks import build_attack
 from robustkit.cli.running import console, out, run_with_progress, suite_with_overrides, summary_table
 from robustkit.errors import ConfigError
 from robustkit.evaluation.results import read_results
+from robustkit.evaluation.suites import DEFAULT_STEPS
 from robustkit.files import atomic_path
 from robustkit.outputs.plots import PLOT_HINT
 from robustkit.outputs.report import write_report
@@ -40,10 +41,13 @@ def _attack_settings(args, bounds) -> dict:
     settings = dict(
         eps=args.eps, norm=args.norm, loss=args.loss, bounds=bounds, seed=args.seed, step_size=args.step_size
     )
+    if args.attack == "fgsm":
+        if args.steps is not None or args.restarts is not None:
+            raise ConfigError("--steps and --restarts are settings of iterative attacks; fgsm takes one step from x.")
+        return settings
+    settings.update(steps=args.steps or DEFAULT_STEPS[args.attack], restarts=args.restarts or 1)
     if args.attack == "pgd":
-        return dict(settings, steps=args.steps or 10, restarts=args.restarts or 1, random_start=True)
-    if args.steps is not None or args.restarts is not None:
-        raise ConfigError(f"--steps and --restarts are settings of pgd; {args.attack} takes one step from x.")
+        settings["random_start"] = True
     return settings
 
 

@@ -93,9 +93,9 @@ def _add_attack_options(attack: argparse.ArgumentParser) -> None:
     attack.add_argument("--attack", choices=list(ATTACKS), default="pgd")
     attack.add_argument("--norm", choices=list(NORMS), default="linf")
     attack.add_argument("--eps", type=_eps, required=True)
-    attack.add_argument("--steps", type=_integer(1), help="gradient steps (pgd only; default 10)")
+    attack.add_argument("--steps", type=_integer(1), help="gradient steps (pgd: default 10, apgd: default 100)")
     attack.add_argument("--step-size", type=_eps)
-    attack.add_argument("--restarts", type=_integer(1), help="random restarts (pgd only; default 1)")
+    attack.add_argument("--restarts", type=_integer(1), help="random restarts (pgd, apgd; default 1)")
     attack.add_argument("--loss", choices=list(LOSSES), default="ce")
     attack.add_argument("--seed", type=_integer(0), default=0)
     attack.add_argument(

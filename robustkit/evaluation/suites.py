@@ -52,14 +52,16 @@ from robustkit.losses import LOSSES
 from robustkit.norms import NORMS
 
 ATTACK_TYPES = tuple(ATTACKS)
+DEFAULT_STEPS = {"fgsm": 1, "pgd": 10, "apgd": 100}
+RANDOM_START_ONLY = ("apgd",)  # attacks whose every restart starts at a random point
 ATTACK_KEYS = {
     "name": "a short name shown in reports",
-    "type": "fgsm or pgd",
-    "steps": "integer >= 1 (pgd)",
+    "type": "one of " + ", ".join(ATTACKS),
+    "steps": "integer >= 1 (pgd: default 10, apgd: default 100)",
     "step_size": "absolute step size > 0",
     "rel_step_size": "step size as a multiple of eps, > 0",
-    "random_start": "true or false",
-    "restarts": "integer >= 1 (pgd)",
+    "random_start": "true or false (fgsm, pgd; apgd always starts at random)",
+    "restarts": "integer >= 1 (pgd, apgd)",
     "loss": "one of " + ", ".join(LOSSES),
     "sparsity": "fraction of coordinates an L1 step moves, in (0, 1]",
 }
@@ -109,10 +111,12 @@ class AttackSpec:
         )
         if eps == 0:
             step = None  # any step is projected back to x
-        settings = dict(eps=eps, norm=self.norm, loss=self.loss, random_start=self.random_start, step_size=step)
+        settings = dict(eps=eps, norm=self.norm, loss=self.loss, step_size=step)
         if self.norm == "l1" and self.sparsity:
             settings["sparsity"] = self.sparsity
-        if self.type == "pgd":
+        if self.type not in RANDOM_START_ONLY:
+            settings["random_start"] = self.random_start
+        if self.type != "fgsm":
             settings.update(steps=self.steps, restarts=self.restarts)
         return settings
 
@@ -153,7 +157,7 @@ def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
     name = table.get("name", kind)
     if not isinstance(name, str) or not name:
         raise bad_value(path, where, "name", name, "a non-empty string")
-    steps = integer_value(path, where, "steps", table.get("steps", 10 if kind == "pgd" else 1), 1)
+    steps = integer_value(path, where, "steps", table.get("steps", DEFAULT_STEPS[kind]), 1)
     if kind == "fgsm" and steps != 1:
         raise bad_value(path, where, "steps", steps, "1 for fgsm (use type = 'pgd' for several steps)")
     step_size = table.get("step_size")
@@ -162,9 +166,11 @@ def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
         raise ConfigError(f"{path}: {where} sets both step_size and rel_step_size; keep one.")
     step_size = None if step_size is None else positive_value(path, where, "step_size", step_size)
     rel = None if rel is None else positive_value(path, where, "rel_step_size", rel)
-    random_start = table.get("random_start", kind == "pgd")
+    random_start = table.get("random_start", kind != "fgsm")
     if not isinstance(random_start, bool):
         raise bad_value(path, where, "random_start", random_start, "true or false")
+    if kind in RANDOM_START_ONLY and not random_start:
+        raise bad_value(path, where, "random_start", random_start, f"true ({kind} always starts at random)")
     restarts = integer_value(path, where, "restarts", table.get("restarts", 1), 1)
     if restarts > 1 and not random_start:
         raise bad_value(path, where, "restarts", restarts, "1 unless random_start = true")

@@ -1,0 +1,92 @@
+"""APGD: its checkpoint schedule and step halving, pinned by hand, and its strength on digits."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from robustkit.attacks import APGD, PGD
+from robustkit.attacks.apgd import APGDRule
+from robustkit.attacks.apgd_schedule import checkpoints, interval_table
+from robustkit.attacks.loop import LoopConfig, Problem
+from robustkit.errors import ConfigError
+from robustkit.logits import as_logits
+from robustkit.norms import get_norm
+
+
+def test_checkpoints_follow_the_published_fractions():
+    # p_0 = 0, p_1 = 0.22, p_(j+1) = p_j + max(p_j - p_(j-1) - 0.03, 0.06): 0.22, 0.41, 0.57, 0.70,
+    # 0.80, 0.87, 0.93, 0.99 of the run.
+    assert list(checkpoints(100)) == [22, 41, 57, 70, 80, 87, 93, 99]
+    assert list(checkpoints(1000)) == [220, 410, 570, 700, 800, 870, 930, 990]
+    # Short runs: every interval is at least one step.
+    assert checkpoints(10) == {2: 2, 3: 1, 4: 1, 5: 1, 6: 1, 7: 1, 8: 1, 9: 1, 10: 1}
+    assert interval_table(5) == [0, 1, 1, 1, 1] and checkpoints(1) == {1: 1}
+
+
+def _corner_problem(steps: int):
+    """A linear two-class model whose loss grows towards the box corner (0, 0) and is flat there."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, use_bias=False)])
+    model.layers[0].set_weights([np.array([[1.0, -1.0], [1.0, -1.0]], "float32")])
+    x = tf.constant([[0.5, 0.5]], tf.float32)
+    cfg = LoopConfig(get_norm("linf"), "ce", False, steps)
+    problem = Problem(as_logits(model), cfg, x, 1.0, 2.0, tf.constant([0, 0]), np.float64(0), np.float64(1))
+    return problem, x, tf.constant([0])
+
+
+def test_the_step_halves_at_every_checkpoint_once_the_loss_stops_rising():
+    steps = 10
+    problem, x, labels = _corner_problem(steps)
+    rule, rows = APGDRule(steps), problem.rows(x, labels)
+    state = rule.init(problem, x, tf.constant(0))
+    etas = []
+    for _ in range(steps):
+        state = rule.step(problem, state, problem.gradient_at(state.x, labels), rows)
+        etas.append(float(state.eta[0]))
+    # The first step (eta = 2 eps) reaches the corner, where the loss is flat. Checkpoints come at
+    # steps 2, 3, ..., 9; at step 2 the loss rose in 1 of 2 steps (<= 0.75 * 2), at each later one
+    # in 0 of 1: every checkpoint halves the step.
+    assert etas == [2.0, 2.0, 1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0078125]
+    np.testing.assert_array_equal(state.x.numpy(), [[0.0, 0.0]])
+    assert bool(state.halved_at_check[0])
+
+
+def test_a_step_that_keeps_improving_is_not_halved():
+    # Small steps inside a large ball on the (linear, never saturating) margin loss: it rises at
+    # every step, so no checkpoint halves the step.
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, use_bias=False)])
+    model.layers[0].set_weights([np.array([[1.0, -1.0], [1.0, -1.0]], "float32")])
+    x = tf.constant([[0.0, 0.0]], tf.float32)
+    steps = 10
+    cfg = LoopConfig(get_norm("linf"), "margin", False, steps)
+    problem = Problem(as_logits(model), cfg, x, 10.0, 0.1, tf.constant([0, 0]), np.float64(-1e3), np.float64(1e3))
+    rule, labels = APGDRule(steps), tf.constant([0])
+    state = rule.init(problem, x, tf.constant(0))
+    for _ in range(steps):
+        state = rule.step(problem, state, problem.gradient_at(state.x, labels), problem.rows(x, labels))
+    assert float(state.eta[0]) == pytest.approx(0.1)
+
+
+def test_apgd_ce_is_no_weaker_than_pgd_with_the_same_budget(digits, digits_cnn):
+    x, y = digits.x_test[:180], digits.y_test[:180]
+    pgd = PGD(eps=0.1, steps=20, seed=0).run(digits_cnn, x, y)
+    apgd = APGD(eps=0.1, steps=20, seed=0).run(digits_cnn, x, y)
+    assert apgd.robust_accuracy <= pgd.robust_accuracy
+    assert 0.2 < apgd.robust_accuracy < pgd.clean_accuracy
+    assert apgd.total_grad_evals == pgd.total_grad_evals == 20 * len(y)
+
+
+def test_early_stopping_changes_the_work_not_the_answer(digits, digits_cnn):
+    x, y = digits.x_test[:120], digits.y_test[:120]
+    fixed = APGD(eps=0.1, steps=15, seed=3, loss="dlr").run(digits_cnn, x, y)
+    early = APGD(eps=0.1, steps=15, seed=3, loss="dlr", early_stop=True).run(digits_cnn, x, y)
+    np.testing.assert_array_equal(fixed.success, early.success)
+    assert early.total_grad_evals < fixed.total_grad_evals
+
+
+@pytest.mark.parametrize("rho", [0, 1.5, True, "0.5"])
+def test_bad_rho_is_refused(rho):
+    with pytest.raises(ConfigError, match="rho must be a number in"):
+        APGD(eps=0.1, rho=rho)
