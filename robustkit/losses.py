@@ -36,17 +36,17 @@ def _label_logit(z: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     return tf.gather(z, labels, axis=-1, batch_dims=1)
 
 
-def cross_entropy(z: tf.Tensor, labels: tf.Tensor, targeted: bool) -> tf.Tensor:
+def cross_entropy(z: tf.Tensor, labels: tf.Tensor, targeted: bool, guide: tf.Tensor | None = None) -> tf.Tensor:
     ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=z)
     return -ce if targeted else ce
 
 
-def margin(z: tf.Tensor, labels: tf.Tensor, targeted: bool) -> tf.Tensor:
+def margin(z: tf.Tensor, labels: tf.Tensor, targeted: bool, guide: tf.Tensor | None = None) -> tf.Tensor:
     gap = _largest_other(z, labels) - _label_logit(z, labels)
     return -gap if targeted else gap
 
 
-def dlr(z: tf.Tensor, labels: tf.Tensor, targeted: bool) -> tf.Tensor:
+def dlr(z: tf.Tensor, labels: tf.Tensor, targeted: bool, guide: tf.Tensor | None = None) -> tf.Tensor:
     ranked = tf.sort(z, axis=-1, direction="DESCENDING")
     tiny = tf.constant(1e-12, z.dtype)
     numerator = _label_logit(z, labels) - _largest_other(z, labels)
@@ -55,11 +55,25 @@ def dlr(z: tf.Tensor, labels: tf.Tensor, targeted: bool) -> tf.Tensor:
     return -numerator / tf.maximum(ranked[:, 0] - ranked[:, 2], tiny)
 
 
-_BY_NAME: dict[str, Callable[[tf.Tensor, tf.Tensor, bool], tf.Tensor]] = {
+def dlr_towards(z: tf.Tensor, labels: tf.Tensor, targeted: bool, guide: tf.Tensor | None = None) -> tf.Tensor:
+    """Targeted DLR (APGD-T): ``-(z_y - z_t) / (z_(1) - (z_(3) + z_(4)) / 2)``, ``t`` the guide class.
+
+    An untargeted objective (any wrong class is a success) that steers towards one class.
+    """
+    if guide is None:
+        raise ConfigError("loss='dlr-targeted' needs a guide class per example (it is APGD-T's loss).")
+    ranked = tf.sort(z, axis=-1, direction="DESCENDING")
+    spread = tf.maximum(ranked[:, 0] - 0.5 * (ranked[:, 2] + ranked[:, 3]), tf.constant(1e-12, z.dtype))
+    return -(_label_logit(z, labels) - _label_logit(z, guide)) / spread
+
+
+_BY_NAME: dict[str, Callable[..., tf.Tensor]] = {
     "ce": cross_entropy,
     "margin": margin,
     "dlr": dlr,
+    "dlr-targeted": dlr_towards,
 }
+GUIDED_LOSSES = ("dlr-targeted",)  # losses that take a guide class besides the true label
 
 
 def validate_loss(name: str, targeted: bool = False) -> str:
@@ -71,16 +85,18 @@ def validate_loss(name: str, targeted: bool = False) -> str:
         key = "ce"
     if key not in _BY_NAME:
         raise ConfigError(f"Unknown loss {name!r}; choose one of {', '.join(LOSSES)}.")
-    if key == "dlr" and targeted:
-        raise ConfigError("loss='dlr' is untargeted only here; use loss='ce' or loss='margin' with targeted=True.")
+    if key in ("dlr", "dlr-targeted") and targeted:
+        raise ConfigError(f"loss={key!r} is untargeted only here; use loss='ce' or loss='margin' with targeted=True.")
     return key
 
 
-def attack_objective(name: str, logits: tf.Tensor, labels: tf.Tensor, targeted: bool = False) -> tf.Tensor:
+def attack_objective(
+    name: str, logits: tf.Tensor, labels: tf.Tensor, targeted: bool = False, guide: tf.Tensor | None = None
+) -> tf.Tensor:
     """Per-example objective (shape ``(batch,)``) that an attack maximises."""
-    return _BY_NAME[validate_loss(name, targeted)](logits, labels, targeted)
+    return _BY_NAME[validate_loss(name, targeted)](logits, labels, targeted, guide)
 
 
 def min_classes(name: str) -> int:
     """Fewest classes a loss needs."""
-    return 3 if validate_loss(name) == "dlr" else 2
+    return {"dlr": 3, "dlr-targeted": 4}.get(validate_loss(name), 2)

@@ -60,7 +60,7 @@ def validate_input_shape(f: Any, x: tf.Tensor) -> None:
 
 
 def objective_and_gradient(
-    view: LogitsView, x: tf.Tensor, labels: tf.Tensor, loss: str, targeted: bool
+    view: LogitsView, x: tf.Tensor, labels: tf.Tensor, loss: str, targeted: bool, guide: tf.Tensor | None = None
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Graph-level building block: per-example objective, its gradient, and the logits.
 
@@ -71,7 +71,7 @@ def objective_and_gradient(
     with tf.GradientTape() as tape:
         tape.watch(x)
         logits = view(x)
-        objective = attack_objective(loss, logits, labels, targeted)
+        objective = attack_objective(loss, logits, labels, targeted, guide)
         total = tf.reduce_sum(
             tf.cast(objective, tf.float32) if objective.dtype in (tf.float16, tf.bfloat16) else objective
         )

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from robustkit.attacks import APGD, PGD
+from robustkit.attacks import APGD, APGDT, PGD
 from robustkit.attacks.apgd import APGDRule
 from robustkit.attacks.apgd_schedule import checkpoints, interval_table
 from robustkit.attacks.loop import LoopConfig, Problem
@@ -90,3 +90,26 @@ def test_early_stopping_changes_the_work_not_the_answer(digits, digits_cnn):
 def test_bad_rho_is_refused(rho):
     with pytest.raises(ConfigError, match="rho must be a number in"):
         APGD(eps=0.1, rho=rho)
+
+
+def test_apgd_t_runs_each_target_on_the_survivors_only(digits, digits_cnn):
+    x, y = digits.x_test[:120], digits.y_test[:120]
+    steps, n_targets = 8, 3
+    result = APGDT(eps=0.1, steps=steps, n_targets=n_targets, seed=0).run(digits_cnn, x, y)
+    first_run = APGDT(eps=0.1, steps=steps, n_targets=1, seed=0).run(digits_cnn, x, y)
+    # The first target's run is the same in both; broken there, an example is not attacked again.
+    broken_first = first_run.success
+    np.testing.assert_array_equal(result.grad_evals[broken_first], steps)
+    np.testing.assert_array_equal(result.success[broken_first], True)
+    # The others get up to n_targets runs; those never broken get exactly that many.
+    never = ~result.success
+    assert never.any() and (result.success & ~broken_first).any()
+    np.testing.assert_array_equal(result.grad_evals[never], steps * n_targets)
+    assert set(np.unique(result.grad_evals)) <= {steps * k for k in range(1, n_targets + 1)}
+
+
+def test_apgd_t_needs_four_classes_and_caps_its_targets():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3)])
+    with pytest.raises(ConfigError, match="needs at least 4 classes"):
+        APGDT(eps=0.1, steps=2).run(model, np.full((2, 3), 0.5, "float32"), [0, 1])
+    assert APGDT(eps=0.1, n_targets=20).guide_ranks(5) == [2, 3, 4, 5]

@@ -9,7 +9,7 @@ import tensorflow as tf
 from hypothesis import given
 from hypothesis import strategies as st
 
-from robustkit.attacks import APGD, FGSM, PGD
+from robustkit.attacks import APGD, APGDT, FGSM, PGD
 
 SLACK = 1e-6
 
@@ -73,7 +73,7 @@ def scenarios(draw):
 
 attack_options = st.fixed_dictionaries(
     {
-        "kind": st.sampled_from(["fgsm", "pgd", "apgd"]),
+        "kind": st.sampled_from(["fgsm", "pgd", "apgd", "apgd-t"]),
         "eps": st.one_of(st.just(0.0), st.floats(1e-4, 3.0)),
         "norm": st.sampled_from(["linf", "l2", "l1"]),
         "loss": st.sampled_from(["ce", "margin", "dlr"]),
@@ -88,6 +88,8 @@ attack_options = st.fixed_dictionaries(
 
 def _make(opts, bounds, seed):
     common = dict(eps=opts["eps"], norm=opts["norm"], bounds=bounds, early_stop=opts["early_stop"], seed=seed)
+    if opts["kind"] == "apgd-t":  # its own (untargeted) loss, two guide classes
+        return APGDT(steps=opts["steps"], restarts=opts["restarts"], n_targets=2, **common)
     if opts["targeted"]:
         common.update(target="random", loss="margin" if opts["loss"] == "dlr" else opts["loss"])
     else:

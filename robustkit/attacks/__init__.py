@@ -6,11 +6,11 @@ Example:
     0.00784313725490196
 """
 
-from robustkit.attacks.apgd import APGD
+from robustkit.attacks.apgd import APGD, APGDT
 from robustkit.attacks.base import GradientAttack
 from robustkit.attacks.fgsm import FGSM
 from robustkit.attacks.pgd import PGD
 from robustkit.attacks.registry import ATTACKS, build_attack
 from robustkit.attacks.result import AttackResult
 
-__all__ = ["GradientAttack", "FGSM", "PGD", "APGD", "AttackResult", "ATTACKS", "build_attack"]
+__all__ = ["GradientAttack", "FGSM", "PGD", "APGD", "APGDT", "AttackResult", "ATTACKS", "build_attack"]

@@ -32,6 +32,7 @@ from robustkit.attacks.apgd_schedule import halve_step, interval_table
 from robustkit.attacks.base import GradientAttack
 from robustkit.attacks.loop import Evaluation, Problem, Rows
 from robustkit.attacks.loop.records import per_row, where_rows
+from robustkit.attacks.settings import positive_int
 from robustkit.errors import ConfigError
 from robustkit.norms import Norm
 
@@ -164,3 +165,57 @@ class APGD(GradientAttack):
 
     def default_step_size(self, eps: float) -> float:
         return eps if self.norm.name == "l1" else 2 * eps
+
+
+class APGDT(APGD):
+    """APGD-T: APGD on the targeted DLR loss, steering towards each of the ``n_targets`` most
+    likely other classes in turn, every run on the examples still robust (Croce & Hein, 2020).
+
+    A success is any misclassification; the target only guides the search. ``n_targets`` is
+    capped at the number of classes minus one; the loss needs at least 4 classes.
+
+    Example:
+        >>> APGDT(eps=8 / 255).guide_ranks(10)
+        [2, 3, 4, 5, 6, 7, 8, 9, 10]
+        >>> APGDT(eps=8 / 255, n_targets=3).guide_ranks(10)
+        [2, 3, 4]
+    """
+
+    name = "apgd-t"
+
+    def __init__(
+        self,
+        eps: float,
+        steps: int = 100,
+        norm: str | Norm = "linf",
+        n_targets: int = 9,
+        restarts: int = 1,
+        rho: float = 0.75,
+        step_size: float | None = None,
+        early_stop: bool = False,
+        bounds: Any = (0.0, 1.0),
+        batch_size: int = 256,
+        seed: int | None = None,
+        jit_compile: bool = False,
+    ):
+        super().__init__(
+            eps=eps,
+            steps=steps,
+            norm=norm,
+            loss="dlr-targeted",
+            restarts=restarts,
+            rho=rho,
+            step_size=step_size,
+            early_stop=early_stop,
+            bounds=bounds,
+            batch_size=batch_size,
+            seed=seed,
+            jit_compile=jit_compile,
+        )
+        self.n_targets = positive_int("n_targets", n_targets)
+
+    def guide_ranks(self, classes: int) -> list[int]:
+        return list(range(2, min(self.n_targets, classes - 1) + 2))
+
+    def config(self) -> dict:
+        return {**super().config(), "n_targets": self.n_targets}

@@ -90,6 +90,10 @@ class GradientAttack:
         """The attack family's part of the loop (see :mod:`robustkit.attacks.loop.rule`)."""
         return ProjectedAscent(random_start=self.random_start)
 
+    def guide_ranks(self, classes: int) -> list[int]:
+        """For a guided loss: which classes to steer towards, by rank at x (2 = second most likely)."""
+        return []
+
     def effective_step_size(self, eps: float | None = None) -> float:
         eps = self.eps if eps is None else eps
         return self.step_size if self.step_size is not None else self.default_step_size(eps)

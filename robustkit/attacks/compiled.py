@@ -20,6 +20,7 @@ from robustkit.attacks.loop import LoopConfig, build_attack_fn
 from robustkit.attacks.result import AttackResult
 from robustkit.errors import ConfigError
 from robustkit.logits import LogitsView
+from robustkit.losses import GUIDED_LOSSES
 from robustkit.tape import objective_and_gradient
 from robustkit.tracing import compiled, compiled_predict, note_trace
 
@@ -72,6 +73,8 @@ def compiled_attack(attack: Any, view: LogitsView, example_shape: tuple, dtype: 
                 tf.TensorSpec((None,), tf.int32),
             )
         )
+    if attack.loss in GUIDED_LOSSES:
+        signature.append(tf.TensorSpec((None,), tf.int32))  # the guide class of each example
     return compiled(
         view.model,
         key,
@@ -118,38 +121,86 @@ def run_validated(
 
     ``x`` must be a floating tensor inside the attack's bounds, ``labels`` int32 class indices.
     ``first``: what :func:`evaluation_at_x` returned for this batch (attacks that start at x only).
+    An attack with a guided loss (APGD-T) runs once per guide class, each time on the examples
+    that are still robust.
     """
     if first is not None and not attack.step_rule().starts_at_x:
         raise ConfigError("first= is for attacks without random start: theirs is the only first step taken from x.")
     compute_dtype = tf.float32 if x.dtype in (tf.float16, tf.bfloat16) else x.dtype
     x_compute = x if x.dtype == compute_dtype else tf.cast(x, compute_dtype)
-    fn = compiled_attack(attack, view, tuple(x.shape[1:]), compute_dtype, first_given=first is not None)
-    args = [
-        x_compute,
-        targets if attack.targeted else labels,
-        tf.constant(attack.eps, compute_dtype),
-        tf.constant(attack.effective_step_size(), compute_dtype),
-        seed_pair,
-    ]
-    if first is not None:
-        objective, gradient, prediction = first
-        args.append((tf.cast(objective, compute_dtype), tf.cast(gradient, compute_dtype), prediction))
-    x_adv, success, loss, adv_pred, norms, evals = fn(*args)
-    if x_adv.dtype != x.dtype:
-        x_adv = tf.cast(x_adv, x.dtype)
+    goal = targets if attack.targeted else labels
+    if attack.loss in GUIDED_LOSSES:
+        out = _guided_runs(attack, view, x_compute, goal, seed_pair)
+    else:
+        out = _compiled_run(attack, view, x_compute, goal, seed_pair, first)
+    x_adv = out["x_adv"] if out["x_adv"].dtype == x.dtype else tf.cast(out["x_adv"], x.dtype)
     if with_clean:
         clean_pred = compiled_predict(view, tuple(x.shape[1:]), compute_dtype)(x_compute).numpy()
     else:
         clean_pred = np.full(int(x.shape[0]), -1)
     return AttackResult(
         x_adv=x_adv,
-        success=success.numpy(),
+        success=out["success"],
         clean_pred=clean_pred,
-        adv_pred=adv_pred.numpy(),
-        loss=loss.numpy(),
-        norms=norms.numpy(),
-        grad_evals=evals.numpy(),
+        adv_pred=out["adv_pred"],
+        loss=out["loss"],
+        norms=out["norms"],
+        grad_evals=out["grad_evals"],
         labels=labels.numpy(),
         targets=None if targets is None else targets.numpy(),
         attack=attack.name,
     )
+
+
+OUTPUTS = ("x_adv", "success", "loss", "adv_pred", "norms", "grad_evals")
+
+
+def _compiled_run(
+    attack: Any,
+    view: LogitsView,
+    x: tf.Tensor,
+    goal: tf.Tensor,
+    seed_pair: tf.Tensor,
+    first: AtX | None = None,
+    guide: tf.Tensor | None = None,
+) -> dict[str, Any]:
+    """One call of the compiled attack; everything but ``x_adv`` as numpy arrays."""
+    dtype = x.dtype
+    fn = compiled_attack(attack, view, tuple(x.shape[1:]), dtype, first_given=first is not None)
+    args: list = [x, goal, tf.constant(attack.eps, dtype), tf.constant(attack.effective_step_size(), dtype), seed_pair]
+    if first is not None:
+        objective, gradient, prediction = first
+        args.append((tf.cast(objective, dtype), tf.cast(gradient, dtype), prediction))
+    if guide is not None:
+        args.append(guide)
+    values = fn(*args)
+    return {name: v if name == "x_adv" else v.numpy() for name, v in zip(OUTPUTS, values)}
+
+
+def _guided_runs(attack: Any, view: LogitsView, x: tf.Tensor, labels: tf.Tensor, seed_pair: tf.Tensor) -> dict:
+    """APGD-T's scheme: guide towards the 2nd, 3rd, ... most likely class, each on the survivors.
+
+    An example keeps the point of the first run that breaks it; one that no run breaks keeps the
+    first run's point. Every run draws its own random starts (the run's index is folded into
+    the seed).
+    """
+    order = tf.argsort(view(x), axis=-1, direction="DESCENDING", stable=True).numpy()
+    ranks = attack.guide_ranks(order.shape[-1])
+    out: dict[str, Any] = {}
+    for index, rank in enumerate(ranks):
+        rows = np.arange(len(order)) if not out else np.flatnonzero(~out["success"])
+        if not len(rows):
+            break
+        seed = tf.random.experimental.stateless_fold_in(seed_pair, index)
+        guide = tf.constant(order[rows, rank - 1].astype(np.int32))
+        run = _compiled_run(attack, view, tf.gather(x, rows), tf.gather(labels, rows), seed, guide=guide)
+        if not out:
+            out = dict(run, x_adv=run["x_adv"].numpy())
+            continue
+        out["grad_evals"][rows] += run["grad_evals"]
+        broke = rows[run["success"]]
+        for name in OUTPUTS[:-1]:
+            value = run[name].numpy() if name == "x_adv" else run[name]
+            out[name][broke] = value[run["success"]]
+    out["x_adv"] = tf.constant(out["x_adv"])
+    return out

@@ -6,21 +6,21 @@ Example:
     >>> build_attack("l1-pgd", eps=1.0)
     Traceback (most recent call last):
     ...
-    robustkit.errors.ConfigError: Unknown attack 'l1-pgd'; choose one of fgsm, pgd, apgd.
+    robustkit.errors.ConfigError: Unknown attack 'l1-pgd'; choose one of fgsm, pgd, apgd, apgd-t.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from robustkit.attacks.apgd import APGD
+from robustkit.attacks.apgd import APGD, APGDT
 from robustkit.attacks.base import GradientAttack
 from robustkit.attacks.fgsm import FGSM
 from robustkit.attacks.pgd import PGD
 from robustkit.errors import ConfigError
 from robustkit.norms import L1Norm
 
-ATTACKS: dict[str, type[GradientAttack]] = {"fgsm": FGSM, "pgd": PGD, "apgd": APGD}
+ATTACKS: dict[str, type[GradientAttack]] = {"fgsm": FGSM, "pgd": PGD, "apgd": APGD, "apgd-t": APGDT}
 
 
 def build_attack(name: str, *, sparsity: float | None = None, **settings: Any) -> GradientAttack:

@@ -52,8 +52,9 @@ from robustkit.losses import LOSSES
 from robustkit.norms import NORMS
 
 ATTACK_TYPES = tuple(ATTACKS)
-DEFAULT_STEPS = {"fgsm": 1, "pgd": 10, "apgd": 100}
-RANDOM_START_ONLY = ("apgd",)  # attacks whose every restart starts at a random point
+DEFAULT_STEPS = {"fgsm": 1, "pgd": 10, "apgd": 100, "apgd-t": 100}
+RANDOM_START_ONLY = ("apgd", "apgd-t")  # attacks whose every restart starts at a random point
+OWN_LOSS = ("apgd-t",)  # attacks that always use their own loss
 ATTACK_KEYS = {
     "name": "a short name shown in reports",
     "type": "one of " + ", ".join(ATTACKS),
@@ -64,6 +65,7 @@ ATTACK_KEYS = {
     "restarts": "integer >= 1 (pgd, apgd)",
     "loss": "one of " + ", ".join(LOSSES),
     "sparsity": "fraction of coordinates an L1 step moves, in (0, 1]",
+    "n_targets": "integer >= 1: how many other classes apgd-t steers towards (default 9)",
 }
 ATTACK_SUITE_KEYS = {
     "name": "the attack suite's name (reports show it)",
@@ -101,6 +103,7 @@ class AttackSpec:
     restarts: int = 1
     loss: str = "ce"
     sparsity: float | None = None
+    n_targets: int | None = None
 
     def settings(self, eps: float) -> dict:
         """The attack's settings at one eps, for :func:`robustkit.attacks.build_attack` (the runner builds it)."""
@@ -111,7 +114,11 @@ class AttackSpec:
         )
         if eps == 0:
             step = None  # any step is projected back to x
-        settings = dict(eps=eps, norm=self.norm, loss=self.loss, step_size=step)
+        settings: dict = dict(eps=eps, norm=self.norm, step_size=step)
+        if self.type in OWN_LOSS:
+            settings.update({} if self.n_targets is None else {"n_targets": self.n_targets})
+        else:
+            settings["loss"] = self.loss
         if self.norm == "l1" and self.sparsity:
             settings["sparsity"] = self.sparsity
         if self.type not in RANDOM_START_ONLY:
@@ -174,15 +181,22 @@ def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
     restarts = integer_value(path, where, "restarts", table.get("restarts", 1), 1)
     if restarts > 1 and not random_start:
         raise bad_value(path, where, "restarts", restarts, "1 unless random_start = true")
-    loss = table.get("loss", "ce")
-    if loss not in LOSSES:
+    loss = table.get("loss", "dlr-targeted" if kind in OWN_LOSS else "ce")
+    if kind in OWN_LOSS and "loss" in table:
+        raise bad_value(path, where, "loss", loss, f"nothing: {kind} always uses its own loss")
+    if kind not in OWN_LOSS and loss not in LOSSES:
         raise bad_value(path, where, "loss", loss, ", ".join(LOSSES))
+    n_targets = table.get("n_targets")
+    if n_targets is not None:
+        n_targets = integer_value(path, where, "n_targets", n_targets, 1)
+        if kind != "apgd-t":
+            raise bad_value(path, where, "n_targets", n_targets, "nothing: it is a setting of apgd-t")
     sparsity = table.get("sparsity")
     if sparsity is not None:
         sparsity = positive_value(path, where, "sparsity", sparsity)
         if sparsity > 1 or norm != "l1":
             raise bad_value(path, where, "sparsity", sparsity, "a fraction in (0, 1], for norm = 'l1' only")
-    return AttackSpec(name, kind, norm, steps, step_size, rel, random_start, restarts, loss, sparsity)
+    return AttackSpec(name, kind, norm, steps, step_size, rel, random_start, restarts, loss, sparsity, n_targets)
 
 
 def load_attack_suite(name_or_path: str) -> AttackSuite:

@@ -15,7 +15,7 @@ from robustkit.tracing import note_trace
 
 
 def build_attack_fn(view: LogitsView, cfg: LoopConfig, rule: StepRule, lower: np.ndarray, upper: np.ndarray):
-    """Return the (uncompiled) attack function of ``(x, labels, eps, step_size, seed[, first])``.
+    """Return the (uncompiled) attack function of ``(x, labels, eps, step_size, seed[, first][, guide])``.
 
     It returns ``(x_adv, success, objective, prediction, norms, grad_evals)`` per example. eps,
     step size and seed are tensors, so sweeping them never retraces; restarts and steps are
@@ -23,10 +23,11 @@ def build_attack_fn(view: LogitsView, cfg: LoopConfig, rule: StepRule, lower: np
     """
     one_restart = early_stop_restart if cfg.early_stop else fixed_restart
 
-    def attack(x, labels, eps, step_size, seed, first=None):
+    def attack(x, labels, eps, step_size, seed, *extra):
         note_trace()
         problem = Problem(view, cfg, x, eps, step_size, seed, lower, upper)
-        rows = problem.rows(x, labels)
+        first = extra[0] if cfg.first_given else None
+        rows = problem.rows(x, labels, extra[-1] if problem.guided else None)
         # Without a random start every restart's first step is taken from x itself, whose
         # evaluation does not depend on eps: a caller sweeping eps computes it once.
         at_x = problem.given(first, labels) if cfg.first_given else None

@@ -76,7 +76,7 @@ def early_stop_restart(
             if i == 0 and evaluation is not None:
                 now = Evaluation(*(take(t) for t in evaluation))
             else:
-                now = problem.gradient_at(state.x, part.labels)
+                now = problem.gradient_at(state.x, part.labels, part.guide)
                 evals_c += tf.cast(tf.logical_not(done), evals_c.dtype)
             if objective is None:
                 objective, prediction = now.objective, now.prediction
@@ -116,14 +116,14 @@ def early_stop_restart(
     if at_x_ext is not None:
         progress, steps = segment(progress, 1, at_x_ext), steps - 1
     progress = run_steps(advance, progress, steps, lambda p: p.active[:batch])
-    return _finish(problem, progress, rows_ext.labels, attacked, best, batch)
+    return _finish(problem, progress, rows_ext, attacked, best, batch)
 
 
-def _finish(problem: Problem, progress: Progress, labels_ext: tf.Tensor, attacked: tf.Tensor, best: Best, batch):
+def _finish(problem: Problem, progress: Progress, rows_ext: Rows, attacked: tf.Tensor, best: Best, batch):
     """Score the last iterate of the examples still active and merge the restart into ``best``."""
     x_adv, active = progress.state.x, progress.active
     idx = tf.where(active)[:, 0]
-    scored = problem.evaluate(tf.gather(x_adv, idx), tf.gather(labels_ext, idx))
+    scored = problem.evaluate(tf.gather(x_adv, idx), *rows_ext.targets_at(idx))
     at = idx[:, None]
     objective = tf.tensor_scatter_nd_update(progress.objective, at, scored.objective)
     prediction = tf.tensor_scatter_nd_update(progress.prediction, at, scored.prediction)

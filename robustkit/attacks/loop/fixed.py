@@ -44,7 +44,7 @@ def fixed_restart(
     def step(carry, evaluation=None):
         state, best = carry
         if evaluation is None:
-            evaluation = problem.gradient_at(state.x, rows.labels)
+            evaluation = problem.gradient_at(state.x, rows.labels, rows.guide)
         if cfg.keep_best:
             best = best.merge(Best(state.x, evaluation.objective, evaluation.success, evaluation.prediction), True)
         return rule.step(problem, state, sanitized(evaluation, cfg.keep_best), rows), best
@@ -60,10 +60,10 @@ def fixed_restart(
     state, best = run_steps(advance, carry, steps)
     if not cfg.score_last:
         return best._replace(x=state.x), evals + steps
-    return best.merge(score_last_iterate(problem, state.x, rows.labels, best), cfg.keep_best), evals + steps
+    return best.merge(score_last_iterate(problem, state.x, rows, best), cfg.keep_best), evals + steps
 
 
-def score_last_iterate(problem: Problem, x_adv: tf.Tensor, labels: tf.Tensor, best: Best) -> Best:
+def score_last_iterate(problem: Problem, x_adv: tf.Tensor, rows: Rows, best: Best) -> Best:
     """Score the last iterate, which has no evaluation yet.
 
     With best-point keeping, an example that already has a successful point keeps it, so only
@@ -71,17 +71,17 @@ def score_last_iterate(problem: Problem, x_adv: tf.Tensor, labels: tf.Tensor, be
     """
     cfg = problem.cfg
     if not cfg.keep_best:
-        return Best(x_adv, *_verdict(problem.evaluate(x_adv, labels)))
+        return Best(x_adv, *_verdict(problem.evaluate(x_adv, rows.labels, rows.guide)))
     need = tf.logical_not(best.success)
     batch = tf.shape(x_adv)[0]
     unscored = (unscored_objective(batch, problem.dtype), tf.zeros([batch], tf.bool), unscored_prediction(batch))
     if not cfg.gather:  # static shapes (XLA): score every row, keep the needed ones
-        scored = _verdict(problem.evaluate(x_adv, labels))
+        scored = _verdict(problem.evaluate(x_adv, rows.labels, rows.guide))
         return Best(x_adv, *(tf.where(need, v, u) for v, u in zip(scored, unscored)))
     idx = tf.where(need)[:, 0]
 
     def scored_rows():
-        scored = _verdict(problem.evaluate(tf.gather(x_adv, idx), tf.gather(labels, idx)))
+        scored = _verdict(problem.evaluate(tf.gather(x_adv, idx), *rows.targets_at(idx)))
         return tuple(tf.tensor_scatter_nd_update(u, idx[:, None], v) for u, v in zip(unscored, scored))
 
     # TensorFlow's CPU convolutions fail on an empty batch: skip the pass when none need it.

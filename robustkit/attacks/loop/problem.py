@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from robustkit.attacks.loop.records import Evaluation, hit
 from robustkit.logits import LogitsView
-from robustkit.losses import attack_objective
+from robustkit.losses import GUIDED_LOSSES, attack_objective
 from robustkit.norms import Norm
 from robustkit.tape import objective_and_gradient
 
@@ -62,10 +62,15 @@ class Rows(NamedTuple):
     origin: tf.Tensor | None
     low: tf.Tensor | None
     high: tf.Tensor | None
+    guide: tf.Tensor | None = None  # the class a guided loss steers towards (APGD-T)
 
     def map(self, fn) -> Rows:
         """Apply ``fn`` to every tensor (gather, pad, ...), keeping the absent ones absent."""
         return Rows(*(None if t is None else fn(t) for t in self))
+
+    def targets_at(self, idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """The labels (and guide) of the rows ``idx``: what scoring a point there needs."""
+        return tf.gather(self.labels, idx), None if self.guide is None else tf.gather(self.guide, idx)
 
 
 class Problem:
@@ -90,10 +95,10 @@ class Problem:
         self.step_size = tf.cast(step_size, self.dtype)
         self.seed = seed
 
-    def rows(self, x: tf.Tensor, labels: tf.Tensor) -> Rows:
+    def rows(self, x: tf.Tensor, labels: tf.Tensor, guide: tf.Tensor | None = None) -> Rows:
         if self.norm.name == "linf":
-            return Rows(labels, None, tf.maximum(x - self.eps, self.lo), tf.minimum(x + self.eps, self.hi))
-        return Rows(labels, x, None, None)
+            return Rows(labels, None, tf.maximum(x - self.eps, self.lo), tf.minimum(x + self.eps, self.hi), guide)
+        return Rows(labels, x, None, None, guide)
 
     def project(self, x_new: tf.Tensor, x_orig: tf.Tensor) -> tf.Tensor:
         """The closest point to ``x_new`` in the eps-ball around ``x_orig`` and the bounds."""
@@ -108,20 +113,26 @@ class Problem:
     def restart_seed(self, restart: tf.Tensor) -> tf.Tensor:
         return tf.random.experimental.stateless_fold_in(self.seed, restart)
 
-    def evaluate(self, x_at: tf.Tensor, labels: tf.Tensor) -> Evaluation:
+    def evaluate(self, x_at: tf.Tensor, labels: tf.Tensor, guide: tf.Tensor | None = None) -> Evaluation:
         """A forward pass: objective, verdict and prediction, no gradient."""
         logits = self.view(x_at)
-        objective = attack_objective(self.cfg.loss, logits, labels, self.cfg.targeted)
+        objective = attack_objective(self.cfg.loss, logits, labels, self.cfg.targeted, guide)
         prediction = tf.argmax(logits, axis=-1, output_type=tf.int32)
         return Evaluation(tf.cast(objective, self.dtype), None, hit(prediction, labels, self.cfg.targeted), prediction)
 
-    def gradient_at(self, x_at: tf.Tensor, labels: tf.Tensor) -> Evaluation:
+    def gradient_at(self, x_at: tf.Tensor, labels: tf.Tensor, guide: tf.Tensor | None = None) -> Evaluation:
         """A forward and backward pass: the objective, its gradient, verdict and prediction."""
-        objective, gradient, logits = objective_and_gradient(self.view, x_at, labels, self.cfg.loss, self.cfg.targeted)
+        objective, gradient, logits = objective_and_gradient(
+            self.view, x_at, labels, self.cfg.loss, self.cfg.targeted, guide
+        )
         prediction = tf.argmax(logits, axis=-1, output_type=tf.int32)
         return Evaluation(
             tf.cast(objective, self.dtype), gradient, hit(prediction, labels, self.cfg.targeted), prediction
         )
+
+    @property
+    def guided(self) -> bool:
+        return self.cfg.loss in GUIDED_LOSSES
 
     def given(self, first: tuple[tf.Tensor, tf.Tensor, tf.Tensor], labels: tf.Tensor) -> Evaluation:
         """The evaluation at x computed by the caller (objective, gradient, prediction)."""
