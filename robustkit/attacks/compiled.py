@@ -134,6 +134,9 @@ def run_validated(
     else:
         out = _compiled_run(attack, view, x_compute, goal, seed_pair, first)
     x_adv = out["x_adv"] if out["x_adv"].dtype == x.dtype else tf.cast(out["x_adv"], x.dtype)
+    queries = None
+    if not getattr(attack.step_rule(), "needs_gradient", True):  # its evaluations were forward passes
+        queries, out["grad_evals"] = out["grad_evals"], np.zeros_like(out["grad_evals"])
     if with_clean:
         clean_pred = compiled_predict(view, tuple(x.shape[1:]), compute_dtype)(x_compute).numpy()
     else:
@@ -149,6 +152,7 @@ def run_validated(
         labels=labels.numpy(),
         targets=None if targets is None else targets.numpy(),
         attack=attack.name,
+        queries=queries,
     )
 
 

@@ -21,6 +21,7 @@ class AttackResult:
         loss: the attack objective at ``x_adv`` (see :mod:`robustkit.losses`).
         norms: ``||x_adv - x||`` per example, in the attack's norm.
         grad_evals: gradient evaluations spent on each example (early stopping lowers it).
+        queries: forward passes a score-based attack (Square) spent on each example, else None.
         labels: the true labels; ``targets``: the targets of a targeted attack, else None.
         seed: the seed the random starts were drawn from.
 
@@ -43,6 +44,7 @@ class AttackResult:
     targets: np.ndarray | None = None
     seed: int | None = None
     attack: str = ""
+    queries: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.success.shape[0])
@@ -101,4 +103,5 @@ class AttackResult:
             targets=None if first.targets is None else cat("targets"),
             seed=first.seed,
             attack=first.attack,
+            queries=None if first.queries is None else cat("queries"),
         )

@@ -12,7 +12,7 @@ from robustkit.attacks import build_attack
 from robustkit.cli.running import console, out, run_with_progress, suite_with_overrides, summary_table
 from robustkit.errors import ConfigError
 from robustkit.evaluation.results import read_results
-from robustkit.evaluation.suites import DEFAULT_STEPS
+from robustkit.evaluation.suites import DEFAULT_LOSS, DEFAULT_STEPS, OWN_LOSS
 from robustkit.files import atomic_path
 from robustkit.outputs.plots import PLOT_HINT
 from robustkit.outputs.report import write_report
@@ -38,15 +38,23 @@ def cmd_bench(args) -> int:
 
 
 def _attack_settings(args, bounds) -> dict:
-    settings = dict(
-        eps=args.eps, norm=args.norm, loss=args.loss, bounds=bounds, seed=args.seed, step_size=args.step_size
-    )
-    if args.attack == "fgsm":
+    """The attack's settings from the options, each attack's defaults filling the rest."""
+    kind = args.attack
+    settings = dict(eps=args.eps, norm=args.norm, bounds=bounds, seed=args.seed, step_size=args.step_size)
+    if kind in OWN_LOSS:
+        if args.loss is not None:
+            raise ConfigError(f"--loss is not a setting of {kind}: it always uses its own loss.")
+    else:
+        settings["loss"] = args.loss or DEFAULT_LOSS.get(kind, "ce")
+    if kind == "fgsm":
         if args.steps is not None or args.restarts is not None:
             raise ConfigError("--steps and --restarts are settings of iterative attacks; fgsm takes one step from x.")
         return settings
-    settings.update(steps=args.steps or DEFAULT_STEPS[args.attack], restarts=args.restarts or 1)
-    if args.attack == "pgd":
+    steps = args.steps or DEFAULT_STEPS[kind]
+    settings.update({"queries" if kind == "square" else "steps": steps, "restarts": args.restarts or 1})
+    if kind == "square":
+        settings.pop("step_size")
+    if kind == "pgd":
         settings["random_start"] = True
     return settings
 

@@ -96,7 +96,7 @@ def _add_attack_options(attack: argparse.ArgumentParser) -> None:
     attack.add_argument("--steps", type=_integer(1), help="gradient steps (pgd: default 10, apgd: default 100)")
     attack.add_argument("--step-size", type=_eps)
     attack.add_argument("--restarts", type=_integer(1), help="random restarts (pgd, apgd; default 1)")
-    attack.add_argument("--loss", choices=list(LOSSES), default="ce")
+    attack.add_argument("--loss", choices=list(LOSSES), help="ce (default), margin (square's default) or dlr")
     attack.add_argument("--seed", type=_integer(0), default=0)
     attack.add_argument(
         "--keep-originals", action="store_true", help="keep every clean example and add the adversarial ones"

@@ -52,13 +52,14 @@ from robustkit.losses import LOSSES
 from robustkit.norms import NORMS
 
 ATTACK_TYPES = tuple(ATTACKS)
-DEFAULT_STEPS = {"fgsm": 1, "pgd": 10, "apgd": 100, "apgd-t": 100}
-RANDOM_START_ONLY = ("apgd", "apgd-t")  # attacks whose every restart starts at a random point
+DEFAULT_STEPS = {"fgsm": 1, "pgd": 10, "apgd": 100, "apgd-t": 100, "square": 5000}  # square: queries
+DEFAULT_LOSS = {"square": "margin"}
+RANDOM_START_ONLY = ("apgd", "apgd-t", "square")  # attacks whose every restart starts at a random point
 OWN_LOSS = ("apgd-t",)  # attacks that always use their own loss
 ATTACK_KEYS = {
     "name": "a short name shown in reports",
     "type": "one of " + ", ".join(ATTACKS),
-    "steps": "integer >= 1 (pgd: default 10, apgd: default 100)",
+    "steps": "integer >= 1 (pgd: default 10, apgd and apgd-t: 100, square: its queries, 5000)",
     "step_size": "absolute step size > 0",
     "rel_step_size": "step size as a multiple of eps, > 0",
     "random_start": "true or false (fgsm, pgd; apgd always starts at random)",
@@ -123,7 +124,10 @@ class AttackSpec:
             settings["sparsity"] = self.sparsity
         if self.type not in RANDOM_START_ONLY:
             settings["random_start"] = self.random_start
-        if self.type != "fgsm":
+        if self.type == "square":  # no step size: its steps are windows of the eps-box
+            settings.pop("step_size")
+            settings.update(queries=self.steps, restarts=self.restarts)
+        elif self.type != "fgsm":
             settings.update(steps=self.steps, restarts=self.restarts)
         return settings
 
@@ -171,6 +175,8 @@ def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
     rel = table.get("rel_step_size")
     if step_size is not None and rel is not None:
         raise ConfigError(f"{path}: {where} sets both step_size and rel_step_size; keep one.")
+    if kind == "square" and (step_size is not None or rel is not None):
+        raise ConfigError(f"{path}: {where}: square takes no step size (its steps are windows of the eps-box).")
     step_size = None if step_size is None else positive_value(path, where, "step_size", step_size)
     rel = None if rel is None else positive_value(path, where, "rel_step_size", rel)
     random_start = table.get("random_start", kind != "fgsm")
@@ -181,7 +187,7 @@ def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
     restarts = integer_value(path, where, "restarts", table.get("restarts", 1), 1)
     if restarts > 1 and not random_start:
         raise bad_value(path, where, "restarts", restarts, "1 unless random_start = true")
-    loss = table.get("loss", "dlr-targeted" if kind in OWN_LOSS else "ce")
+    loss = table.get("loss", "dlr-targeted" if kind in OWN_LOSS else DEFAULT_LOSS.get(kind, "ce"))
     if kind in OWN_LOSS and "loss" in table:
         raise bad_value(path, where, "loss", loss, f"nothing: {kind} always uses its own loss")
     if kind not in OWN_LOSS and loss not in LOSSES:

@@ -76,7 +76,7 @@ def early_stop_restart(
             if i == 0 and evaluation is not None:
                 now = Evaluation(*(take(t) for t in evaluation))
             else:
-                now = problem.gradient_at(state.x, part.labels, part.guide)
+                now = problem.step_evaluation(rule, state.x, part.labels, part.guide)
                 evals_c += tf.cast(tf.logical_not(done), evals_c.dtype)
             if objective is None:
                 objective, prediction = now.objective, now.prediction

@@ -44,7 +44,7 @@ def fixed_restart(
     def step(carry, evaluation=None):
         state, best = carry
         if evaluation is None:
-            evaluation = problem.gradient_at(state.x, rows.labels, rows.guide)
+            evaluation = problem.step_evaluation(rule, state.x, rows.labels, rows.guide)
         if cfg.keep_best:
             best = best.merge(Best(state.x, evaluation.objective, evaluation.success, evaluation.prediction), True)
         return rule.step(problem, state, sanitized(evaluation, cfg.keep_best), rows), best

@@ -120,6 +120,12 @@ class Problem:
         prediction = tf.argmax(logits, axis=-1, output_type=tf.int32)
         return Evaluation(tf.cast(objective, self.dtype), None, hit(prediction, labels, self.cfg.targeted), prediction)
 
+    def step_evaluation(self, rule, x_at: tf.Tensor, labels: tf.Tensor, guide: tf.Tensor | None = None) -> Evaluation:
+        """What a step of ``rule`` needs at ``x_at``: the gradient, or a forward pass (score-based rules)."""
+        if getattr(rule, "needs_gradient", True):
+            return self.gradient_at(x_at, labels, guide)
+        return self.evaluate(x_at, labels, guide)
+
     def gradient_at(self, x_at: tf.Tensor, labels: tf.Tensor, guide: tf.Tensor | None = None) -> Evaluation:
         """A forward and backward pass: the objective, its gradient, verdict and prediction."""
         objective, gradient, logits = objective_and_gradient(

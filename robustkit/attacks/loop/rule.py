@@ -7,6 +7,9 @@ whose first field is the current point ``x`` and whose every field has one row p
 * ``step(problem, state, evaluation, rows) -> state``: one step, given the model's evaluation
   (objective, gradient, verdict) at ``state.x``.
 
+A score-based rule (Square) sets ``needs_gradient = False``: its evaluations are forward passes
+and carry no gradient.
+
 Everything else (batching, compiling, restarts, keeping each example's best point, early
 stopping with a shrinking batch, counting gradient evaluations) is the shared loop's. Because
 every field of the state has a row per example, the loop can gather, freeze and scatter it

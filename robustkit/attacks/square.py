@@ -1,0 +1,167 @@
+"""Square attack (Andriushchenko et al., 2020), L-inf: random search with forward passes only.
+
+It starts from vertical stripes (each column and channel at ``+eps`` or ``-eps``), then at every
+query changes one square window of side ``s`` to a random corner of the eps-box (a sign per
+channel) and keeps the change if the margin loss improves. The share ``p`` of the image a window
+covers starts at ``p_init`` (0.8) and halves at 10, 50, 200, 500, 1000, 2000, 4000, 6000 and 8000
+of every 10,000 queries; ``s = round(sqrt(p * height * width))``, between 1 and ``height - 1``.
+A window whose top-left pixel already holds the drawn corner takes the opposite signs instead
+(the published code draws again until the window changes). Every random number is keyed by the example
+(:mod:`robustkit.attacks.row_random`), so early stopping changes the work, never the answer.
+
+Example:
+    >>> window_sides(10000, 8)[:3], window_sides(10000, 8)[-1]
+    ([7, 7, 7], 1)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+from robustkit.attacks.base import GradientAttack
+from robustkit.attacks.loop import Evaluation, Problem, Rows
+from robustkit.attacks.loop.records import where_rows
+from robustkit.attacks.row_random import row_keys, row_uniform
+from robustkit.errors import ConfigError
+
+HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)  # of every 10,000 queries
+
+
+def window_share(p_init: float, query: int, queries: int) -> float:
+    """The share of the image a window covers at ``query`` (0-based) of ``queries``."""
+    scaled = int(query / queries * 10000)
+    return p_init / 2 ** sum(scaled > h for h in HALVINGS)
+
+
+def window_sides(queries: int, height: int, p_init: float = 0.8) -> list[int]:
+    """The window side at each query after the first (the stripes), for square images."""
+    sides = []
+    for query in range(queries):
+        side = int(round(math.sqrt(window_share(p_init, query, queries) * height * height)))
+        sides.append(min(max(side, 1), max(height - 1, 1)))
+    return sides
+
+
+class SquareState(NamedTuple):
+    x: tf.Tensor  # the proposal to evaluate next
+    x_acc: tf.Tensor  # the accepted point
+    objective_acc: tf.Tensor  # its objective
+    t: tf.Tensor  # queries made
+    key: tf.Tensor  # the example's random key
+
+
+@dataclass(frozen=True)
+class SquareRule:
+    queries: int
+    p_init: float = 0.8
+    needs_gradient = False
+    starts_at_x = False
+
+    def init(self, problem: Problem, x: tf.Tensor, restart: tf.Tensor) -> SquareState:
+        batch, width, channels = tf.shape(x)[0], x.shape[2], x.shape[3]
+        key = row_keys(problem.restart_seed(restart), batch)
+        up = tf.reshape(row_uniform(key, -1, width * channels) < 0.5, [-1, 1, width, channels])
+        low, high = tf.maximum(x - problem.eps, problem.lo), tf.minimum(x + problem.eps, problem.hi)
+        start = tf.where(up, high, low)
+        return SquareState(
+            start, start, tf.fill([batch], tf.constant(-np.inf, x.dtype)), tf.zeros([batch], tf.int32), key
+        )
+
+    def step(self, problem: Problem, state: SquareState, evaluation: Evaluation, rows: Rows) -> SquareState:
+        s = state
+        accept = evaluation.objective > s.objective_acc
+        x_acc = where_rows(accept, s.x, s.x_acc)
+        objective_acc = tf.where(accept, evaluation.objective, s.objective_acc)
+        t = tf.reduce_max(s.t)  # every example being attacked has made the same number of queries
+        height, width, channels = s.x.shape[1], s.x.shape[2], s.x.shape[3]
+        side = tf.gather(tf.constant(window_sides(self.queries, height, self.p_init), tf.int32), t)
+        draws = row_uniform(s.key, t, 2 + channels)
+        top = tf.cast(draws[:, 0] * tf.cast(height - side + 1, tf.float32), tf.int32)[:, None, None, None]
+        left = tf.cast(draws[:, 1] * tf.cast(width - side + 1, tf.float32), tf.int32)[:, None, None, None]
+        rows_in = tf.range(height)[None, :, None, None]
+        cols_in = tf.range(width)[None, None, :, None]
+        shape = tf.shape(x_acc)
+        up = tf.reshape(draws[:, 2:] < 0.5, [-1, 1, 1, channels])
+        # A window whose top-left pixel already has the drawn corner most likely has it all over
+        # (windows shrink, and overwrite earlier, larger ones): draw the opposite corner instead.
+        corner = tf.concat([tf.range(shape[0])[:, None], top[:, :, 0, 0], left[:, :, 0, 0]], axis=1)
+        there = tf.gather_nd(x_acc, corner)
+        drawn = tf.where(
+            tf.reshape(up, [-1, channels]), tf.gather_nd(rows.high, corner), tf.gather_nd(rows.low, corner)
+        )
+        unchanged = tf.reduce_all(tf.equal(there, drawn), axis=1)
+        up = tf.broadcast_to(tf.math.logical_xor(up, unchanged[:, None, None, None]), shape)
+        window = tf.broadcast_to(
+            (rows_in >= top) & (rows_in < top + side) & (cols_in >= left) & (cols_in < left + side), shape
+        )
+        # The row-wise Select, not tf.where: it does not broadcast, and is much faster on CPU.
+        proposal = tf.raw_ops.Select(
+            condition=window, x=tf.raw_ops.Select(condition=up, x=rows.high, y=rows.low), y=x_acc
+        )
+        return SquareState(proposal, x_acc, objective_acc, s.t + 1, s.key)
+
+
+class Square(GradientAttack):
+    """The Square attack, L-inf: ``queries`` forward passes per restart, no gradients.
+
+    It works on models whose gradients are masked or missing. Inputs are images
+    ``(batch, height, width, channels)``. The objective is the margin loss; a targeted attack
+    takes ``loss="margin"`` or ``"ce"`` towards its targets.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+        >>> x = np.full((2, 4, 4, 1), 0.5, "float32")
+        >>> result = Square(eps=0.1, queries=50, seed=0).run(model, x, [0, 1])
+        >>> float(np.abs(result.x_adv - x).max()) <= 0.1 + 1e-6, int(result.grad_evals.sum())
+        (True, 0)
+    """
+
+    name = "square"
+
+    def __init__(
+        self,
+        eps: float,
+        queries: int = 5000,
+        norm: str = "linf",
+        p_init: float = 0.8,
+        loss: str = "margin",
+        restarts: int = 1,
+        targeted: bool = False,
+        target: str | None = None,
+        early_stop: bool = False,
+        bounds: Any = (0.0, 1.0),
+        batch_size: int = 256,
+        seed: int | None = None,
+    ):
+        if str(norm).lower() not in ("linf", "inf"):
+            raise ConfigError(f"Square is implemented for norm='linf' only, got {norm!r}.")
+        if isinstance(p_init, bool) or not isinstance(p_init, (int, float)) or not 0 < p_init <= 1:
+            raise ConfigError(f"p_init must be a number in (0, 1], got {p_init!r}.")
+        super().__init__(
+            eps=eps,
+            steps=queries,
+            norm="linf",
+            loss=loss,
+            targeted=targeted,
+            target=target,
+            random_start=True,
+            restarts=restarts,
+            early_stop=early_stop,
+            bounds=bounds,
+            batch_size=batch_size,
+            seed=seed,
+        )
+        self.p_init = float(p_init)
+
+    @property
+    def queries(self) -> int:
+        return self.steps
+
+    def step_rule(self) -> SquareRule:
+        return SquareRule(self.steps, self.p_init)
