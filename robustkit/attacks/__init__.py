@@ -8,10 +8,22 @@ Example:
 
 from robustkit.attacks.apgd import APGD, APGDT
 from robustkit.attacks.base import GradientAttack
+from robustkit.attacks.ensemble import AutoAttack
 from robustkit.attacks.fgsm import FGSM
 from robustkit.attacks.pgd import PGD
 from robustkit.attacks.registry import ATTACKS, build_attack
 from robustkit.attacks.result import AttackResult
 from robustkit.attacks.square import Square
 
-__all__ = ["GradientAttack", "FGSM", "PGD", "APGD", "APGDT", "Square", "AttackResult", "ATTACKS", "build_attack"]
+__all__ = [
+    "GradientAttack",
+    "FGSM",
+    "PGD",
+    "APGD",
+    "APGDT",
+    "Square",
+    "AutoAttack",
+    "AttackResult",
+    "ATTACKS",
+    "build_attack",
+]

@@ -22,6 +22,7 @@ class AttackResult:
         norms: ``||x_adv - x||`` per example, in the attack's norm.
         grad_evals: gradient evaluations spent on each example (early stopping lowers it).
         queries: forward passes a score-based attack (Square) spent on each example, else None.
+        broken_by: for an ensemble, the attack that broke each example first, else None.
         labels: the true labels; ``targets``: the targets of a targeted attack, else None.
         seed: the seed the random starts were drawn from.
 
@@ -45,6 +46,7 @@ class AttackResult:
     seed: int | None = None
     attack: str = ""
     queries: np.ndarray | None = None
+    broken_by: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.success.shape[0])

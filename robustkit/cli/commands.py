@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.table import Table
 
-from robustkit.attacks import build_attack
+from robustkit.attacks import AutoAttack, build_attack
 from robustkit.cli.running import console, out, run_with_progress, suite_with_overrides, summary_table
 from robustkit.errors import ConfigError
 from robustkit.evaluation.results import read_results
@@ -67,7 +68,10 @@ def cmd_attack(args) -> int:
     x, y = (data.x_train, data.y_train) if args.split == "train" else (data.x_test, data.y_test)
     if x is None or y is None:
         raise ConfigError(f"The data {args.data!r} has no {args.split} split.")
-    attack = build_attack(args.attack, **_attack_settings(args, data.bounds))
+    if args.attack == "autoattack":
+        attack: Any = AutoAttack(args.eps, norm=args.norm, steps=args.steps or 100, bounds=data.bounds, seed=args.seed)
+    else:
+        attack = build_attack(args.attack, **_attack_settings(args, data.bounds))
     model = load_model(args.model)
     start = time.perf_counter()
     result = attack.run(model, x, y)

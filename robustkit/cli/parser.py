@@ -90,7 +90,9 @@ def _add_attack_options(attack: argparse.ArgumentParser) -> None:
     attack.add_argument(
         "--split", choices=["test", "train"], default="test", help="which split of the data (default: test)"
     )
-    attack.add_argument("--attack", choices=list(ATTACKS), default="pgd")
+    attack.add_argument(
+        "--attack", choices=[*ATTACKS, "autoattack"], default="pgd", help="autoattack: APGD-CE then APGD-T"
+    )
     attack.add_argument("--norm", choices=list(NORMS), default="linf")
     attack.add_argument("--eps", type=_eps, required=True)
     attack.add_argument("--steps", type=_integer(1), help="gradient steps (pgd: default 10, apgd: default 100)")

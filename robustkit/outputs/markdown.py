@@ -43,6 +43,19 @@ def pivot_rows(summary: pd.DataFrame, attack_suite: str) -> tuple[list[dict], li
     return rows, columns
 
 
+def describe_attack(config: dict) -> str:
+    """``"name (type, N steps)"``, as reports list an attack suite's attacks.
+
+    Example:
+        >>> describe_attack({"name": "apgd-ce", "type": "apgd", "steps": 100})
+        'apgd-ce (apgd, 100 steps)'
+    """
+    if config["type"] == "fgsm":
+        return f"{config['name']} (fgsm)"
+    unit = "queries" if config["type"] == "square" else "steps"
+    return f"{config['name']} ({config['type']}, {config['steps']} {unit})"
+
+
 def _header(results: Results) -> list[str]:
     env, suite, data = results["environment"], results["suite"], results["data"]
     return [
@@ -61,10 +74,7 @@ def _attack_suite_tables(results: Results, summary: pd.DataFrame) -> list[str]:
     parts = []
     for attack_suite in results["suite"]["attack_suites"]:
         rows, columns = pivot_rows(summary, attack_suite["name"])
-        attacks = ", ".join(
-            f"{a['name']} ({a['type']}" + (f", {a['steps']} steps" if a["type"] == "pgd" else "") + ")"
-            for a in attack_suite["attacks"]
-        )
+        attacks = ", ".join(describe_attack(a) for a in attack_suite["attacks"])
         heading = f"## {attack_suite['name']} ({attack_suite['norm']}): {attacks}"
         parts += ["", heading, "", render_markdown_table(rows, columns)]
     return parts
