@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from interleave import interleaved, print_table  # noqa: E402
 from pgd_speed import cnn, compiled_input_gradient  # noqa: E402  (the PGD benchmark's CNN and limit)
 
 from robustkit.attacks import APGD  # noqa: E402
@@ -50,31 +49,17 @@ def bench(shape, batch, rounds):
     model = cnn(shape)
     x = tf.constant(np.random.default_rng(0).uniform(0, 1, (batch,) + shape).astype("float32"))
     y = tf.argmax(model(x, training=False), axis=-1, output_type=tf.int32)
-    runs = runners(model)
-    for run in runs.values():  # warm-up: trace and compile everything once
-        run(x, y)
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(rounds):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run(x, y)
-            times[name].append(time.perf_counter() - start)
-    return [
-        (name, statistics.median(t), statistics.median(a / b for a, b in zip(t, times["limit"])))
-        for name, t in times.items()
-    ]
+    return interleaved(runners(model), (x, y), rounds)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
-    print(f"L-inf APGD-CE-{STEPS}, eps={EPS}, TensorFlow {tf.__version__}, Keras {keras.__version__}")
-    print(f"{'model':<12} {'batch':>5}  {'implementation':<12} {'median s':>9} {'x limit':>8}")
-    for shape, batch in (((28, 28, 1), 256), ((32, 32, 3), 128)):
-        label = "x".join(map(str, shape))
-        for name, median, ratio in bench(shape, batch, args.rounds):
-            print(f"{label:<12} {batch:>5}  {name:<12} {median:>9.4f} {ratio:>7.3f}x")
+    results = [
+        ("x".join(map(str, s)), b, bench(s, b, args.rounds)) for s, b in (((28, 28, 1), 256), ((32, 32, 3), 128))
+    ]
+    print_table(f"L-inf APGD-CE-{STEPS}, eps={EPS}, TensorFlow {tf.__version__}, Keras {keras.__version__}", results)
 
 
 if __name__ == "__main__":
