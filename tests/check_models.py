@@ -62,3 +62,17 @@ def gate_model():
     if choice == "masked":
         return zero_gradient_quantizer()
     return load_zoo_model("digits-cnn")
+
+
+def stopped_input():
+    """The CNN with tf.stop_gradient on its input: the same outputs, no input gradient at all."""
+    base = load_zoo_model("digits-cnn")
+    inputs = keras.Input((8, 8, 1))
+    return keras.Model(inputs, base(keras.layers.Lambda(tf.stop_gradient)(inputs)))
+
+
+def rounded_input():
+    """The CNN on inputs rounded to 16 grey levels: no input gradient (rounding has none)."""
+    base = load_zoo_model("digits-cnn")
+    inputs = keras.Input((8, 8, 1))
+    return keras.Model(inputs, base(keras.layers.Lambda(lambda x: tf.round(x * 16) / 16)(inputs)))

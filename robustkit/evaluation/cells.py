@@ -32,20 +32,24 @@ class Cell:
     seconds: float
     sample_indices: np.ndarray  # a few broken examples kept for the report's images
     sample_x_adv: np.ndarray
+    note: str = ""  # "no-gradient": the attack could not run (the model has no input gradient)
 
     @staticmethod
-    def empty(example_shape: tuple, dtype: Any) -> Cell:
-        """A cell with nothing left to attack."""
+    def empty(example_shape: tuple, dtype: Any, indices: np.ndarray | None = None, note: str = "") -> Cell:
+        """A cell that broke nothing: nothing was left to attack, or (``note``) the attack could not run."""
         none = np.zeros(0)
+        indices = none.astype(np.int64) if indices is None else indices
+        n = len(indices)
         return Cell(
-            none.astype(np.int64),
-            none.astype(bool),
-            none.astype(np.int32),
-            none,
-            none.astype(np.int32),
+            indices,
+            np.zeros(n, bool),
+            np.full(n, -1, np.int32),
+            np.full(n, np.nan),
+            np.zeros(n, np.int32),
             0.0,
             none.astype(np.int64),
             np.zeros((0,) + tuple(example_shape), dtype),
+            note,
         )
 
     def save(self, path: Path) -> None:
@@ -61,6 +65,7 @@ class Cell:
             with np.load(path, allow_pickle=False) as data:
                 values = {k: data[k] for k in data.files}
             values["seconds"] = float(values["seconds"])
+            values["note"] = str(values["note"])
             return Cell(**values)
         except Exception:
             return None

@@ -81,6 +81,7 @@ class AttackRecord(TypedDict):
     cell_grad_evals: list[int]  # per eps
     cell_seconds: list[float]  # per eps
     cell_attacked: list[int]  # per eps: how many examples were still attacked
+    no_gradient: bool  # the model has no input gradient, so this (gradient) attack could not run
 
 
 class ModelExamples(TypedDict):
@@ -164,6 +165,10 @@ def upgrade(results: dict) -> Results:
         }
         results["samples"] = [_renamed(s, "threat", "attack_suite") for s in results.get("samples", [])]
         results["summary"] = [_renamed(r, "threat", "attack_suite") for r in results.get("summary", [])]
+    for per_model in results.get("examples", {}).values():
+        for per_suite in per_model.get("attack_suites", {}).values():
+            for record in per_suite.values():
+                record.setdefault("no_gradient", False)  # every attack ran before version 2 said otherwise
     return results  # type: ignore[return-value]
 
 

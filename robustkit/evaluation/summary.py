@@ -102,14 +102,22 @@ def summarize(results: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _suite_rows(
     model: str, suite: AttackSuiteConfig, per_attack: dict[str, AttackRecord], correct: np.ndarray
 ) -> list[SummaryRow]:
-    """Each attack's rows, then the worst case: per example, the smallest eps any attack broke it at."""
+    """Each attack's rows, then the worst case: per example, the smallest eps any attack broke it at.
+
+    An attack that could not run (no input gradient) gets rows without a robust accuracy, and
+    the worst case is taken over the attacks that ran (none: no robust accuracy either).
+    """
     rows = []
     worst_eps = np.full(len(correct), np.inf)
     worst_norm = np.full(len(correct), np.nan)
+    ran = [a for a, record in per_attack.items() if not record.get("no_gradient", False)]
     for attack, record in per_attack.items():
         broken_eps, norms = _floats(record["broken_eps"]), _floats(record["norm"])
         for eps, evals, seconds in zip(suite["eps"], record["cell_grad_evals"], record["cell_seconds"]):
-            rows.append(summary_row(model, suite, attack, eps, correct, broken_eps, norms, evals, seconds))
+            row = summary_row(model, suite, attack, eps, correct, broken_eps, norms, evals, seconds)
+            rows.append(row if attack in ran else _not_measured(row))
+        if attack not in ran:
+            continue
         at = np.nan_to_num(broken_eps, nan=np.inf)
         worst_norm = np.where(at < worst_eps, norms, np.where(at == worst_eps, np.fmin(worst_norm, norms), worst_norm))
         worst_eps = np.minimum(worst_eps, at)
@@ -117,5 +125,12 @@ def _suite_rows(
     for j, eps in enumerate(suite["eps"]):
         evals = sum(per_attack[a]["cell_grad_evals"][j] for a in per_attack)
         seconds = sum(per_attack[a]["cell_seconds"][j] for a in per_attack)
-        rows.append(summary_row(model, suite, "worst-case", eps, correct, worst, worst_norm, evals, seconds))
+        row = summary_row(model, suite, "worst-case", eps, correct, worst, worst_norm, evals, seconds)
+        rows.append(row if ran else _not_measured(row))
     return rows
+
+
+def _not_measured(row: SummaryRow) -> SummaryRow:
+    """A row whose attack could not run: no robust accuracy, rather than a wrong one."""
+    nan = float("nan")
+    return {**row, "robust_accuracy": nan, "robust_accuracy_low": nan, "robust_accuracy_high": nan, "success_rate": nan}

@@ -20,12 +20,14 @@ import tensorflow as tf
 
 from robustkit.attacks import AttackResult, GradientAttack, build_attack
 from robustkit.attacks.compiled import evaluation_at_x, run_validated
+from robustkit.errors import GradientError
 from robustkit.evaluation.cells import Cell, cell_seed
 from robustkit.evaluation.results import AttackRecord
 from robustkit.evaluation.suites import AttackSpec, AttackSuite
 from robustkit.logits import LogitsView, as_logits
 
 SAMPLES_PER_CELL = 4
+NO_GRADIENT = "no-gradient"
 
 
 def attack_for(
@@ -126,7 +128,7 @@ def sweep(
     # on eps: it is computed once (when first needed) and its cost charged to the first cell
     # that attacks anything, whether that cell is computed now or was saved by an earlier run.
     at_x: EvaluationAtX | None = None
-    charged = False
+    charged = masked = False
     for eps in suite.eps:
         path = cell_dir / f"eps-{eps:.10g}.npz"
         cell = Cell.load(path)
@@ -136,35 +138,59 @@ def sweep(
         charged = charged or charge_here
         if cell is None:
             start = time.perf_counter()
-            if len(alive):
-                attack = attack_for(spec, eps, bounds, cell_seed(seed, label, suite.name, spec.name, eps), batch_size)
-                shares_start = attack.step_rule().starts_at_x
-                if shares_start and at_x is None:
-                    at_x = EvaluationAtX.compute(attack, view, x, y, alive, batch_size)
-                result = attack_rows(attack, view, x, y, alive, batch_size, at_x if shares_start else None)
-                chosen = np.flatnonzero(result.success)[:SAMPLES_PER_CELL]
-                cell = Cell(
-                    alive,
-                    result.success,
-                    result.adv_pred,
-                    result.norms,
-                    result.grad_evals + int(charge_here),
-                    0.0,
-                    alive[chosen],
-                    result.x_adv.numpy()[chosen],
-                )
-            else:
+            if not len(alive):
                 cell = Cell.empty(x.shape[1:], x.dtype)
+            elif masked:  # no input gradient at an earlier eps: none at this one either
+                cell = Cell.empty(x.shape[1:], x.dtype, alive, NO_GRADIENT)
+            else:
+                attack = attack_for(spec, eps, bounds, cell_seed(seed, label, suite.name, spec.name, eps), batch_size)
+                cell, at_x = _attack_cell(attack, view, x, y, alive, batch_size, at_x, charge_here)
             cell.seconds = time.perf_counter() - start
             cell.save(path)
             computed += 1
         else:
             reused += 1
         cells[eps] = cell
+        masked = masked or cell.note == NO_GRADIENT
         alive = alive[~cell.success.astype(bool)]
         if on_cell:
             on_cell(cell is not None)
     return cells, computed, reused
+
+
+def _attack_cell(
+    attack: GradientAttack,
+    view: LogitsView,
+    x: np.ndarray,
+    y: np.ndarray,
+    alive: np.ndarray,
+    batch_size: int,
+    at_x: EvaluationAtX | None,
+    charge_here: bool,
+) -> tuple[Cell, EvaluationAtX | None]:
+    """Attack the survivors at one eps; a model without input gradient gets a cell that says so."""
+    shares_start = attack.step_rule().starts_at_x
+    try:
+        if shares_start and at_x is None:
+            at_x = EvaluationAtX.compute(attack, view, x, y, alive, batch_size)
+        result = attack_rows(attack, view, x, y, alive, batch_size, at_x if shares_start else None)
+    except GradientError:
+        # A gradient attack cannot run on this model: record that, break nothing, and let the
+        # other attacks (Square needs no gradient) and the trust checks do their work.
+        return Cell.empty(x.shape[1:], x.dtype, alive, NO_GRADIENT), at_x
+    chosen = np.flatnonzero(result.success)[:SAMPLES_PER_CELL]
+    grad_evals = result.grad_evals + int(charge_here)
+    cell = Cell(
+        alive,
+        result.success,
+        result.adv_pred,
+        result.norms,
+        grad_evals,
+        0.0,
+        alive[chosen],
+        result.x_adv.numpy()[chosen],
+    )
+    return cell, at_x
 
 
 def attack_record(cells: dict[float, Cell], eps_grid: tuple[float, ...], clean_pred: np.ndarray) -> AttackRecord:
@@ -190,4 +216,5 @@ def attack_record(cells: dict[float, Cell], eps_grid: tuple[float, ...], clean_p
         "cell_grad_evals": [int(cells[e].grad_evals.sum()) for e in eps_grid],
         "cell_seconds": [float(cells[e].seconds) for e in eps_grid],
         "cell_attacked": [int(len(cells[e].indices)) for e in eps_grid],
+        "no_gradient": any(cells[e].note == NO_GRADIENT for e in eps_grid),
     }

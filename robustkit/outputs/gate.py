@@ -139,6 +139,9 @@ def baseline_conditions(
             if base is None:
                 continue
             compared += 1
+            if math.isnan(row["robust_accuracy"]) or math.isnan(base["robust_accuracy"]):
+                regressions.append(f"eps={row['eps']:g}: no robust accuracy to compare (an attack could not run)")
+                continue
             drop = base["robust_accuracy"] - row["robust_accuracy"]
             k_base = round(base["robust_accuracy"] * base["n"])
             k_now = round(row["robust_accuracy"] * row["n"])
