@@ -149,3 +149,36 @@ def test_console_script_exit_code_and_no_traceback():
     )
     assert proc.returncode == 2
     assert "No suite named 'missing-suite'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("attack, extra", [("square", ["--steps", "30"]), ("autoattack", ["--steps", "3"])])
+def test_attack_runs_the_stronger_attacks(tmp_path, capsys, digits, attack, extra):
+    out = tmp_path / "adv.npz"
+    code, _, err = _run(
+        capsys, "attack", "--model", "digits-cnn", "--eps", "0.1", "--attack", attack, *extra, "--out", str(out)
+    )
+    assert code == 0, err
+    with np.load(out) as adv:
+        assert np.abs(adv["x_adv"] - digits.x_test).max() <= 0.1 + 1e-6 and adv["success"].any()
+
+
+def test_attack_settings_that_do_not_apply_are_usage_errors(capsys):
+    code, _, err = _run(
+        capsys,
+        "attack",
+        "--model",
+        "digits-cnn",
+        "--eps",
+        "0.1",
+        "--attack",
+        "apgd-t",
+        "--loss",
+        "ce",
+        "--out",
+        "x.npz",
+    )
+    assert code == 2 and "always uses its own loss" in err
+    code, _, err = _run(
+        capsys, "attack", "--model", "digits-cnn", "--eps", "0.1", "--attack", "fgsm", "--steps", "3", "--out", "x.npz"
+    )
+    assert code == 2 and "fgsm takes one step" in err
