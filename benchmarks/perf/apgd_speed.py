@@ -20,7 +20,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from interleave import interleaved, print_table  # noqa: E402
-from pgd_speed import cnn, compiled_input_gradient  # noqa: E402  (the PGD benchmark's CNN and limit)
+from pgd_speed import cnn, limit_runner  # noqa: E402  (the PGD benchmark's CNN and limit)
 
 from robustkit.attacks import APGD  # noqa: E402
 
@@ -29,17 +29,9 @@ EPS = 0.1
 
 
 def runners(model: keras.Model) -> dict:
-    loss_gradient = compiled_input_gradient(model)
-
-    def limit(x, y):
-        g = None
-        for _ in range(STEPS):
-            g = loss_gradient(x, y)
-        return g.numpy()
-
     apgd, apgd_zero = APGD(eps=EPS, steps=STEPS, seed=0), APGD(eps=0.0, steps=STEPS, seed=0)
     return {
-        "limit": limit,
+        "limit": limit_runner(model, STEPS),
         "apgd-ce": lambda x, y: apgd(model, x, y).numpy(),
         "apgd@0": lambda x, y: apgd_zero(model, x, y).numpy(),
     }

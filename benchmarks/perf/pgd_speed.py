@@ -59,12 +59,13 @@ def compiled_input_gradient(model: keras.Model):
     return loss_gradient
 
 
-def limit_runner(model: keras.Model):
+def limit_runner(model: keras.Model, steps: int = STEPS):
+    """The limit of a ``steps``-step gradient attack: that many compiled forward+backward passes."""
     loss_gradient = compiled_input_gradient(model)
 
     def run(x, y):
         g = None
-        for _ in range(STEPS):
+        for _ in range(steps):
             g = loss_gradient(x, y)
         return g.numpy()
 
