@@ -13,6 +13,7 @@ from robustkit.attacks import AutoAttack, build_attack
 from robustkit.cli.running import console, out, run_with_progress, suite_with_overrides, summary_table
 from robustkit.errors import ConfigError
 from robustkit.evaluation.results import read_results
+from robustkit.evaluation.suite_files import available_suites, read_toml
 from robustkit.evaluation.suites import DEFAULT_LOSS, DEFAULT_STEPS, OWN_LOSS
 from robustkit.files import atomic_path
 from robustkit.outputs.plots import PLOT_HINT
@@ -102,6 +103,18 @@ def cmd_models(args) -> int:
         table.add_column(column)
     for name, entry in sorted(ZOO.items()):
         table.add_row(name, entry.data, entry.description, "yes" if model_path(name).exists() else "no")
+    out.print(table)
+    return 0
+
+
+def cmd_suites(args) -> int:
+    table = Table(title="suites (a file in ./attacks or ./benchmarks overrides robustkit's own)")
+    for column in ("kind", "name", "from", "file", "description"):
+        table.add_column(column, overflow="fold")
+    for kind, folder in (("benchmark", "benchmarks"), ("attack", "attacks")):
+        for name, (origin, path) in sorted(available_suites(folder).items()):
+            description = read_toml(path).get("description", "")
+            table.add_row(kind, name, origin, str(path), str(description))
     out.print(table)
     return 0
 

@@ -6,6 +6,7 @@ Example:
     $ robustkit gate --min-robust-accuracy linf:0.1=0.5
     $ robustkit attack --model digits-cnn --eps 0.1 --out adv.npz
     $ robustkit models
+    $ robustkit suites
     $ robustkit report reports/default/results.json
 """
 
@@ -15,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 import robustkit
-from robustkit.cli.commands import cmd_attack, cmd_bench, cmd_models, cmd_report
+from robustkit.cli.commands import cmd_attack, cmd_bench, cmd_models, cmd_report, cmd_suites
 from robustkit.cli.gate_command import cmd_gate
 from robustkit.cli.parser import build_parser
 from robustkit.cli.running import console
@@ -27,6 +28,7 @@ COMMANDS = {
     "check": cmd_gate,
     "attack": cmd_attack,
     "models": cmd_models,
+    "suites": cmd_suites,
     "report": cmd_report,
 }
 

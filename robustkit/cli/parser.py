@@ -42,7 +42,7 @@ def _add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
         "suite",
         nargs="?",
         default="default",
-        help="benchmark suite: a name in benchmarks/ or a .toml path (default: default)",
+        help="benchmark suite: a name (see `robustkit suites`) or a .toml path (default: default)",
     )
     parser.add_argument(
         "--model", nargs="+", help="models instead of the suite's (zoo names, .keras, SavedModel, module:function)"
@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gate_options(sub.add_parser("check", help="former name of `gate` (deprecated)"))
     _add_attack_options(sub.add_parser("attack", help="write adversarial examples of a data set to .npz"))
     sub.add_parser("models", help="list the model zoo")
+    sub.add_parser("suites", help="list the benchmark and attack suites and where each comes from")
     report = sub.add_parser("report", help="re-render the reports of a results.json")
     report.add_argument("results", help="path to results.json")
     report.add_argument("--out", help="output folder (default: the folder of results.json)")

@@ -21,8 +21,39 @@ from robustkit.errors import ConfigError
 
 
 def repository_root() -> Path:
-    """The folder that holds ``attacks/`` and ``benchmarks/`` (the source checkout)."""
+    """The source checkout this package was imported from (it holds ``attacks/`` and ``benchmarks/``)."""
     return Path(__file__).resolve().parents[2]
+
+
+def packaged_folder(folder: str) -> Path:
+    """Where an installed robustkit keeps its own suites of ``folder`` (copied there by the build)."""
+    return Path(__file__).resolve().parents[1] / "suites" / folder
+
+
+def suite_roots(folder: str) -> list[tuple[str, Path]]:
+    """The places suites of ``folder`` are looked up, first match wins, each with where it comes from.
+
+    A folder of that name in the current directory overrides what ships with robustkit: the
+    package's own copy when installed, or the source checkout's files in an editable install.
+    """
+    candidates = [("local", Path.cwd() / folder), ("packaged", packaged_folder(folder))]
+    checkout = repository_root()
+    if (checkout / "pyproject.toml").exists():
+        candidates.append(("checkout", checkout / folder))
+    roots: list[tuple[str, Path]] = []
+    for origin, path in candidates:
+        if path.is_dir() and all(path.resolve() != seen.resolve() for _, seen in roots):
+            roots.append((origin, path))
+    return roots
+
+
+def available_suites(folder: str) -> dict[str, tuple[str, Path]]:
+    """Every suite name of ``folder`` with the origin and file that :func:`find_file` picks for it."""
+    found: dict[str, tuple[str, Path]] = {}
+    for origin, root in suite_roots(folder):
+        for path in sorted(root.glob("*.toml")):
+            found.setdefault(path.stem, (origin, path))
+    return found
 
 
 def read_toml(path: Path) -> dict:
@@ -61,16 +92,17 @@ def positive_value(path, where, key, value):
 
 
 def find_file(name_or_path: str, folder: str) -> Path:
-    """Resolve a suite given by path or by name (``<repo>/<folder>/<name>.toml`` or the cwd's)."""
+    """Resolve a suite given by path or by name (``./<folder>/<name>.toml`` first, then robustkit's own)."""
     candidate = Path(name_or_path)
     if candidate.suffix == ".toml" or candidate.exists():
         return candidate
-    for root in (Path.cwd(), repository_root()):
-        path = root / folder / f"{name_or_path}.toml"
-        if path.exists():
-            return path
-    available = sorted(p.stem for p in (repository_root() / folder).glob("*.toml"))
-    raise ConfigError(f"No suite named {name_or_path!r} in {folder}/; available: {', '.join(available) or 'none'}.")
+    found = available_suites(folder)
+    if name_or_path in found:
+        return found[name_or_path][1]
+    raise ConfigError(
+        f"No suite named {name_or_path!r} in {folder}/; available: {', '.join(sorted(found)) or 'none'}. "
+        "Give a .toml path, or run `robustkit suites` to see where suites are looked up."
+    )
 
 
 def string_list(path, key, value):
