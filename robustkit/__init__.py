@@ -14,6 +14,10 @@ from robustkit._backend import ensure_tensorflow_backend as _ensure_tensorflow_b
 
 _ensure_tensorflow_backend()
 
+from robustkit._startup import import_tensorflow_quietly as _import_tensorflow_quietly  # noqa: E402
+
+_import_tensorflow_quietly()
+
 from robustkit import errors  # noqa: E402
 from robustkit.gradients import (  # noqa: E402
     hessian_vector_product,

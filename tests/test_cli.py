@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -143,12 +144,22 @@ def test_models_lists_the_zoo(capsys):
     assert code == 0 and "digits-cnn" in stdout and "digits-mlp" in stdout
 
 
-def test_console_script_exit_code_and_no_traceback():
-    proc = subprocess.run(
-        [sys.executable, "-m", "robustkit", "bench", "missing-suite"], capture_output=True, text=True, timeout=300
+def _console(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "ROBUSTKIT_VERBOSE")}
+    return subprocess.run(
+        [sys.executable, "-m", "robustkit", *args], capture_output=True, text=True, env=env, timeout=300
     )
+
+
+def test_console_script_exit_code_no_traceback_and_no_tensorflow_chatter():
+    proc = _console("bench", "missing-suite")
     assert proc.returncode == 2
     assert "No suite named 'missing-suite'" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("robustkit: error:"), proc.stderr  # nothing from TensorFlow before it
+    verbose = _console("bench", "missing-suite", "--verbose")
+    assert verbose.returncode == 2
+    assert len(verbose.stderr.splitlines()) > len(proc.stderr.splitlines())  # TensorFlow's start-up lines, kept
+    assert "oneDNN" in verbose.stderr or "cuda" in verbose.stderr.lower()
 
 
 @pytest.mark.parametrize("attack, extra", [("square", ["--steps", "30"]), ("autoattack", ["--steps", "3"])])

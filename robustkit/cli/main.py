@@ -12,10 +12,12 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 
 import robustkit
+from robustkit._startup import startup_messages
 from robustkit.cli.commands import cmd_attack, cmd_bench, cmd_models, cmd_report, cmd_suites
 from robustkit.cli.gate_command import cmd_gate
 from robustkit.cli.parser import build_parser
@@ -37,6 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``robustkit`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose:
+        sys.stderr.write(startup_messages())
+    else:  # TensorFlow's Python-side notices (retracing, deprecations) are for developers, not for a run
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
     if args.version:
         print(f"robustkit {robustkit.__version__}")
         return 0

@@ -110,10 +110,28 @@ def _add_attack_options(attack: argparse.ArgumentParser) -> None:
     attack.add_argument("--quiet", "-q", action="store_true")
 
 
+def _with_parents(common: argparse.ArgumentParser):
+    """A subparser class that gives every command the options of ``common``."""
+
+    class CommandParser(argparse.ArgumentParser):
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("parents", [common])
+            super().__init__(*args, **kwargs)
+
+    return CommandParser
+
+
+VERBOSE_HELP = "also show TensorFlow's start-up messages (oneDNN, CUDA, CPU features)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robustkit", description="Adversarial-robustness testing for Keras models.")
     parser.add_argument("--version", action="store_true", help="print versions and exit")
-    sub = parser.add_subparsers(dest="command")
+    parser.add_argument("--verbose", "-v", action="store_true", help=VERBOSE_HELP)
+    # Every command takes --verbose too; SUPPRESS keeps the top-level value when a command omits it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", "-v", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+    sub = parser.add_subparsers(dest="command", parser_class=_with_parents(common))
     _add_run_options(sub.add_parser("bench", help="run a benchmark suite and write reports"), "reports/<suite>")
     _add_gate_options(sub.add_parser("gate", help="the robustness gate: run a suite, compare, exit 1 on failure"))
     _add_gate_options(sub.add_parser("check", help="former name of `gate` (deprecated)"))
