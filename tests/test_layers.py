@@ -19,12 +19,16 @@ import robustkit
 
 PACKAGE = Path(robustkit.__file__).parent
 LAYERS = [
-    ("foundation", ["robustkit._backend", "robustkit.errors", "robustkit.files", "robustkit.stats"]),
+    (
+        "foundation",
+        ["robustkit._backend", "robustkit._startup", "robustkit.errors", "robustkit.files", "robustkit.stats"],
+    ),
     (
         "core",
         [
             "robustkit",
             "robustkit.inputs",
+            "robustkit.ranges",
             "robustkit.logits",
             "robustkit.losses",
             "robustkit.norms",

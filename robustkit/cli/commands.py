@@ -18,6 +18,7 @@ from robustkit.evaluation.suites import DEFAULT_LOSS, DEFAULT_STEPS, OWN_LOSS
 from robustkit.files import atomic_path
 from robustkit.outputs.plots import PLOT_HINT
 from robustkit.outputs.report import write_report
+from robustkit.ranges import ensure_data_in_bounds, in_input_units
 from robustkit.sources.data import load_data
 from robustkit.sources.models import load_model
 from robustkit.sources.zoo import ZOO, model_path
@@ -69,10 +70,15 @@ def cmd_attack(args) -> int:
     x, y = (data.x_train, data.y_train) if args.split == "train" else (data.x_test, data.y_test)
     if x is None or y is None:
         raise ConfigError(f"The data {args.data!r} has no {args.split} split.")
+    if args.bounds and not args.bounds[0] < args.bounds[1]:
+        raise ConfigError(f"--bounds needs LOW < HIGH, got {args.bounds[0]:g} {args.bounds[1]:g}.")
+    bounds = tuple(args.bounds) if args.bounds else data.bounds
+    ensure_data_in_bounds(x, bounds, f"The {args.split} data of {args.data!r}")
+    args.eps = in_input_units(args.eps, bounds)
     if args.attack == "autoattack":
-        attack: Any = AutoAttack(args.eps, norm=args.norm, steps=args.steps or 100, bounds=data.bounds, seed=args.seed)
+        attack: Any = AutoAttack(args.eps, norm=args.norm, steps=args.steps or 100, bounds=bounds, seed=args.seed)
     else:
-        attack = build_attack(args.attack, **_attack_settings(args, data.bounds))
+        attack = build_attack(args.attack, **_attack_settings(args, bounds))
     model = load_model(args.model)
     start = time.perf_counter()
     result = attack.run(model, x, y)

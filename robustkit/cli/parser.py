@@ -8,10 +8,13 @@ Example:
 from __future__ import annotations
 
 import argparse
+import math
 
 from robustkit.attacks import ATTACKS
+from robustkit.errors import ConfigError
 from robustkit.losses import LOSSES
 from robustkit.norms import NORMS
+from robustkit.ranges import Eps, parse_eps
 
 
 def _integer(minimum: int):
@@ -27,14 +30,25 @@ def _integer(minimum: int):
     return parse
 
 
-def _eps(text: str) -> float:
+def _eps(text: str) -> Eps:
+    """A number in input units, or a fraction of the input range such as 8/255."""
+    try:
+        return parse_eps(text)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"eps must be a number, got {text!r}") from None
-    if not (value >= 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"eps must be finite and >= 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
+
+
+BOUNDS_HELP = "the range the model reads, e.g. 0 255 (default: the attack suite's, else the data's, else 0 1)"
 
 
 def _add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
@@ -51,7 +65,13 @@ def _add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument(
         "--attack", nargs="+", help="attack suites instead of the suite's (names in attacks/ or .toml paths)"
     )
-    parser.add_argument("--eps", nargs="+", type=_eps, help="epsilon grid instead of each attack suite's")
+    parser.add_argument(
+        "--eps",
+        nargs="+",
+        type=_eps,
+        help="epsilon grid instead of each attack suite's: numbers or fractions of the range, 8/255",
+    )
+    parser.add_argument("--bounds", nargs=2, type=_number, metavar=("LOW", "HIGH"), help=BOUNDS_HELP)
     parser.add_argument("--limit", type=_integer(1), help="use only the first N test examples")
     parser.add_argument("--out", help=f"report folder (default: {default_out})")
     parser.add_argument("--seed", type=_integer(0), help="seed instead of the suite's")
@@ -94,9 +114,12 @@ def _add_attack_options(attack: argparse.ArgumentParser) -> None:
         "--attack", choices=[*ATTACKS, "autoattack"], default="pgd", help="autoattack: APGD-CE then APGD-T"
     )
     attack.add_argument("--norm", choices=list(NORMS), default="linf")
-    attack.add_argument("--eps", type=_eps, required=True)
+    attack.add_argument(
+        "--eps", type=_eps, required=True, help="a number in input units, or a fraction of the range: 8/255"
+    )
+    attack.add_argument("--bounds", nargs=2, type=_number, metavar=("LOW", "HIGH"), help=BOUNDS_HELP)
     attack.add_argument("--steps", type=_integer(1), help="gradient steps (pgd: default 10, apgd: default 100)")
-    attack.add_argument("--step-size", type=_eps)
+    attack.add_argument("--step-size", type=_number)
     attack.add_argument("--restarts", type=_integer(1), help="random restarts (pgd, apgd; default 1)")
     attack.add_argument("--loss", choices=list(LOSSES), help="ce (default), margin (square's default) or dlr")
     attack.add_argument("--seed", type=_integer(0), default=0)

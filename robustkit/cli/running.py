@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from robustkit.errors import ConfigError
 from robustkit.evaluation.runner import BenchmarkRun, run_benchmark
 from robustkit.evaluation.suites import BenchmarkSuite, load_attack_suite, load_benchmark_suite
 
@@ -28,6 +29,11 @@ def suite_with_overrides(args) -> BenchmarkSuite:
         suite.attack_suites = [load_attack_suite(name) for name in args.attack]
     if args.eps:
         suite.attack_suites = [dataclasses.replace(s, eps=tuple(sorted(set(args.eps)))) for s in suite.attack_suites]
+    if args.bounds:
+        low, high = args.bounds
+        if not low < high:
+            raise ConfigError(f"--bounds needs LOW < HIGH, got {low:g} {high:g}.")
+        suite.bounds = (low, high)
     if args.limit is not None:
         suite.limit = args.limit
     if args.seed is not None:

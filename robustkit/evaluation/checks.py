@@ -106,7 +106,7 @@ def check_zero_gradients(model: Any, x: np.ndarray, y: np.ndarray) -> CheckResul
 def check_finite_differences(model: Any, x: np.ndarray, y: np.ndarray, bounds: tuple, seed: int) -> CheckResult:
     rng = np.random.default_rng(seed)
     direction = rng.choice([-1.0, 1.0], size=x.shape).astype(x.dtype)
-    h = 1e-3 * float(bounds[1] - bounds[0])
+    h = 1e-3 * float(np.min(_widths(bounds, x.shape[1:])))
     value, grad = loss_and_gradient(model, x, y)
     tape = np.sum((grad.numpy() * direction).reshape(len(x), -1), axis=1)
     plus, _ = loss_and_gradient(model, x + h * direction, y)
@@ -143,10 +143,16 @@ def check_nondeterminism(model: Any, x: np.ndarray) -> CheckResult:
     )
 
 
+def _widths(bounds: tuple, shape: tuple) -> np.ndarray:
+    """``upper - lower`` for every feature of one example."""
+    lower, upper = (np.asarray(b, dtype=np.float64) for b in bounds)
+    return np.broadcast_to(upper - lower, shape)
+
+
 def _diameter(norm: str, bounds: tuple, shape: tuple) -> float:
-    width = float(bounds[1] - bounds[0])
-    features = int(np.prod(shape))
-    return {"linf": width, "l2": width * np.sqrt(features), "l1": width * features}[norm]
+    """The largest distance between two points in the bounds: an eps this large allows any input."""
+    widths = _widths(bounds, shape)
+    return float({"linf": widths.max(), "l2": np.sqrt(np.sum(widths**2)), "l1": np.sum(widths)}[norm])
 
 
 def _pgd_spec(suite: AttackSuite) -> AttackSpec:
@@ -203,10 +209,10 @@ def _middle_eps(suite: AttackSuite, records: dict, clean_correct: np.ndarray) ->
     spec = _pgd_spec(suite)
     record = records.get(spec.name)
     if record is None:
-        return float(np.median(suite.eps))
+        return float(np.median(suite.input_eps))
     broken = np.array([np.inf if v is None else v for v in record["broken_eps"]])
     target = 0.5 * clean_correct.mean()
-    return float(min(suite.eps, key=lambda e: abs(np.mean(clean_correct & (broken > e)) - target)))
+    return float(min(suite.input_eps, key=lambda e: abs(np.mean(clean_correct & (broken > e)) - target)))
 
 
 def check_convergence(model, x, y, suite, bounds, seed, eps) -> CheckResult:

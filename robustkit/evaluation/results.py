@@ -36,15 +36,23 @@ class Environment(TypedDict):
     platform: str
 
 
-class AttackSuiteConfig(TypedDict):
+class _AttackSuiteOptional(TypedDict, total=False):
+    eps_written: list[str]  # eps as written, when given as fractions of the input range ("8/255")
+
+
+class AttackSuiteConfig(_AttackSuiteOptional):
     name: str
     norm: str  # "linf", "l2" or "l1"
-    eps: list[float]
-    bounds: list[float] | None
+    eps: list[float]  # in input units
+    bounds: list[Any] | None  # [lower, upper] as declared in the file; each a number or nested lists
     attacks: list[dict[str, Any]]  # each: name, type, norm and the settings given in the file
 
 
-class SuiteConfig(TypedDict):
+class _SuiteOptional(TypedDict, total=False):
+    bounds: list[Any]  # bounds set for every attack suite (the benchmark suite's file or --bounds)
+
+
+class SuiteConfig(_SuiteOptional):
     name: str
     data: str
     limit: int | None
@@ -60,7 +68,7 @@ class DataInfo(TypedDict):
     fingerprint: str  # SHA-256 prefix of the test inputs and labels
     n: int
     num_classes: int
-    bounds: list[float]
+    bounds: list[Any]  # [lower, upper] of the data: each a number or nested lists (per channel / feature)
     info: dict[str, Any]
     labels: list[int]
 

@@ -22,7 +22,7 @@ import json
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from robustkit.evaluation.summary import summarize
 from robustkit.evaluation.sweep import attack_record, sweep
 from robustkit.inputs import as_int_labels
 from robustkit.logits import as_logits, num_classes_of
+from robustkit.ranges import bounds_to_json, ensure_data_in_bounds
 from robustkit.sources.data import DataSplit, load_data
 from robustkit.sources.models import fingerprint, load_model, model_label
 from robustkit.tape import validate_input_shape
@@ -97,17 +98,13 @@ def _validate_model_fits(model: Any, x: np.ndarray, y: np.ndarray, label: str) -
         raise type(err)(f"Model {label!r} does not fit the data: {err}") from None
 
 
-def _validate_data(data: DataSplit, bounds: tuple[float, float]) -> None:
+def _validate_data(data: DataSplit, bounds: tuple[Any, Any]) -> None:
     x = data.x_test
     if len(x) == 0:
         raise DataError(f"The data {data.name!r} has no test examples.")
     if not np.all(np.isfinite(x)):
         raise InputError(f"The data {data.name!r} contains NaN or Inf inputs.")
-    if x.min() < bounds[0] - 1e-6 or x.max() > bounds[1] + 1e-6:
-        raise InputError(
-            f"The data {data.name!r} has values in [{x.min():.4g}, {x.max():.4g}], outside the attack suite's "
-            f"bounds {bounds}. Rescale the data or set bounds = [low, high] in the attack suite."
-        )
+    ensure_data_in_bounds(x, bounds, f"The data {data.name!r}")
 
 
 def _new_results(suite: BenchmarkSuite, data: DataSplit, y: np.ndarray) -> Results:
@@ -121,7 +118,7 @@ def _new_results(suite: BenchmarkSuite, data: DataSplit, y: np.ndarray) -> Resul
             "fingerprint": data.fingerprint(),
             "n": int(len(y)),
             "num_classes": int(data.num_classes),
-            "bounds": list(data.bounds),
+            "bounds": bounds_to_json(data.bounds),
             "info": data.info,
             "labels": y.astype(int).tolist(),
         },
@@ -140,13 +137,17 @@ class _Runner:
     def __init__(self, suite: BenchmarkSuite, out_dir: Path, progress: ProgressFn | None, fresh: bool):
         self.suite, self.out_dir, self.progress, self.fresh = suite, out_dir, progress, fresh
         self.data = load_data(suite.data).take(suite.limit)
+        # eps written as fractions of the range ("8/255") become input units once the bounds are known
+        self.suite = suite = replace(suite, attack_suites=[s.resolved(self.bounds(s)) for s in suite.attack_suites])
         self.x, self.y = self.data.x_test.astype(np.float32, copy=False), self.data.y_test
         self.results = _new_results(suite, self.data, self.y)
         self.total = len(suite.models) * sum(len(s.attacks) * len(s.eps) for s in suite.attack_suites)
         self.done = self.computed = self.reused = 0
 
-    def bounds(self, attack_suite: AttackSuite) -> tuple[float, float]:
-        return attack_suite.bounds or tuple(self.data.bounds)  # type: ignore[return-value]
+    def bounds(self, attack_suite: AttackSuite) -> tuple[Any, Any]:
+        """The bounds in force: the benchmark's (file or --bounds), else the attack suite's, else the data's."""
+        lower, upper = bounds_to_json(self.suite.bounds or attack_suite.bounds or self.data.bounds)
+        return lower, upper
 
     def model(self, spec_string: str) -> None:
         """Every attack suite and attack on one model, then its trust checks."""
@@ -232,7 +233,7 @@ class _Runner:
                 self.results["samples"].append(
                     self.sample(label, attack_suite.name, spec.name, eps, cell, index, x_adv)
                 )
-        return attack_record(cells, attack_suite.eps, clean_pred)
+        return attack_record(cells, attack_suite.input_eps, clean_pred)
 
     def sample(self, label, suite_name, attack, eps, cell, index, x_adv) -> Sample:
         adv_pred = int(cell.adv_pred[np.flatnonzero(cell.indices == index)[0]])
@@ -265,7 +266,7 @@ def run_benchmark(
     for spec_string in suite.models:
         runner.model(spec_string)
     results = runner.results
-    results["samples"] = select_samples(results["samples"], suite.attack_suites)
+    results["samples"] = select_samples(results["samples"], runner.suite.attack_suites)
     summary, examples = summarize(results)
     results["summary"] = json.loads(summary.to_json(orient="records"))
     results["run"] = {

@@ -16,7 +16,7 @@ def select_samples(samples: list[Sample], suites: list[AttackSuite], per_model: 
         []
     """
     order = {s.name: i for i, s in enumerate(suites)}
-    middle = {s.name: float(np.median(s.eps)) for s in suites}
+    middle = {s.name: float(np.median(s.input_eps)) for s in suites}
     attack_rank = {(s.name, a.name): -i for s in suites for i, a in enumerate(s.attacks)}
 
     def rank(sample: Sample):

@@ -32,9 +32,10 @@ Example:
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from robustkit.attacks.registry import ATTACKS
 from robustkit.errors import ConfigError
@@ -48,8 +49,10 @@ from robustkit.evaluation.suite_files import (
     reject_unknown_keys,
     string_list,
 )
+from robustkit.inputs import validate_bounds
 from robustkit.losses import LOSSES
 from robustkit.norms import NORMS
+from robustkit.ranges import Eps, bounds_to_json, eps_label, in_input_units, parse_eps
 
 ATTACK_TYPES = tuple(ATTACKS)
 DEFAULT_STEPS = {"fgsm": 1, "pgd": 10, "apgd": 100, "apgd-t": 100, "square": 5000}  # square: queries
@@ -72,14 +75,14 @@ ATTACK_SUITE_KEYS = {
     "name": "the attack suite's name (reports show it)",
     "description": "free text",
     "norm": "one of " + ", ".join(NORMS),
-    "eps": "a list of numbers >= 0",
-    "bounds": "[lower, upper]",
+    "eps": 'a list of numbers >= 0 (input units) or fractions of the input range like "8/255"',
+    "bounds": "[lower, upper]: each a number, one value per channel, or one per feature",
     "attack": "an array of [[attack]] tables",
 }
 BENCH_KEYS = {
     "name": "the suite's name (its report goes to reports/<name>/)",
     "description": "free text",
-    "data": "'digits', a path to an .npz file, or keras:mnist / keras:fashion_mnist / keras:cifar10",
+    "data": "'digits', an .npz file, an image folder, a .csv/.parquet table, module:function, tfds:NAME or keras:NAME",
     "limit": "use only the first N test examples (integer >= 1)",
     "models": "a list of zoo names, .keras paths, SavedModel folders or module:function factories",
     "attacks": "a list of attack suite names (files in attacks/) or paths",
@@ -87,6 +90,7 @@ BENCH_KEYS = {
     "batch_size": "integer >= 1",
     "gate": "a table of gate settings",
     "checks": "true or false: run the trust checks (default true)",
+    "bounds": "[lower, upper] the model reads, for every attack suite (each a number, per channel or per feature)",
 }
 
 
@@ -141,20 +145,47 @@ class AttackSuite:
 
     name: str
     norm: str
-    eps: tuple[float, ...]
+    eps: tuple[Eps, ...]
     attacks: tuple[AttackSpec, ...]
-    bounds: tuple[float, float] | None = None
+    bounds: tuple[Any, Any] | None = None
     description: str = ""
     path: str = ""
+    eps_written: tuple[str, ...] = ()
+
+    def resolved(self, bounds: Any) -> AttackSuite:
+        """This suite with every eps in input units, for inputs in ``bounds`` (fractions of the range scaled).
+
+        Example:
+            >>> linf = AttackSuite("linf", "linf", (Fraction(8, 255), Fraction(2, 255)), ())
+            >>> linf.resolved((0.0, 255.0)).eps, linf.resolved((0.0, 255.0)).eps_written
+            ((2.0, 8.0), ('2/255', '8/255'))
+        """
+        if not any(isinstance(e, Fraction) for e in self.eps):
+            return self
+        ordered = sorted((in_input_units(e, bounds), eps_label(e)) for e in self.eps)
+        return replace(self, eps=tuple(e for e, _ in ordered), eps_written=tuple(w for _, w in ordered))
+
+    @property
+    def input_eps(self) -> tuple[float, ...]:
+        """The eps grid in input units; only defined once fractions of the range are :meth:`resolved`."""
+        if any(isinstance(e, Fraction) for e in self.eps):
+            raise ConfigError(
+                f"Attack suite {self.name!r} writes eps as fractions of the range; they need the bounds: "
+                "call .resolved(bounds) first."
+            )
+        return tuple(float(e) for e in self.eps)
 
     def config(self) -> AttackSuiteConfig:
-        return {
+        config: AttackSuiteConfig = {
             "name": self.name,
             "norm": self.norm,
-            "eps": list(self.eps),
-            "bounds": None if self.bounds is None else list(self.bounds),
+            "eps": list(self.input_eps),
+            "bounds": None if self.bounds is None else bounds_to_json(self.bounds),
             "attacks": [a.config() for a in self.attacks],
         }
+        if self.eps_written:
+            config["eps_written"] = list(self.eps_written)
+        return config
 
 
 def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
@@ -205,6 +236,19 @@ def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
     return AttackSpec(name, kind, norm, steps, step_size, rel, random_start, restarts, loss, sparsity, n_targets)
 
 
+def _bounds_value(path: Path, bounds: Any) -> tuple[Any, Any] | None:
+    """``bounds = [lower, upper]`` of a suite file, each side a number or (nested) list, or None."""
+    if bounds is None:
+        return None
+    if not isinstance(bounds, list) or len(bounds) != 2:
+        raise bad_value(path, "top-level", "bounds", bounds, ATTACK_SUITE_KEYS["bounds"])
+    try:
+        lower, upper = validate_bounds(bounds)
+    except (ConfigError, ValueError):
+        raise bad_value(path, "top-level", "bounds", bounds, "[lower, upper], finite, with lower < upper") from None
+    return (float(lower) if lower.ndim == 0 else lower.tolist(), float(upper) if upper.ndim == 0 else upper.tolist())
+
+
 def load_attack_suite(name_or_path: str) -> AttackSuite:
     """Load and validate an attack suite (a file in ``attacks/`` or a path)."""
     path = find_file(name_or_path, "attacks")
@@ -213,24 +257,18 @@ def load_attack_suite(name_or_path: str) -> AttackSuite:
     norm = str(data.get("norm", "")).lower()
     if norm not in NORMS:
         raise bad_value(path, "top-level", "norm", data.get("norm"), ", ".join(NORMS))
-    eps = data.get("eps")
-    if not isinstance(eps, list) or not eps:
-        raise bad_value(path, "top-level", "eps", eps, ATTACK_SUITE_KEYS["eps"])
-    for value in eps:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise bad_value(path, "top-level", "eps", value, "numbers >= 0")
+    raw_eps = data.get("eps")
+    if not isinstance(raw_eps, list) or not raw_eps:
+        raise bad_value(path, "top-level", "eps", raw_eps, ATTACK_SUITE_KEYS["eps"])
+    eps = []
+    for value in raw_eps:
+        try:
+            eps.append(parse_eps(value))
+        except ConfigError:
+            raise bad_value(path, "top-level", "eps", value, "numbers >= 0 or fractions like '8/255'") from None
     if len(set(eps)) != len(eps):
-        raise bad_value(path, "top-level", "eps", eps, "distinct numbers")
-    bounds = data.get("bounds")
-    if bounds is not None:
-        if not (
-            isinstance(bounds, list)
-            and len(bounds) == 2
-            and all(isinstance(b, (int, float)) for b in bounds)
-            and bounds[0] < bounds[1]
-        ):
-            raise bad_value(path, "top-level", "bounds", bounds, "[lower, upper] with lower < upper")
-        bounds = (float(bounds[0]), float(bounds[1]))
+        raise bad_value(path, "top-level", "eps", raw_eps, "distinct numbers")
+    bounds = _bounds_value(path, data.get("bounds"))
     tables = data.get("attack")
     if not isinstance(tables, list) or not tables:
         raise ConfigError(f"{path}: no [[attack]] tables; add at least one (type = 'fgsm' or 'pgd').")
@@ -243,7 +281,7 @@ def load_attack_suite(name_or_path: str) -> AttackSuite:
     return AttackSuite(
         str(data.get("name", path.stem)),
         norm,
-        tuple(sorted(float(e) for e in eps)),
+        tuple(eps) if any(isinstance(e, Fraction) for e in eps) else tuple(sorted(float(e) for e in eps)),
         attacks,
         bounds,
         str(data.get("description", "")),
@@ -266,9 +304,10 @@ class BenchmarkSuite:
     gate: dict = field(default_factory=dict)
     path: str = ""
     checks: bool = True
+    bounds: tuple[Any, Any] | None = None  # the bounds the models read, for every attack suite
 
     def config(self) -> SuiteConfig:
-        return {
+        config: SuiteConfig = {
             "name": self.name,
             "data": self.data,
             "limit": self.limit,
@@ -278,6 +317,9 @@ class BenchmarkSuite:
             "batch_size": self.batch_size,
             "checks": self.checks,
         }
+        if self.bounds is not None:
+            config["bounds"] = bounds_to_json(self.bounds)
+        return config
 
 
 GATE_KEYS = {
@@ -350,4 +392,5 @@ def load_benchmark_suite(name_or_path: str) -> BenchmarkSuite:
         _gate_table(path, gate),
         str(path),
         checks,
+        _bounds_value(path, data.get("bounds")),
     )

@@ -129,7 +129,7 @@ def sweep(
     # that attacks anything, whether that cell is computed now or was saved by an earlier run.
     at_x: EvaluationAtX | None = None
     charged = masked = False
-    for eps in suite.eps:
+    for eps in suite.input_eps:
         path = cell_dir / f"eps-{eps:.10g}.npz"
         cell = Cell.load(path)
         if cell is not None and not np.array_equal(cell.indices, alive):

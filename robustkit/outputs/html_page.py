@@ -8,8 +8,9 @@ import html
 import pandas as pd
 
 from robustkit.evaluation.results import Results
-from robustkit.outputs.markdown import pivot_rows
+from robustkit.outputs.markdown import eps_units, pivot_rows
 from robustkit.outputs.plots import PLOT_HINT
+from robustkit.ranges import describe_bounds
 
 HTML_STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
@@ -41,7 +42,8 @@ def html_report(results: Results, summary: pd.DataFrame, curves: bytes | None, g
     suite, data, env = results["suite"], results["data"], results["environment"]
     body = [
         f"<h1>Robustness report: {html.escape(suite['name'])}</h1>",
-        f"<p>Data <b>{html.escape(data['name'])}</b>, {data['n']} test examples, bounds {data['bounds']}. "
+        f"<p>Data <b>{html.escape(data['name'])}</b>, {data['n']} test examples, "
+        f"bounds {describe_bounds(data['bounds'])}. "
         f"Seed {suite['seed']}. robustkit {env['robustkit']}, TensorFlow {env['tensorflow']}, Keras {env['keras']}, "
         f"Python {env['python']}. Created {html.escape(results['created'])}.</p>",
         _image("Robustness curves", "robustness curves", curves) if curves else f"<p><i>{PLOT_HINT}</i></p>",
@@ -51,6 +53,7 @@ def html_report(results: Results, summary: pd.DataFrame, curves: bytes | None, g
         frame = pd.DataFrame(rows, columns=columns)
         frame["attack"] = frame["attack"].str.replace("**", "", regex=False)
         body.append(f"<h2>{html.escape(attack_suite['name'])} ({attack_suite['norm']}): robust accuracy %</h2>")
+        body.append(f"<p>{html.escape(eps_units(attack_suite))}.</p>")
         body.append(frame.to_html(index=False, escape=True, classes="robust-accuracy"))
     if results.get("checks"):
         body.append(_checks_table(results["checks"]))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from robustkit.evaluation.results import Results
+from robustkit.evaluation.results import AttackSuiteConfig, Results
+from robustkit.ranges import describe_bounds
 
 
 def render_markdown_table(rows: list[dict], columns: list[str]) -> str:
@@ -56,12 +57,26 @@ def describe_attack(config: dict) -> str:
     return f"{config['name']} ({config['type']}, {config['steps']} {unit})"
 
 
+def eps_units(attack_suite: AttackSuiteConfig) -> str:
+    """Which units an attack suite's eps are in, as reports state it.
+
+    Example:
+        >>> eps_units({"eps": [2.0, 8.0], "eps_written": ["2/255", "8/255"]})
+        'eps in input units; written as fractions of the input range: 2/255 = 2, 8/255 = 8'
+    """
+    written = attack_suite.get("eps_written")
+    if not written:
+        return "eps in input units"
+    pairs = ", ".join(f"{w} = {e:.6g}" for w, e in zip(written, attack_suite["eps"]))
+    return f"eps in input units; written as fractions of the input range: {pairs}"
+
+
 def _header(results: Results) -> list[str]:
     env, suite, data = results["environment"], results["suite"], results["data"]
     return [
         f"# Robustness report: {suite['name']}",
         "",
-        f"Data: **{data['name']}**, {data['n']} test examples, bounds {data['bounds']} "
+        f"Data: **{data['name']}**, {data['n']} test examples, bounds {describe_bounds(data['bounds'])} "
         f"(fingerprint `{data['fingerprint']}`). Seed {suite['seed']}. robustkit {env['robustkit']}, "
         f"TensorFlow {env['tensorflow']}, Keras {env['keras']}, Python {env['python']}. Created {results['created']}.",
         "",
@@ -76,7 +91,7 @@ def _attack_suite_tables(results: Results, summary: pd.DataFrame) -> list[str]:
         rows, columns = pivot_rows(summary, attack_suite["name"])
         attacks = ", ".join(describe_attack(a) for a in attack_suite["attacks"])
         heading = f"## {attack_suite['name']} ({attack_suite['norm']}): {attacks}"
-        parts += ["", heading, "", render_markdown_table(rows, columns)]
+        parts += ["", heading, "", eps_units(attack_suite) + ".", "", render_markdown_table(rows, columns)]
     return parts
 
 

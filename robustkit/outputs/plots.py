@@ -76,7 +76,8 @@ def examples_png(results: Results) -> bytes | None:
     except ImportError:
         return None
     fig, axes = plt.subplots(len(samples), 3, figsize=(6, 2 * len(samples)), squeeze=False)
-    low, high = results["data"]["bounds"]
+    lower, upper = results["data"]["bounds"]
+    low, high = float(np.min(lower)), float(np.max(upper))  # one grey scale for every feature
     for row, sample in zip(axes, samples):
         x, x_adv = np.asarray(sample["x"]), np.asarray(sample["x_adv"])
         delta = x_adv - x
@@ -92,8 +93,10 @@ def examples_png(results: Results) -> bytes | None:
             (row[2], delta, f"perturbation (±{scale:.3f})", dict(vmin=-scale, vmax=scale, cmap="coolwarm")),
         ):
             shown = image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
-            if shown.ndim == 3:  # colour: show the perturbation's magnitude across channels
-                shown = np.clip(shown, 0, 1) if ax is not row[2] else shown.mean(axis=-1)
+            if shown.ndim == 1:  # a table row: one strip of features
+                shown = shown[None, :]
+            if shown.ndim == 3:  # colour: the image itself, and the perturbation's mean across channels
+                shown = np.clip((shown - low) / (high - low), 0, 1) if ax is not row[2] else shown.mean(axis=-1)
             ax.imshow(shown, **kwargs)
             ax.set_title(title, fontsize=8)
             ax.axis("off")

@@ -33,7 +33,7 @@ class DataSplit:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
-    bounds: tuple[float, float] = (0.0, 1.0)
+    bounds: tuple[Any, Any] = (0.0, 1.0)  # lower, upper: numbers, or arrays per channel or per feature
     info: dict = field(default_factory=dict)
 
     def fingerprint(self) -> str:
@@ -114,11 +114,27 @@ def load_keras_dataset(name: str) -> DataSplit:
     )
 
 
-def load_npz(path: str | Path, bounds: tuple[float, float] | None = None) -> DataSplit:
+def _npz_bounds(arrays: dict, path: Path) -> tuple[Any, Any] | None:
+    """The optional ``bounds`` array of an ``.npz``: shape (2,) or (2, channels) or (2, *example shape)."""
+    if "bounds" not in arrays:
+        return None
+    bounds = np.asarray(arrays["bounds"], dtype=np.float64)
+    if bounds.ndim == 0 or bounds.shape[0] != 2:
+        raise DataError(
+            f"'bounds' in {str(path)!r} has shape {bounds.shape}; it must stack [lower, upper]: shape (2,), "
+            "(2, channels) or (2, *one example's shape)."
+        )
+    lower, upper = bounds[0], bounds[1]
+    return (float(lower) if lower.ndim == 0 else lower), (float(upper) if upper.ndim == 0 else upper)
+
+
+def load_npz(path: str | Path, bounds: tuple[Any, Any] | None = None) -> DataSplit:
     """Load test data from an ``.npz`` file with arrays ``x`` and ``y``.
 
-    Optional arrays ``x_train`` / ``y_train`` are loaded too. ``x`` must already be scaled to
-    ``bounds`` (default: the range [0, 1]).
+    Optional arrays: ``x_train`` / ``y_train``, and ``bounds`` (``[lower, upper]``, each a number,
+    one value per channel or one per feature) giving the range the model reads. Without it, the
+    bounds are ``bounds`` if given, else [0, 255] for 8-bit integer images and [0, 1] otherwise.
+    Whether ``x`` lies inside the bounds in force is checked where they are known (the runner).
     """
     path = Path(path)
     try:
@@ -135,28 +151,26 @@ def load_npz(path: str | Path, bounds: tuple[float, float] | None = None) -> Dat
             f"It has {sorted(arrays)}."
         )
     x, y = arrays["x"], arrays["y"]
-    if not np.issubdtype(x.dtype, np.floating):
-        raise DataError(f"'x' in {str(path)!r} has dtype {x.dtype}; store floats scaled to the bounds (e.g. x / 255).")
+    is_bytes = x.dtype == np.uint8
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise DataError(f"'x' in {str(path)!r} has dtype {x.dtype}; store numbers (floats, or 8-bit pixels).")
     if y.ndim == 2:
         y = np.argmax(y, axis=1)
     if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1 or len(y) != len(x):
         raise DataError(
             f"'y' in {str(path)!r} must be {len(x)} integer labels, got shape {y.shape} and dtype {y.dtype}."
         )
+    x = x.astype(np.float32, copy=False)
     if not np.all(np.isfinite(x)):
         raise DataError(f"'x' in {str(path)!r} contains NaN or Inf.")
-    bounds = bounds or (0.0, 1.0)
-    if x.size and (x.min() < bounds[0] - 1e-6 or x.max() > bounds[1] + 1e-6):
-        raise DataError(
-            f"'x' in {str(path)!r} has values in [{x.min():.4g}, {x.max():.4g}], outside the bounds {bounds}; "
-            "rescale it."
-        )
+    bounds = bounds or _npz_bounds(arrays, path) or ((0.0, 255.0) if is_bytes else (0.0, 1.0))
     classes = int(max(y.max(initial=0), arrays.get("y_train", np.zeros(1, int)).max(initial=0))) + 1
+    x_train = arrays.get("x_train")
     return DataSplit(
         path.stem,
-        arrays.get("x_train"),
+        None if x_train is None else x_train.astype(np.float32, copy=False),
         arrays.get("y_train"),
-        x.astype(np.float32, copy=False),
+        x,
         y.astype(np.int64),
         classes,
         bounds,
