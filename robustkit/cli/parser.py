@@ -61,7 +61,11 @@ def _add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument(
         "--model", nargs="+", help="models instead of the suite's (zoo names, .keras, SavedModel, module:function)"
     )
-    parser.add_argument("--data", help="data instead of the suite's: digits, a .npz file, keras:mnist, ...")
+    parser.add_argument(
+        "--data",
+        help="data instead of the suite's: digits, a .npz file, an image folder, a .csv/.parquet table "
+        "(table.csv?label=COLUMN), module:function (a tf.data.Dataset), tfds:NAME?data_dir=PATH, keras:mnist",
+    )
     parser.add_argument(
         "--attack", nargs="+", help="attack suites instead of the suite's (names in attacks/ or .toml paths)"
     )
@@ -105,7 +109,7 @@ def _add_gate_options(gate: argparse.ArgumentParser) -> None:
 def _add_attack_options(attack: argparse.ArgumentParser) -> None:
     attack.add_argument("--model", required=True, help="zoo name, .keras file, SavedModel folder or module:function")
     attack.add_argument(
-        "--data", default="digits", help="digits (test split), a .npz file with x and y, keras:mnist, ..."
+        "--data", default="digits", help="as for bench: digits, .npz, image folder, table, module:function, tfds:NAME"
     )
     attack.add_argument(
         "--split", choices=["test", "train"], default="test", help="which split of the data (default: test)"

@@ -199,17 +199,59 @@ def from_tf_dataset(
     )
 
 
+def _options(spec: str) -> tuple[str, dict[str, str]]:
+    """``"table.csv?label=species"`` -> ``("table.csv", {"label": "species"})``."""
+    from urllib.parse import parse_qsl
+
+    base, _, query = spec.partition("?")
+    return base, dict(parse_qsl(query, keep_blank_values=True))
+
+
+DATA_SPECS = (
+    "'digits' (embedded), an .npz file with 'x' and 'y', an image folder with one subfolder per class, "
+    "a .csv or .parquet table (?label=COLUMN), package.module:function returning a tf.data.Dataset, "
+    "tfds:NAME (?data_dir=PATH&split=test) or " + ", ".join("keras:" + n for n in KERAS_DATASETS)
+)
+
+
 def load_data(spec: str) -> DataSplit:
-    """Load data by name: ``"digits"``, a ``.npz`` path, or ``"keras:mnist"`` and friends."""
-    if spec == "digits":
+    """Load data by spec: see :data:`DATA_SPECS` for every kind."""
+    base, options = _options(spec)
+    if base == "digits":
         return load_digits_split()
-    if spec.startswith("keras:"):
-        return load_keras_dataset(spec.split(":", 1)[1])
-    if spec in KERAS_DATASETS:
-        return load_keras_dataset(spec)
-    if spec.endswith(".npz") or Path(spec).exists():
-        return load_npz(spec)
-    raise DataError(
-        f"Unknown data {spec!r}: use 'digits' (embedded), a path to an .npz file with 'x' and 'y', "
-        f"or one of {', '.join('keras:' + n for n in KERAS_DATASETS)}."
-    )
+    if base.startswith("keras:"):
+        return load_keras_dataset(base.split(":", 1)[1])
+    if base in KERAS_DATASETS:
+        return load_keras_dataset(base)
+    if base.startswith("tfds:"):
+        from robustkit.sources.pipelines import load_tfds
+
+        return load_tfds(base[5:], options.get("data_dir"), options.get("split", "test"))
+    path = Path(base)
+    if path.suffix == ".npz":
+        return load_npz(path)
+    if path.suffix.lower() in (".csv", ".parquet", ".pq"):
+        from robustkit.sources.tables import load_table
+
+        features = options.get("features")
+        return load_table(path, options.get("label", "label"), features.split(",") if features else None)
+    if path.is_dir():
+        from robustkit.sources.folders import load_image_folder
+
+        size = options.get("size")
+        return load_image_folder(path, _size(size) if size else None)
+    if ":" in base and not path.exists():
+        from robustkit.sources.pipelines import load_factory
+
+        return load_factory(base)
+    if path.exists():
+        return load_npz(path)
+    raise DataError(f"Unknown data {spec!r}: use {DATA_SPECS}.")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise DataError(f"size={text!r}: write the image size as HEIGHTxWIDTH, e.g. size=224x224.") from None
+    return height, width
