@@ -78,11 +78,14 @@ class LogitsView:
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         if self.source == "softmax-layer":
-            return self._inner(x, training=False)
-        if self.source == "softmax-activation":
+            out = self._inner(x, training=False)
+        elif self.source == "softmax-activation":
             with _linear_activation(self._head):
-                return _call_model(self.model, x)
-        out = _call_model(self.model, x)
+                out = _call_model(self.model, x)
+        else:
+            out = _call_model(self.model, x)
+        if out.dtype in (tf.float16, tf.bfloat16):  # mixed precision: losses and steps are computed in float32
+            out = tf.cast(out, tf.float32)
         if self.source == "log-probabilities":
             tiny = tf.constant(1e-30 if out.dtype == tf.float64 else 1e-37, out.dtype)
             return tf.math.log(tf.maximum(out, tiny))
@@ -96,8 +99,8 @@ def _call_model(model: Any, x: tf.Tensor) -> tf.Tensor:
         out = model(x)
     if isinstance(out, (list, tuple)) or isinstance(out, dict):
         raise ModelError(
-            "The model returns several outputs; robustkit needs one logits tensor. Wrap it, e.g. "
-            "keras.Model(model.inputs, model.outputs[0])."
+            "The model returns several outputs; robustkit needs one logits tensor. Choose it by name "
+            "(--output NAME, or model.keras?output=NAME), or wrap it: keras.Model(model.inputs, model.outputs[0])."
         )
     return out
 

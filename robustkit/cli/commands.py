@@ -20,7 +20,7 @@ from robustkit.outputs.plots import PLOT_HINT
 from robustkit.outputs.report import write_report
 from robustkit.ranges import ensure_data_in_bounds, in_input_units
 from robustkit.sources.data import load_data
-from robustkit.sources.models import load_model
+from robustkit.sources.models import load_model, with_option
 from robustkit.sources.zoo import ZOO, model_path
 from robustkit.training.augment import mix_adversarial
 
@@ -79,7 +79,7 @@ def cmd_attack(args) -> int:
         attack: Any = AutoAttack(args.eps, norm=args.norm, steps=args.steps or 100, bounds=bounds, seed=args.seed)
     else:
         attack = build_attack(args.attack, **_attack_settings(args, bounds))
-    model = load_model(args.model)
+    model = load_model(with_option(args.model, "output", args.output) if args.output else args.model)
     start = time.perf_counter()
     result = attack.run(model, x, y)
     inputs, labels, flags = mix_adversarial(x, result.x_adv.numpy(), y, args.mix, args.keep_originals, seed=args.seed)

@@ -48,6 +48,7 @@ def _number(text: str) -> float:
     return value
 
 
+OUTPUT_HELP = "the output that holds the logits, for models with several outputs (its name)"
 BOUNDS_HELP = "the range the model reads, e.g. 0 255 (default: the attack suite's, else the data's, else 0 1)"
 
 
@@ -59,8 +60,11 @@ def _add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
         help="benchmark suite: a name (see `robustkit suites`) or a .toml path (default: default)",
     )
     parser.add_argument(
-        "--model", nargs="+", help="models instead of the suite's (zoo names, .keras, SavedModel, module:function)"
+        "--model",
+        nargs="+",
+        help="models instead of the suite's (zoo names, .keras, SavedModel, keras-app:NAME, module:function)",
     )
+    parser.add_argument("--output", metavar="NAME", help=OUTPUT_HELP)
     parser.add_argument(
         "--data",
         help="data instead of the suite's: digits, a .npz file, an image folder, a .csv/.parquet table "
@@ -108,6 +112,7 @@ def _add_gate_options(gate: argparse.ArgumentParser) -> None:
 
 def _add_attack_options(attack: argparse.ArgumentParser) -> None:
     attack.add_argument("--model", required=True, help="zoo name, .keras file, SavedModel folder or module:function")
+    attack.add_argument("--output", metavar="NAME", help=OUTPUT_HELP)
     attack.add_argument(
         "--data", default="digits", help="as for bench: digits, .npz, image folder, table, module:function, tfds:NAME"
     )

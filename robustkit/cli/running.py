@@ -13,6 +13,7 @@ from rich.table import Table
 from robustkit.errors import ConfigError
 from robustkit.evaluation.runner import BenchmarkRun, run_benchmark
 from robustkit.evaluation.suites import BenchmarkSuite, load_attack_suite, load_benchmark_suite
+from robustkit.sources.models import with_option
 
 console = Console(stderr=True)
 out = Console()
@@ -23,6 +24,8 @@ def suite_with_overrides(args) -> BenchmarkSuite:
     suite = load_benchmark_suite(args.suite)
     if args.model:
         suite.models = list(args.model)
+    if args.output:
+        suite.models = [with_option(model, "output", args.output) for model in suite.models]
     if args.data:
         suite.data = args.data
     if args.attack:
