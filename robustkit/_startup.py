@@ -3,6 +3,7 @@
 Importing TensorFlow prints a dozen lines from its C++ runtime (oneDNN, CUDA drivers, CPU
 features) straight to the process's stderr, where Python cannot filter them. robustkit imports
 TensorFlow once with that stream captured and keeps the text: ``robustkit --verbose`` prints it.
+Training a zoo model on first use (Keras's data pipeline logs from C++ too) is kept the same way.
 Nothing is captured when TensorFlow is already imported, when ``ROBUSTKIT_VERBOSE`` is set, or
 when the user chose ``TF_CPP_MIN_LOG_LEVEL`` themselves. If the import fails, the captured text is
 written back to stderr before the error propagates, so nothing that explains a failure is lost.
@@ -18,31 +19,26 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _captured = ""
 
 
-def _capture_wanted() -> bool:
-    return not (
-        "tensorflow" in sys.modules or os.environ.get("ROBUSTKIT_VERBOSE") or "TF_CPP_MIN_LOG_LEVEL" in os.environ
-    )
+@contextmanager
+def native_stderr_kept() -> Iterator[None]:
+    """Run the block with file descriptor 2 captured; its text is kept for :func:`startup_messages`.
 
-
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow and initialize its devices with stderr (file descriptor 2) captured."""
+    If the block raises, the captured text is written back to stderr first, so nothing that
+    explains a failure is lost.
+    """
     global _captured
-    if not _capture_wanted():
-        import tensorflow  # noqa: F401
-
-        return
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as buffer:
         os.dup2(buffer.fileno(), 2)
         try:
-            import tensorflow as tf
-
-            tf.config.list_logical_devices()  # device set-up logs (CUDA probing) happen here, not at import
+            yield
         except BaseException:
             os.dup2(saved, 2)
             buffer.seek(0)
@@ -53,9 +49,26 @@ def import_tensorflow_quietly() -> None:
             os.dup2(saved, 2)
             os.close(saved)
         buffer.seek(0)
-        _captured = buffer.read().decode(errors="replace")
+        _captured += buffer.read().decode(errors="replace")
+
+
+def quiet_wanted() -> bool:
+    """Whether TensorFlow's native messages are kept out of the terminal (see the module's docstring)."""
+    return not (os.environ.get("ROBUSTKIT_VERBOSE") or "TF_CPP_MIN_LOG_LEVEL" in os.environ)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and initialize its devices with stderr (file descriptor 2) captured."""
+    if "tensorflow" in sys.modules or not quiet_wanted():
+        import tensorflow  # noqa: F401
+
+        return
+    with native_stderr_kept():
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()  # device set-up logs (CUDA probing) happen here, not at import
 
 
 def startup_messages() -> str:
-    """What TensorFlow printed while robustkit imported it ('' if nothing was captured)."""
+    """What TensorFlow printed while robustkit kept its native messages ('' if nothing was captured)."""
     return _captured

@@ -1,4 +1,4 @@
-"""Models people have: Keras applications at their real sizes, several outputs, mixed precision, SavedModel signatures."""
+"""Models people have: Keras applications at real sizes, several outputs, mixed precision, SavedModel signatures."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -41,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.verbose:
         sys.stderr.write(startup_messages())
+        os.environ["ROBUSTKIT_VERBOSE"] = "1"  # later native messages (training a zoo model) go straight through
     else:  # TensorFlow's Python-side notices (retracing, deprecations) are for developers, not for a run
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
     if args.version:

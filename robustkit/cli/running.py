@@ -31,7 +31,9 @@ def suite_with_overrides(args) -> BenchmarkSuite:
     if args.attack:
         suite.attack_suites = [load_attack_suite(name) for name in args.attack]
     if args.eps:
-        suite.attack_suites = [dataclasses.replace(s, eps=tuple(sorted(set(args.eps)))) for s in suite.attack_suites]
+        suite.attack_suites = [
+            dataclasses.replace(s, eps=tuple(sorted(set(args.eps))), headline_eps=None) for s in suite.attack_suites
+        ]
     if args.bounds:
         low, high = args.bounds
         if not low < high:

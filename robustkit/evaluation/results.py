@@ -38,6 +38,7 @@ class Environment(TypedDict):
 
 class _AttackSuiteOptional(TypedDict, total=False):
     eps_written: list[str]  # eps as written, when given as fractions of the input range ("8/255")
+    headline_eps: float  # the eps the report's summary shows, when the suite names one
 
 
 class AttackSuiteConfig(_AttackSuiteOptional):

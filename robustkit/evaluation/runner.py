@@ -49,6 +49,8 @@ from robustkit.tape import validate_input_shape
 from robustkit.tracing import compiled_predict
 
 ProgressFn = Callable[[int, int, str], None]
+# Settings of an attack suite that change how results are shown, not what is computed: not part of a cell's key.
+PRESENTATION_KEYS = ("headline_eps", "eps_written")
 
 
 @dataclass
@@ -195,7 +197,7 @@ class _Runner:
             {
                 "model": model_hash,
                 "data": self.results["data"]["fingerprint"],
-                "threat": attack_suite.config(),
+                "threat": {k: v for k, v in attack_suite.config().items() if k not in PRESENTATION_KEYS},
                 "attack": spec.config(),
                 "seed": suite.seed,
                 "batch_size": suite.batch_size,

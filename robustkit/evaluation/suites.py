@@ -77,6 +77,7 @@ ATTACK_SUITE_KEYS = {
     "norm": "one of " + ", ".join(NORMS),
     "eps": 'a list of numbers >= 0 (input units) or fractions of the input range like "8/255"',
     "bounds": "[lower, upper]: each a number, one value per channel, or one per feature",
+    "headline_eps": "the eps the report's summary shows (one of eps; default: the middle of the grid)",
     "attack": "an array of [[attack]] tables",
 }
 BENCH_KEYS = {
@@ -151,6 +152,7 @@ class AttackSuite:
     description: str = ""
     path: str = ""
     eps_written: tuple[str, ...] = ()
+    headline_eps: Eps | None = None
 
     def resolved(self, bounds: Any) -> AttackSuite:
         """This suite with every eps in input units, for inputs in ``bounds`` (fractions of the range scaled).
@@ -163,7 +165,13 @@ class AttackSuite:
         if not any(isinstance(e, Fraction) for e in self.eps):
             return self
         ordered = sorted((in_input_units(e, bounds), eps_label(e)) for e in self.eps)
-        return replace(self, eps=tuple(e for e, _ in ordered), eps_written=tuple(w for _, w in ordered))
+        headline = None if self.headline_eps is None else in_input_units(self.headline_eps, bounds)
+        return replace(
+            self,
+            eps=tuple(e for e, _ in ordered),
+            eps_written=tuple(w for _, w in ordered),
+            headline_eps=headline,
+        )
 
     @property
     def input_eps(self) -> tuple[float, ...]:
@@ -185,6 +193,8 @@ class AttackSuite:
         }
         if self.eps_written:
             config["eps_written"] = list(self.eps_written)
+        if self.headline_eps is not None:
+            config["headline_eps"] = float(self.headline_eps)
         return config
 
 
@@ -269,6 +279,14 @@ def load_attack_suite(name_or_path: str) -> AttackSuite:
     if len(set(eps)) != len(eps):
         raise bad_value(path, "top-level", "eps", raw_eps, "distinct numbers")
     bounds = _bounds_value(path, data.get("bounds"))
+    headline = data.get("headline_eps")
+    if headline is not None:
+        try:
+            headline = parse_eps(headline)
+        except ConfigError:
+            raise bad_value(path, "top-level", "headline_eps", headline, ATTACK_SUITE_KEYS["headline_eps"]) from None
+        if headline not in eps:
+            raise bad_value(path, "top-level", "headline_eps", data["headline_eps"], f"one of eps = {raw_eps}")
     tables = data.get("attack")
     if not isinstance(tables, list) or not tables:
         raise ConfigError(f"{path}: no [[attack]] tables; add at least one (type = 'fgsm' or 'pgd').")
@@ -286,6 +304,7 @@ def load_attack_suite(name_or_path: str) -> AttackSuite:
         bounds,
         str(data.get("description", "")),
         str(path),
+        headline_eps=headline,
     )
 
 

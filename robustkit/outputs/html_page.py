@@ -8,6 +8,7 @@ import html
 import pandas as pd
 
 from robustkit.evaluation.results import Results
+from robustkit.outputs.glance import checks_matrix, summary_rows
 from robustkit.outputs.markdown import eps_units, pivot_rows
 from robustkit.outputs.plots import PLOT_HINT
 from robustkit.ranges import describe_bounds
@@ -19,6 +20,8 @@ th,td{border:1px solid #ccc;padding:0.25rem 0.5rem;text-align:right}
 th{background:#f3f3f3}td:first-child,td:nth-child(2){text-align:left}
 .pass{color:#176f2c}.warn{color:#9a6700}.fail{color:#b42318;font-weight:bold}
 img{max-width:100%}
+table.checks td{text-align:center}dt{font-weight:bold;margin-top:0.5rem}dd{margin-left:1rem;font-size:0.9rem}
+details{margin:1rem 0}summary{cursor:pointer;font-weight:bold}
 """
 
 
@@ -27,25 +30,44 @@ def _image(title: str, alt: str, png: bytes) -> str:
     return f'<h2>{title}</h2><img alt="{alt}" src="{source}">'
 
 
-def _checks_table(checks: list) -> str:
-    rows = [
-        f"<tr><td>{html.escape(c['model'])}</td><td>{html.escape(c['name'])}</td>"
-        f"<td class='{c['status']}'>{c['status'].upper()}</td><td>{html.escape(str(c['value']))}</td>"
-        f"<td style='text-align:left'>{html.escape(c['message'])}</td></tr>"
-        for c in checks
-    ]
-    header = "<tr><th>model</th><th>check</th><th>status</th><th>value</th><th>meaning</th></tr>"
-    return "<h2>Trust checks</h2><table>" + header + "".join(rows) + "</table>"
+def _table(rows: list[dict], columns: list[str], css: str) -> str:
+    header = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(_cell(str(row.get(c, "")), c == "trust checks") for c in columns) + "</tr>" for row in rows
+    )
+    return f"<table class='{css}'><tr>{header}</tr>{body}</table>"
+
+
+def _cell(text: str, is_verdict: bool) -> str:
+    """A table cell; a check status (``PASS 0.3%``, ``fail: loss-improves``) gets its colour."""
+    status = text.split(" ", 1)[0].rstrip(":").lower()
+    css = f" class='{status}'" if status in ("pass", "warn", "fail") else ""
+    return f"<td{css}>{html.escape(text)}</td>"
+
+
+def _checks(results: Results) -> str:
+    rows, columns, explanations = checks_matrix(results)
+    if not rows:
+        return ""
+    meanings = "".join(
+        f"<dt>{html.escape(name)}</dt><dd>{html.escape(text)}</dd>" for name, text in explanations.items()
+    )
+    return f"<h2>Trust checks</h2>{_table(rows, columns, 'checks')}<dl>{meanings}</dl>"
 
 
 def html_report(results: Results, summary: pd.DataFrame, curves: bytes | None, grid: bytes | None) -> str:
     suite, data, env = results["suite"], results["data"], results["environment"]
+    rows, columns = summary_rows(results, summary)
     body = [
         f"<h1>Robustness report: {html.escape(suite['name'])}</h1>",
         f"<p>Data <b>{html.escape(data['name'])}</b>, {data['n']} test examples, "
         f"bounds {describe_bounds(data['bounds'])}. "
         f"Seed {suite['seed']}. robustkit {env['robustkit']}, TensorFlow {env['tensorflow']}, Keras {env['keras']}, "
         f"Python {env['python']}. Created {html.escape(results['created'])}.</p>",
+        "<h2>Summary</h2><p>Clean and worst-case robust accuracy (%) at each threat model's headline eps, "
+        "and the trust checks.</p>",
+        _table(rows, columns, "summary-first"),
+        _checks(results),
         _image("Robustness curves", "robustness curves", curves) if curves else f"<p><i>{PLOT_HINT}</i></p>",
     ]
     for attack_suite in suite["attack_suites"]:
@@ -55,11 +77,10 @@ def html_report(results: Results, summary: pd.DataFrame, curves: bytes | None, g
         body.append(f"<h2>{html.escape(attack_suite['name'])} ({attack_suite['norm']}): robust accuracy %</h2>")
         body.append(f"<p>{html.escape(eps_units(attack_suite))}.</p>")
         body.append(frame.to_html(index=False, escape=True, classes="robust-accuracy"))
-    if results.get("checks"):
-        body.append(_checks_table(results["checks"]))
     if grid:
         body.append(_image("Examples", "original, adversarial and perturbation images", grid))
-    body.append("<h2>All results</h2>")
+    body.append("<details><summary>All results</summary>")
     body.append(summary.to_html(index=False, float_format=lambda v: f"{v:.4g}", classes="summary"))
+    body.append("</details>")
     head = f"<meta charset='utf-8'><title>robustkit: {html.escape(suite['name'])}</title><style>{HTML_STYLE}</style>"
     return f"<!doctype html><html><head>{head}</head><body>{''.join(body)}</body></html>"

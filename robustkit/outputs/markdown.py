@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from robustkit.evaluation.results import AttackSuiteConfig, Results
+from robustkit.outputs.glance import checks_matrix, summary_rows
 from robustkit.ranges import describe_bounds
 
 
@@ -113,21 +114,30 @@ def _worst_case_table(summary: pd.DataFrame) -> list[str]:
     return ["", "## Worst case with 95% Wilson intervals", "", table]
 
 
-def _checks_and_models(results: Results) -> list[str]:
-    parts = []
-    columns = ["model", "check", "status", "value", "meaning"]
-    checks = [
-        dict(zip(columns, (c["model"], c["name"], c["status"].upper(), c["value"], c["message"])))
-        for c in results.get("checks") or []
+def _at_a_glance(results: Results, summary: pd.DataFrame) -> list[str]:
+    rows, columns = summary_rows(results, summary)
+    parts = [
+        "",
+        "## Summary",
+        "",
+        "Clean and worst-case robust accuracy (%) at each threat model's headline eps, and the trust checks.",
+        "",
+        render_markdown_table(rows, columns),
     ]
-    if checks:
-        parts += ["", "## Trust checks", "", render_markdown_table(checks, columns)]
+    rows, columns, explanations = checks_matrix(results)
+    if rows:
+        parts += ["", "## Trust checks", "", render_markdown_table(rows, columns), ""]
+        parts += [f"- **{name}**: {text}" for name, text in explanations.items()]
+    return parts
+
+
+def _models(results: Results) -> list[str]:
     columns = ["model", "source", "weights", "clean accuracy"]
     models = [
         dict(zip(columns, (k, v["spec"], f"`{v['fingerprint']}`", pct(v["clean_accuracy"]))))
         for k, v in results["models"].items()
     ]
-    return parts + ["", "## Models", "", render_markdown_table(models, columns)]
+    return ["", "## Models", "", render_markdown_table(models, columns)]
 
 
 def markdown_report(results: Results, summary: pd.DataFrame) -> str:
@@ -139,5 +149,5 @@ def markdown_report(results: Results, summary: pd.DataFrame) -> str:
         f"resumed {run.get('cells_reused', '?')}. Full table: `summary.csv`; everything: `results.json`.",
         "",
     ]
-    parts = _header(results) + _attack_suite_tables(results, summary) + _worst_case_table(summary)
-    return "\n".join(parts + _checks_and_models(results) + footer)
+    parts = _header(results) + _at_a_glance(results, summary) + _attack_suite_tables(results, summary)
+    return "\n".join(parts + _worst_case_table(summary) + _models(results) + footer)

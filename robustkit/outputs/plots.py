@@ -63,8 +63,30 @@ def curves_png(results: Results, summary: pd.DataFrame) -> bytes | None:
     return png
 
 
+MAX_TILES = 24  # a report's example grid never shows more than this many examples
+
+
+def _shown(image: np.ndarray, low: float, high: float, scale: float | None = None) -> tuple[np.ndarray, dict]:
+    """An example (or, with ``scale``, a perturbation) as an array ``imshow`` draws, and how to draw it."""
+    shown = image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
+    if shown.ndim == 1:  # a table row: one strip of features
+        shown = shown[None, :]
+    if scale is not None:  # colour perturbations: their mean across channels
+        return (shown.mean(axis=-1) if shown.ndim == 3 else shown), dict(vmin=-scale, vmax=scale, cmap="coolwarm")
+    if shown.ndim == 3:  # colour images: scaled to [0, 1] from the bounds
+        return np.clip((shown - low) / (high - low), 0, 1), {}
+    return shown, dict(vmin=low, vmax=high, cmap="gray")
+
+
+def _grid_samples(samples: list) -> tuple[list[str], list[list]]:
+    """Samples by model, as many per model as keep the grid within :data:`MAX_TILES` tiles."""
+    models = list(dict.fromkeys(s["model"] for s in samples))[:MAX_TILES]
+    per_model = max(1, min(4, MAX_TILES // len(models)))
+    return models, [[s for s in samples if s["model"] == m][:per_model] for m in models]
+
+
 def examples_png(results: Results) -> bytes | None:
-    """Original / adversarial / perturbation images for the report's samples."""
+    """A compact grid: one row per model, each example a tile of original, adversarial and perturbation."""
     samples = results.get("samples") or []
     if not samples:
         return None
@@ -75,31 +97,29 @@ def examples_png(results: Results) -> bytes | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    fig, axes = plt.subplots(len(samples), 3, figsize=(6, 2 * len(samples)), squeeze=False)
+    models, rows = _grid_samples(samples)
+    columns = max(len(r) for r in rows)
     lower, upper = results["data"]["bounds"]
     low, high = float(np.min(lower)), float(np.max(upper))  # one grey scale for every feature
-    for row, sample in zip(axes, samples):
-        x, x_adv = np.asarray(sample["x"]), np.asarray(sample["x_adv"])
-        delta = x_adv - x
-        scale = max(float(np.abs(delta).max()), 1e-12)
-        for ax, image, title, kwargs in (
-            (row[0], x, f"{sample['model']}: label {sample['label']}", dict(vmin=low, vmax=high, cmap="gray")),
-            (
-                row[1],
-                x_adv,
-                f"{sample['attack']} eps={sample['eps']:g}: {sample['adv_pred']}",
-                dict(vmin=low, vmax=high, cmap="gray"),
-            ),
-            (row[2], delta, f"perturbation (±{scale:.3f})", dict(vmin=-scale, vmax=scale, cmap="coolwarm")),
-        ):
-            shown = image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
-            if shown.ndim == 1:  # a table row: one strip of features
-                shown = shown[None, :]
-            if shown.ndim == 3:  # colour: the image itself, and the perturbation's mean across channels
-                shown = np.clip((shown - low) / (high - low), 0, 1) if ax is not row[2] else shown.mean(axis=-1)
-            ax.imshow(shown, **kwargs)
-            ax.set_title(title, fontsize=8)
-            ax.axis("off")
+    fig, axes = plt.subplots(len(models), 3 * columns, figsize=(2.6 * columns, 1.05 * len(models) + 0.3), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for row_axes, model, row in zip(axes, models, rows):
+        row_axes[0].set_title(model, fontsize=7, loc="left", fontweight="bold")
+        for tile, sample in enumerate(row):
+            x, x_adv = np.asarray(sample["x"]), np.asarray(sample["x_adv"])
+            delta = x_adv - x
+            scale = max(float(np.abs(delta).max()), 1e-12)
+            panels = (
+                (_shown(x, low, high), f"label {sample['label']}"),
+                (_shown(x_adv, low, high), f"→ {sample['adv_pred']} @{sample['eps']:g}"),
+                (_shown(delta, low, high, scale), f"±{scale:.2g}"),
+            )
+            for offset, ((shown, style), caption) in enumerate(panels):
+                ax = row_axes[3 * tile + offset]
+                ax.imshow(shown, **style)
+                ax.text(0.5, -0.06, caption, transform=ax.transAxes, fontsize=6, ha="center", va="top")
+    fig.subplots_adjust(wspace=0.05, hspace=0.45)
     png = _figure_png(fig)
     plt.close(fig)
     return png

@@ -18,6 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from robustkit._startup import native_stderr_kept, quiet_wanted
 from robustkit.errors import ModelError
 from robustkit.files import atomic_path
 from robustkit.sources.data import load_digits_split
@@ -93,7 +94,10 @@ def _train(entry: ZooEntry, seed: int) -> keras.Model:
     from robustkit.sources import zoo_training
 
     recipe = zoo_training.Recipe(entry.architecture, entry.method, entry.epochs, entry.eps)
-    return zoo_training.train(recipe, load_digits_split(), seed)
+    if not quiet_wanted():
+        return zoo_training.train(recipe, load_digits_split(), seed)
+    with native_stderr_kept():  # Keras's data pipeline logs version notes from C++ while training
+        return zoo_training.train(recipe, load_digits_split(), seed)
 
 
 def weights_fingerprint(model: keras.Model) -> str:

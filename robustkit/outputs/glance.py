@@ -1,0 +1,76 @@
+"""What a report shows first: one row per model (clean accuracy, worst-case robust accuracy at each
+threat model's headline eps, the trust checks' verdict), and the checks as a models x checks matrix
+whose explanations are written once.
+
+Example:
+    >>> headline_eps({"eps": [0.01, 0.05, 0.1, 0.2], "headline_eps": 0.1}), headline_eps({"eps": [0.1, 0.2, 0.5]})
+    (0.1, 0.2)
+    >>> verdict([{"status": "pass", "name": "a"}, {"status": "warn", "name": "b"}])
+    'warn: b'
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from robustkit.evaluation.results import AttackSuiteConfig, CheckRecord, Results
+
+
+def headline_eps(attack_suite: AttackSuiteConfig) -> float:
+    """The eps a suite names for its headline, else the grid's middle value."""
+    if "headline_eps" in attack_suite:
+        return float(attack_suite["headline_eps"])
+    grid = sorted(attack_suite["eps"])
+    return float(grid[(len(grid) - 1) // 2 + (len(grid) % 2 == 0)])
+
+
+def verdict(checks: list[CheckRecord] | list[dict]) -> str:
+    """``pass``, or the worst status with the checks that have it."""
+    for status in ("fail", "warn"):
+        names = [c["name"] for c in checks if c["status"] == status]
+        if names:
+            return f"{status}: {', '.join(names)}"
+    return "pass" if checks else "not run"
+
+
+def _eps_text(attack_suite: AttackSuiteConfig, eps: float) -> str:
+    written = dict(zip(attack_suite["eps"], attack_suite.get("eps_written") or []))
+    return written.get(eps, f"{eps:g}")
+
+
+def summary_rows(results: Results, summary: pd.DataFrame) -> tuple[list[dict], list[str]]:
+    """Per model: clean accuracy, worst-case robust accuracy at each headline eps (%), checks' verdict."""
+    worst = summary[summary["attack"] == "worst-case"]
+    columns = ["model", "clean"]
+    headlines = []
+    for attack_suite in results["suite"]["attack_suites"]:
+        eps = headline_eps(attack_suite)
+        headlines.append((attack_suite["name"], eps))
+        columns.append(f"{attack_suite['name']} @ {_eps_text(attack_suite, eps)}")
+    columns.append("trust checks")
+    rows = []
+    for model, info in results["models"].items():
+        row = {"model": model, "clean": f"{100 * info['clean_accuracy']:.1f}"}
+        for column, (suite_name, eps) in zip(columns[2:], headlines):
+            match = worst[(worst["model"] == model) & (worst["attack_suite"] == suite_name)]
+            match = match[np.isclose(match["eps"], eps)]
+            value = match["robust_accuracy"].iloc[0] if len(match) else float("nan")
+            row[column] = "–" if np.isnan(value) else f"{100 * value:.1f}"
+        row["trust checks"] = verdict([c for c in results.get("checks") or [] if c["model"] == model])
+        rows.append(row)
+    return rows, columns
+
+
+def checks_matrix(results: Results) -> tuple[list[dict], list[str], dict[str, str]]:
+    """Rows of models, a column per check (``STATUS value``), and each check's explanation once."""
+    checks = results.get("checks") or []
+    names = list(dict.fromkeys(c["name"] for c in checks))
+    explanations = {c["name"]: c["message"] for c in checks}
+    rows = []
+    for model in dict.fromkeys(c["model"] for c in checks):
+        row = {"model": model}
+        for check in (c for c in checks if c["model"] == model):
+            row[check["name"]] = f"{check['status'].upper()} {check['value']}"
+        rows.append(row)
+    return rows, ["model", *names], explanations
