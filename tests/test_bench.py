@@ -195,6 +195,7 @@ def test_report_files_parse(tmp_path):
     written = write_report(run.results, tmp_path, run.summary)
     assert set(written) == {
         "results.json",
+        "examples.npz",
         "summary.csv",
         "report.md",
         "report.html",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from robustkit.errors import DataError
@@ -26,7 +27,7 @@ def _fits(record: dict, typed_dict) -> bool:
 def test_the_reference_results_have_exactly_the_declared_fields():
     results = read_results(REFERENCE)
     assert results["format"] == RESULTS_FORMAT
-    assert set(results) == _keys(schema.Results)
+    assert _fits(results, schema.Results)
     assert set(results["environment"]) == _keys(schema.Environment)
     assert _fits(results["suite"], schema.SuiteConfig)
     assert all(_fits(s, schema.AttackSuiteConfig) for s in results["suite"]["attack_suites"])
@@ -42,29 +43,68 @@ def test_the_reference_results_have_exactly_the_declared_fields():
     assert set(results["run"]) == _keys(schema.RunInfo)
 
 
-def _as_version_1(results: dict) -> dict:
-    """What the same run wrote under version 1 of the schema."""
-    old = json.loads(json.dumps(results))
-    old["format"] = "robustkit-results/1"
-    old["suite"]["threat_models"] = old["suite"].pop("attack_suites")
-    for per_model in old["examples"].values():
-        per_model["threats"] = per_model.pop("attack_suites")
-    for row in old["samples"] + old["summary"]:
-        row["threat"] = row.pop("attack_suite")
+def _plain(value):
+    """Numpy arrays as lists (NaN as None, as JSON versions 1 and 2 stored them), for comparing and dumping."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [None if isinstance(v, float) and np.isnan(v) else v for v in value.tolist()]
+    return value
+
+
+def _as_version(results: dict, version: int) -> dict:
+    """What the same run wrote under version 1 or 2 of the schema: everything inline in the JSON."""
+    old = json.loads(json.dumps(_plain(results)))
+    old.pop("examples_file", None)
+    old["format"] = f"robustkit-results/{version}"
+    if version == 1:
+        old["suite"]["threat_models"] = old["suite"].pop("attack_suites")
+        for per_model in old["examples"].values():
+            per_model["threats"] = per_model.pop("attack_suites")
+        for row in old["samples"] + old["summary"]:
+            row["threat"] = row.pop("attack_suite")
     return old
 
 
-def test_a_version_1_file_is_read_as_the_current_version(tmp_path):
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_files_are_read_as_the_current_version(tmp_path, version):
     current = read_results(REFERENCE)
     path = tmp_path / "results.json"
-    path.write_text(json.dumps(_as_version_1(current)))
-    assert read_results(path) == current
+    path.write_text(json.dumps(_as_version(current, version)))
+    upgraded = read_results(path)
+    assert upgraded["format"] == RESULTS_FORMAT
+    assert _plain(upgraded) == _plain(current)
+    record = upgraded["examples"]["digits-cnn"]["attack_suites"]["linf"]["pgd-20"]
+    assert isinstance(record["broken_eps"], np.ndarray) and record["broken_eps"].dtype == float
+
+
+def test_results_json_stays_small_and_the_columns_hold_every_example(tmp_path):
+    """Version 3: per-example data lives in examples.npz; results.json does not grow with the data."""
+    on_disk = json.loads(REFERENCE.read_text())
+    assert on_disk["examples_file"] == "examples.npz" and "labels" not in on_disk["data"]
+    record = on_disk["examples"]["digits-cnn"]["attack_suites"]["linf"]["pgd-20"]
+    assert set(record) == {"cell_grad_evals", "cell_seconds", "cell_attacked", "no_gradient"}
+    with np.load(REFERENCE.parent / "examples.npz") as columns:
+        n = on_disk["data"]["n"]
+        assert columns["labels"].shape == (n,)
+        assert columns["digits-cnn/linf/pgd-20/broken_eps"].shape == (n,)
+        by = columns["digits-cnn/linf/worst-case/broken_by"]
+        worst = columns["digits-cnn/linf/worst-case/broken_eps"]
+        assert set(by[np.isnan(worst)]) == {""} and set(by[~np.isnan(worst)]) <= {"fgsm", "pgd-20", "apgd-ce"}
+    (tmp_path / "results.json").write_text(REFERENCE.read_text())
+    with pytest.raises(DataError, match="examples.npz, which is missing beside it"):
+        read_results(tmp_path / "results.json")
 
 
 @pytest.mark.parametrize(
     "content, message",
     [
-        ('{"format": "robustkit-results/9"}', "readable: robustkit-results/1, robustkit-results/2"),
+        (
+            '{"format": "robustkit-results/9"}',
+            "readable: robustkit-results/1, robustkit-results/2, robustkit-results/3",
+        ),
         ("[1, 2]", "not a robustkit results.json"),
         ('{"format": "robustkit-results/2", "suite": {}}', "lacks data, models, examples, summary"),
         ("{not json", "Could not read"),

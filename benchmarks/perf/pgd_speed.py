@@ -2,7 +2,9 @@
 
 Run: ``python benchmarks/perf/pgd_speed.py [--rounds N]``.
 
-For two CNN shapes (28x28x1 at batch 256, 32x32x3 at batch 128), each round times the limit
+For two small CNNs (28x28x1 at batch 256, 32x32x3 at batch 128) and two realistic architectures
+(a CIFAR ResNet-20 at 32x32x3, batch 128, and Keras's MobileNetV3Small at 96x96x3, batch 32),
+each round times the limit
 (a compiled ``tf.function`` returning the loss gradient, called 10 times) and then every attack
 implementation, in one process with the rounds interleaved, and reports medians and the ratio
 to the limit. The labels are the model's own clean predictions. ``robustkit@0`` is the same
@@ -43,6 +45,50 @@ def cnn(shape: tuple[int, int, int]) -> keras.Model:
             keras.layers.Dense(10),
         ]
     )
+
+
+def resnet20(shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10) -> keras.Model:
+    """He et al.'s CIFAR ResNet-20: three stages of three basic blocks (16, 32, 64 filters), batch norm."""
+    keras.utils.set_random_seed(0)
+    layers = keras.layers
+
+    def conv_bn(x, filters, stride=1, relu=True):
+        x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        return layers.ReLU()(x) if relu else x
+
+    inputs = keras.Input(shape)
+    x = conv_bn(inputs, 16)
+    for stage, filters in enumerate((16, 32, 64)):
+        for block in range(3):
+            stride = 2 if stage > 0 and block == 0 else 1
+            shortcut = x
+            y = conv_bn(x, filters, stride)
+            y = conv_bn(y, filters, relu=False)
+            if stride != 1:
+                shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False)(x)
+                shortcut = layers.BatchNormalization()(shortcut)
+            x = layers.ReLU()(layers.Add()([y, shortcut]))
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, layers.Dense(classes)(x), name="resnet20")
+
+
+def mobilenet_v3_small(shape: tuple[int, int, int] = (96, 96, 3)) -> keras.Model:
+    """Keras's MobileNetV3Small, random weights, logits out; inputs in [0, 1] scaled to its [0, 255] inside."""
+    from robustkit.sources.applications import load_application
+
+    keras.utils.set_random_seed(0)
+    application = load_application("MobileNetV3Small", weights=None, size=shape[:2], classes=10)
+    inputs = keras.Input(shape)
+    return keras.Model(inputs, application(keras.layers.Rescaling(255.0)(inputs)), name="mobilenetv3small")
+
+
+MODELS = {
+    "cnn-28x28x1": (lambda: cnn((28, 28, 1)), (28, 28, 1), 256),
+    "cnn-32x32x3": (lambda: cnn((32, 32, 3)), (32, 32, 3), 128),
+    "resnet20-32x32x3": (resnet20, (32, 32, 3), 128),
+    "mobilenetv3s-96": (mobilenet_v3_small, (96, 96, 3), 32),
+}
 
 
 def compiled_input_gradient(model: keras.Model):
@@ -149,8 +195,8 @@ def optional_runners(model, shape):
     return runners
 
 
-def bench(shape, batch, rounds):
-    model = cnn(shape)
+def bench(make, shape, batch, rounds):
+    model = make()
     rng = np.random.default_rng(0)
     x = tf.constant(rng.uniform(0, 1, (batch,) + shape).astype("float32"))
     # Attack the model's own predictions, so that every example starts correctly classified.
@@ -183,15 +229,16 @@ def bench(shape, batch, rounds):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     args = parser.parse_args()
     print(
         f"L-inf PGD-{STEPS}, eps={EPS}, TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs"
     )
-    print(f"{'model':<12} {'batch':>5}  {'implementation':<12} {'median s':>9} {'x limit':>8}")
-    for shape, batch in (((28, 28, 1), 256), ((32, 32, 3), 128)):
-        label = "x".join(map(str, shape))
-        for name, median, ratio in bench(shape, batch, args.rounds):
-            print(f"{label:<12} {batch:>5}  {name:<12} {median:>9.4f} {ratio:>7.3f}x")
+    print(f"{'model':<18} {'batch':>5}  {'implementation':<12} {'median s':>9} {'x limit':>8}")
+    for label in args.models:
+        make, shape, batch = MODELS[label]
+        for name, median, ratio in bench(make, shape, batch, args.rounds):
+            print(f"{label:<18} {batch:>5}  {name:<12} {median:>9.4f} {ratio:>7.3f}x", flush=True)
 
 
 if __name__ == "__main__":

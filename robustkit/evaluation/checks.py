@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from robustkit.errors import GradientError
-from robustkit.evaluation.results import CheckRecord
+from robustkit.evaluation.results import CheckRecord, broken_at
 from robustkit.evaluation.suites import AttackSpec, AttackSuite
 from robustkit.evaluation.sweep import attack_for
 from robustkit.gradients import loss_and_gradient
@@ -191,8 +191,8 @@ def check_pgd_vs_fgsm(records: dict, suite: AttackSuite) -> CheckResult:
     worst = 0.0
     for f in fgsm:
         for p in pgd:
-            a = np.array([np.inf if v is None else v for v in records[f]["broken_eps"]])
-            b = np.array([np.inf if v is None else v for v in records[p]["broken_eps"]])
+            a = broken_at(records[f]["broken_eps"])
+            b = broken_at(records[p]["broken_eps"])
             worst = max(worst, float(np.mean(a < b)))
     return CheckResult(
         "pgd-weaker-than-fgsm",
@@ -210,7 +210,7 @@ def _middle_eps(suite: AttackSuite, records: dict, clean_correct: np.ndarray) ->
     record = records.get(spec.name)
     if record is None:
         return float(np.median(suite.input_eps))
-    broken = np.array([np.inf if v is None else v for v in record["broken_eps"]])
+    broken = broken_at(record["broken_eps"])
     target = 0.5 * clean_correct.mean()
     return float(min(suite.input_eps, key=lambda e: abs(np.mean(clean_correct & (broken > e)) - target)))
 
@@ -261,12 +261,9 @@ def check_black_box_beats_white_box(records: dict, suite: AttackSuite) -> CheckR
         )
 
     def first_break(names):
+        rows = [broken_at(records[n]["broken_eps"]) for n in names]
         return np.min(
-            [
-                [np.inf if v is None or records[n].get("no_gradient") else v for v in records[n]["broken_eps"]]
-                for n in names
-            ],
-            axis=0,
+            [np.full_like(r, np.inf) if records[n].get("no_gradient") else r for n, r in zip(names, rows)], axis=0
         )
 
     share = float(np.mean(first_break(black) < first_break(white)))

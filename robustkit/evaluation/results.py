@@ -2,16 +2,19 @@
 
 One module defines it. The runner builds a :class:`Results`; the report, the gate and the
 trust checks read it through :func:`read_results` and these types, never by guessing keys. The
-``format`` field names the version. Version 2 names each attack suite's rows ``attack_suite``
-(version 1 said ``threat``, a word now kept for the norm-ball-and-eps the attacker may use);
-:func:`read_results` still reads version 1 files and upgrades them.
+``format`` field names the version. Version 3 keeps per-example data (labels, predictions, the
+eps at which each example broke, which attack broke it, norms, work) out of ``results.json``, in
+the columnar file ``examples.npz`` beside it, so the JSON stays small at any data size. Version 2
+named each attack suite's rows ``attack_suite`` (version 1 said ``threat``, a word now kept for
+the norm-ball-and-eps the attacker may use). :func:`read_results` reads every version and
+upgrades it; in memory, per-example fields are numpy arrays (NaN where an example never broke).
 
 Example:
     >>> old = {"format": "robustkit-results/1", "suite": {"threat_models": []}, "examples": {},
     ...        "samples": [{"threat": "linf"}], "summary": [{"threat": "linf", "eps": 0.1}]}
     >>> new = upgrade(old)
     >>> new["format"], new["summary"][0]["attack_suite"], new["suite"]["attack_suites"]
-    ('robustkit-results/2', 'linf', [])
+    ('robustkit-results/3', 'linf', [])
 """
 
 from __future__ import annotations
@@ -20,10 +23,14 @@ import json
 from pathlib import Path
 from typing import Any, TypedDict
 
+import numpy as np
+
 from robustkit.errors import DataError
 
-RESULTS_FORMAT = "robustkit-results/2"
-READABLE_FORMATS = ("robustkit-results/1", RESULTS_FORMAT)
+RESULTS_FORMAT = "robustkit-results/3"
+READABLE_FORMATS = ("robustkit-results/1", "robustkit-results/2", RESULTS_FORMAT)
+EXAMPLES_FILE = "examples.npz"  # the per-example columns, beside results.json
+PER_EXAMPLE = ("broken_eps", "adv_pred", "norm", "grad_evals")  # an AttackRecord's per-example fields
 
 
 class Environment(TypedDict):
@@ -71,7 +78,7 @@ class DataInfo(TypedDict):
     num_classes: int
     bounds: list[Any]  # [lower, upper] of the data: each a number or nested lists (per channel / feature)
     info: dict[str, Any]
-    labels: list[int]
+    labels: Any  # per example (numpy array in memory; in examples.npz on disk)
 
 
 class ModelInfo(TypedDict):
@@ -83,10 +90,11 @@ class ModelInfo(TypedDict):
 class AttackRecord(TypedDict):
     """One attack's sweep over its suite's eps grid, per example and per eps."""
 
-    broken_eps: list[float | None]  # per example: the smallest eps that broke it, None if none did
-    adv_pred: list[int]  # per example: the prediction at its adversarial point (clean if unbroken)
-    norm: list[float | None]  # per example: the perturbation's norm where broken
-    grad_evals: list[int]  # per example, over the sweep
+    # Per example (numpy arrays in memory; columns of examples.npz on disk):
+    broken_eps: Any  # the smallest eps that broke it, NaN if none did
+    adv_pred: Any  # the prediction at its adversarial point (clean if unbroken)
+    norm: Any  # the perturbation's norm where broken, NaN otherwise
+    grad_evals: Any  # gradient evaluations over the sweep
     cell_grad_evals: list[int]  # per eps
     cell_seconds: list[float]  # per eps
     cell_attacked: list[int]  # per eps: how many examples were still attacked
@@ -94,7 +102,7 @@ class AttackRecord(TypedDict):
 
 
 class ModelExamples(TypedDict):
-    clean_pred: list[int]
+    clean_pred: Any  # per example (numpy array in memory; in examples.npz on disk)
     attack_suites: dict[str, dict[str, AttackRecord]]  # attack suite -> attack -> record
 
 
@@ -142,7 +150,11 @@ class RunInfo(TypedDict):
     cells_reused: int
 
 
-class Results(TypedDict):
+class _ResultsOptional(TypedDict, total=False):
+    examples_file: str  # on disk (version 3): the per-example columns' file, beside results.json
+
+
+class Results(_ResultsOptional):
     format: str
     created: str
     environment: Environment
@@ -164,10 +176,37 @@ def _renamed(table: dict, old: str, new: str) -> dict:
     return {new if key == old else key: value for key, value in table.items()}
 
 
+def broken_at(values: Any) -> np.ndarray:
+    """Per example, the eps that broke it, ``inf`` where none did (accepts NaN or None for unbroken).
+
+    Example:
+        >>> broken_at([0.1, None, float("nan")]).tolist()
+        [0.1, inf, inf]
+    """
+    array = np.array([np.nan if v is None else v for v in values], float) if isinstance(values, list) else values
+    return np.nan_to_num(np.asarray(array, float), nan=np.inf)
+
+
+def _as_arrays(results: dict) -> None:
+    """Per-example lists of JSON (versions 1 and 2) as numpy arrays, None as NaN."""
+    data = results.get("data", {})
+    if isinstance(data.get("labels"), list):
+        data["labels"] = np.asarray(data["labels"], np.int64)
+    for per_model in results.get("examples", {}).values():
+        if isinstance(per_model.get("clean_pred"), list):
+            per_model["clean_pred"] = np.asarray(per_model["clean_pred"], np.int64)
+        for per_suite in per_model.get("attack_suites", {}).values():
+            for record in per_suite.values():
+                for field in PER_EXAMPLE:
+                    if isinstance(record.get(field), list):
+                        floats = np.array([np.nan if v is None else v for v in record[field]], float)
+                        record[field] = floats if field in ("broken_eps", "norm") else floats.astype(np.int64)
+
+
 def upgrade(results: dict) -> Results:
     """Bring a results dictionary of any readable version to the current one."""
     if results.get("format") == "robustkit-results/1":
-        results = dict(results, format=RESULTS_FORMAT)
+        results = dict(results, format="robustkit-results/2")
         results["suite"] = _renamed(results.get("suite", {}), "threat_models", "attack_suites")
         results["examples"] = {
             m: _renamed(e, "threats", "attack_suites") for m, e in results.get("examples", {}).items()
@@ -178,7 +217,65 @@ def upgrade(results: dict) -> Results:
         for per_suite in per_model.get("attack_suites", {}).values():
             for record in per_suite.values():
                 record.setdefault("no_gradient", False)  # every attack ran before version 2 said otherwise
+    _as_arrays(results)
+    results["format"] = RESULTS_FORMAT
     return results  # type: ignore[return-value]
+
+
+def _column(*parts: str) -> str:
+    return "/".join(parts)
+
+
+def example_columns(results: Results) -> dict[str, np.ndarray]:
+    """Every per-example field as a named column: ``labels``, ``MODEL/clean_pred``,
+    ``MODEL/SUITE/ATTACK/FIELD`` and, per attack suite, ``MODEL/SUITE/worst-case/broken_eps`` and
+    ``.../broken_by`` (the attack that broke the example first, '' if none did)."""
+    columns = {"labels": np.asarray(results["data"]["labels"], np.int64)}
+    for model, per_model in results["examples"].items():
+        columns[_column(model, "clean_pred")] = np.asarray(per_model["clean_pred"], np.int64)
+        for suite, per_attack in per_model["attack_suites"].items():
+            worst = np.full(len(columns["labels"]), np.inf)
+            by = np.full(len(worst), "", dtype=object)
+            for attack, record in per_attack.items():
+                for field in PER_EXAMPLE:
+                    columns[_column(model, suite, attack, field)] = np.asarray(record[field])  # type: ignore[literal-required]
+                at = broken_at(record["broken_eps"])
+                by = np.where(at < worst, attack, by)
+                worst = np.minimum(worst, at)
+            columns[_column(model, suite, "worst-case", "broken_eps")] = np.where(np.isinf(worst), np.nan, worst)
+            columns[_column(model, suite, "worst-case", "broken_by")] = by.astype(str)
+    return columns
+
+
+def write_examples(results: Results, path: str | Path) -> None:
+    """Write :func:`example_columns` to an ``.npz`` file (uncompressed: columns load fast, one at a time)."""
+    np.savez(path, **example_columns(results))  # type: ignore[arg-type]
+
+
+def _with_examples(results: dict, folder: Path, path: Path) -> dict:
+    """Put the columns of ``examples.npz`` back into a version 3 results dictionary."""
+    columns_path = folder / results.pop("examples_file", EXAMPLES_FILE)
+    try:
+        with np.load(columns_path, allow_pickle=False) as archive:
+            columns = {key: archive[key] for key in archive.files}
+    except FileNotFoundError:
+        raise DataError(
+            f"{str(path)!r} keeps its per-example data in {columns_path.name}, which is missing beside it; "
+            "copy both files together, or run the benchmark again."
+        ) from None
+    except Exception as err:
+        raise DataError(f"Could not read {str(columns_path)!r}: {err}") from None
+    try:
+        results["data"]["labels"] = columns["labels"]
+        for model, per_model in results["examples"].items():
+            per_model["clean_pred"] = columns[_column(model, "clean_pred")]
+            for suite, per_attack in per_model["attack_suites"].items():
+                for attack, record in per_attack.items():
+                    for field in PER_EXAMPLE:
+                        record[field] = columns[_column(model, suite, attack, field)]
+    except KeyError as err:
+        raise DataError(f"{str(columns_path)!r} lacks the column {err}; it belongs to another run.") from None
+    return results
 
 
 def read_results(path: str | Path) -> Results:
@@ -200,9 +297,31 @@ def read_results(path: str | Path) -> Results:
         raise DataError(
             f"{str(path)!r} lacks {', '.join(missing)}: it was not written completely; run the benchmark again."
         )
+    if results["format"] == RESULTS_FORMAT:
+        results = _with_examples(results, Path(path).parent, Path(path))
     return upgrade(results)
 
 
+def _without_examples(results: Results) -> dict:
+    """``results`` as ``results.json`` holds it: the per-example fields left to ``examples.npz``."""
+    slim: dict = dict(results)
+    slim["data"] = {k: v for k, v in results["data"].items() if k != "labels"}
+    slim["examples"] = {
+        model: {
+            "attack_suites": {
+                suite: {
+                    attack: {k: v for k, v in record.items() if k not in PER_EXAMPLE}
+                    for attack, record in per_attack.items()
+                }
+                for suite, per_attack in per_model["attack_suites"].items()
+            }
+        }
+        for model, per_model in results["examples"].items()
+    }
+    slim["examples_file"] = EXAMPLES_FILE
+    return slim
+
+
 def results_json(results: Results) -> str:
-    """The text of ``results.json``."""
-    return json.dumps(results, indent=1, allow_nan=True)
+    """The text of ``results.json`` (per-example data goes to ``examples.npz``: :func:`write_examples`)."""
+    return json.dumps(_without_examples(results), indent=1, allow_nan=True)

@@ -122,7 +122,7 @@ def _new_results(suite: BenchmarkSuite, data: DataSplit, y: np.ndarray) -> Resul
             "num_classes": int(data.num_classes),
             "bounds": bounds_to_json(data.bounds),
             "info": data.info,
-            "labels": y.astype(int).tolist(),
+            "labels": y.astype(np.int64),
         },
         "models": {},
         "examples": {},
@@ -165,7 +165,7 @@ class _Runner:
             "fingerprint": model_hash,
             "clean_accuracy": float(correct.mean()),
         }
-        per_model: ModelExamples = {"clean_pred": clean_pred.astype(int).tolist(), "attack_suites": {}}
+        per_model: ModelExamples = {"clean_pred": clean_pred.astype(np.int64), "attack_suites": {}}
         for attack_suite in suite.attack_suites:
             bounds = self.bounds(attack_suite)
             _validate_data(self.data, bounds)

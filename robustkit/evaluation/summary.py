@@ -6,6 +6,8 @@ rebuilt from ``results.json`` alone.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -64,15 +66,19 @@ def summary_row(
     }
 
 
-def _floats(values: list) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in values], float)
+def _floats(values: Any) -> np.ndarray:
+    """Per-example floats, NaN where a list (older results) said None."""
+    if isinstance(values, list):
+        return np.array([np.nan if v is None else v for v in values], float)
+    return np.asarray(values, float)
 
 
 def summarize(results: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The summary table (one row per model, attack suite, attack and eps) and the per-example table."""
     rows: list[SummaryRow] = []
-    example_rows = []
+    example_frames = []
     labels = np.asarray(results["data"]["labels"])
+    index = np.arange(len(labels))
     for model, per_model in results["examples"].items():
         clean_pred = np.asarray(per_model["clean_pred"])
         correct = clean_pred == labels
@@ -80,23 +86,11 @@ def summarize(results: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
             per_attack = per_model["attack_suites"][suite["name"]]
             rows += _suite_rows(model, suite, per_attack, correct)
             for attack, record in per_attack.items():
-                broken_eps, norms = _floats(record["broken_eps"]), _floats(record["norm"])
-                example_rows += [
-                    (
-                        model,
-                        suite["name"],
-                        suite["norm"],
-                        attack,
-                        i,
-                        int(labels[i]),
-                        int(clean_pred[i]),
-                        broken_eps[i],
-                        record["adv_pred"][i],
-                        norms[i],
-                    )
-                    for i in range(len(labels))
-                ]
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS), pd.DataFrame(example_rows, columns=EXAMPLE_COLUMNS)
+                per_example = (_floats(record["broken_eps"]), np.asarray(record["adv_pred"]), _floats(record["norm"]))
+                columns = (model, suite["name"], suite["norm"], attack, index, labels, clean_pred, *per_example)
+                example_frames.append(pd.DataFrame(dict(zip(EXAMPLE_COLUMNS, columns))))
+    examples = pd.concat(example_frames, ignore_index=True) if example_frames else pd.DataFrame(columns=EXAMPLE_COLUMNS)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS), examples
 
 
 def _suite_rows(

@@ -196,23 +196,22 @@ def _attack_cell(
 def attack_record(cells: dict[float, Cell], eps_grid: tuple[float, ...], clean_pred: np.ndarray) -> AttackRecord:
     """Per example, the smallest eps that broke it (and where); per eps, the work spent."""
     n = len(clean_pred)
-    broken_eps: list[float | None] = [None] * n
-    adv_pred = clean_pred.astype(int).tolist()
-    norms: list[float | None] = [None] * n
-    evals_total = np.zeros(n, int)
-    for eps in eps_grid:
+    broken_eps = np.full(n, np.nan)
+    adv_pred = clean_pred.astype(np.int64)
+    norms = np.full(n, np.nan)
+    evals_total = np.zeros(n, np.int64)
+    for eps in eps_grid:  # small to large: an example breaks at most once, the sweep drops it after
         cell = cells[eps]
-        evals_total[cell.indices] += cell.grad_evals.astype(int)
-        for i, index in enumerate(cell.indices):
-            if cell.success[i]:
-                broken_eps[index] = float(eps)
-                adv_pred[index] = int(cell.adv_pred[i])
-                norms[index] = float(cell.norms[i])
+        evals_total[cell.indices] += cell.grad_evals.astype(np.int64)
+        hit = cell.success.astype(bool)
+        broken_eps[cell.indices[hit]] = float(eps)
+        adv_pred[cell.indices[hit]] = cell.adv_pred[hit]
+        norms[cell.indices[hit]] = cell.norms[hit]
     return {
         "broken_eps": broken_eps,
         "adv_pred": adv_pred,
         "norm": norms,
-        "grad_evals": evals_total.tolist(),
+        "grad_evals": evals_total,
         "cell_grad_evals": [int(cells[e].grad_evals.sum()) for e in eps_grid],
         "cell_seconds": [float(cells[e].seconds) for e in eps_grid],
         "cell_attacked": [int(len(cells[e].indices)) for e in eps_grid],

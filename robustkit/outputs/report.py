@@ -1,12 +1,12 @@
-"""Reports of a benchmark run: ``results.json``, ``summary.csv``, ``report.md``, ``report.html``
-and the robustness curves and example images as PNG.
+"""Reports of a benchmark run: ``results.json`` with ``examples.npz`` (its per-example columns),
+``summary.csv``, ``report.md``, ``report.html`` and the robustness curves and example images as PNG.
 
 Everything is rendered from the results (:mod:`robustkit.evaluation.results`), so ``robustkit
 report results.json`` re-renders a report without running anything.
 
 Example:
     >>> sorted(REPORT_FILES)[:3]
-    ['examples.png', 'report.html', 'report.md']
+    ['examples.npz', 'examples.png', 'report.html']
 """
 
 from __future__ import annotations
@@ -15,14 +15,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from robustkit.evaluation.results import Results, results_json
+from robustkit.evaluation.results import EXAMPLES_FILE, Results, results_json, write_examples
 from robustkit.evaluation.summary import summarize
-from robustkit.files import atomic_write
+from robustkit.files import atomic_path, atomic_write
 from robustkit.outputs.html_page import html_report
 from robustkit.outputs.markdown import markdown_report
 from robustkit.outputs.plots import curves_png, examples_png
 
-REPORT_FILES = ("results.json", "summary.csv", "report.md", "robustness_curves.png", "examples.png", "report.html")
+REPORT_FILES = (
+    "results.json",
+    "examples.npz",
+    "summary.csv",
+    "report.md",
+    "robustness_curves.png",
+    "examples.png",
+    "report.html",
+)
 
 
 def write_report(results: Results, out_dir: str | Path, summary: pd.DataFrame | None = None) -> dict[str, Path]:
@@ -37,6 +45,9 @@ def write_report(results: Results, out_dir: str | Path, summary: pd.DataFrame | 
         atomic_write(path, content)
         written[name] = path
 
+    with atomic_path(out_dir / EXAMPLES_FILE) as tmp:  # first: results.json names it
+        write_examples(results, tmp)
+    written[EXAMPLES_FILE] = out_dir / EXAMPLES_FILE
     put("results.json", results_json(results))
     put("summary.csv", summary.to_csv(index=False, float_format="%.6g"))
     put("report.md", markdown_report(results, summary))
