@@ -86,6 +86,14 @@ def test_bench_and_attack_run_in_an_empty_folder(installed, tmp_path):
         assert (report / name).exists(), name
     results = json.loads((report / "results.json").read_text())
     assert results["suite"]["attack_suites"][0]["name"] == "linf"
+    gate = _run(
+        [str(script), "check", "--model", "digits-mlp", "--attack", "linf", "--eps", "0.1", "--limit", "24", "-q"]
+        + ["--min-robust-accuracy", "linf:0.1=0.0", "--allow-check", "attack-converged"],  # 24 examples: noisy
+        tmp_path,
+        env,
+    )  # the deprecated name of `robustkit gate`, as CI jobs written for it still call it
+    assert gate.returncode == 0, gate.stderr[-3000:]
+    assert (tmp_path / "reports" / "default-gate" / "junit.xml").exists()
     attack = _run(
         [str(script), "attack", "--model", "digits-mlp", "--eps", "0.1", "--out", "adv.npz", "-q"], tmp_path, env
     )

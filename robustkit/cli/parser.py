@@ -81,6 +81,11 @@ def _add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
     )
     parser.add_argument("--bounds", nargs=2, type=_number, metavar=("LOW", "HIGH"), help=BOUNDS_HELP)
     parser.add_argument("--limit", type=_integer(1), help="use only the first N test examples")
+    parser.add_argument(
+        "--shard-size",
+        type=_integer(1),
+        help="examples in memory at a time (default 65536); larger data goes in shards",
+    )
     parser.add_argument("--out", help=f"report folder (default: {default_out})")
     parser.add_argument("--seed", type=_integer(0), help="seed instead of the suite's")
     parser.add_argument("--fresh", action="store_true", help="recompute every cell instead of resuming")

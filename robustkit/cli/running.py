@@ -41,6 +41,8 @@ def suite_with_overrides(args) -> BenchmarkSuite:
         suite.bounds = (low, high)
     if args.limit is not None:
         suite.limit = args.limit
+    if args.shard_size is not None:
+        suite.shard_size = args.shard_size
     if args.seed is not None:
         suite.seed = args.seed
     return suite

@@ -38,12 +38,12 @@ from robustkit.evaluation.checks import run_checks
 from robustkit.evaluation.results import RESULTS_FORMAT, Environment, ModelExamples, Results, Sample
 from robustkit.evaluation.samples import select_samples
 from robustkit.evaluation.suites import AttackSuite, BenchmarkSuite
-from robustkit.evaluation.summary import summarize
-from robustkit.evaluation.sweep import attack_record, sweep
+from robustkit.evaluation.summary import example_table, summarize
+from robustkit.evaluation.sweep import attack_record, merge_records, sweep
 from robustkit.inputs import as_int_labels
 from robustkit.logits import as_logits, num_classes_of
 from robustkit.ranges import bounds_to_json, ensure_data_in_bounds
-from robustkit.sources.data import DataSplit, load_data
+from robustkit.sources.data import CHUNK, DataSplit, load_data
 from robustkit.sources.models import fingerprint, load_model, model_label
 from robustkit.tape import validate_input_shape
 from robustkit.tracing import compiled_predict
@@ -58,10 +58,14 @@ class BenchmarkRun:
     """Everything a benchmark produced: tables, the results and how much was computed or resumed."""
 
     summary: pd.DataFrame
-    examples: pd.DataFrame
     results: Results
     cells_computed: int = 0
     cells_reused: int = 0
+
+    @property
+    def examples(self) -> pd.DataFrame:
+        """One row per model, attack suite, attack and example (built when asked for: it grows with the data)."""
+        return example_table(self.results)
 
 
 def _digest(obj: Any) -> str:
@@ -101,12 +105,15 @@ def _validate_model_fits(model: Any, x: np.ndarray, y: np.ndarray, label: str) -
 
 
 def _validate_data(data: DataSplit, bounds: tuple[Any, Any]) -> None:
+    """Finite and inside the bounds, checked a chunk at a time (the data may be on disk)."""
     x = data.x_test
     if len(x) == 0:
         raise DataError(f"The data {data.name!r} has no test examples.")
-    if not np.all(np.isfinite(x)):
-        raise InputError(f"The data {data.name!r} contains NaN or Inf inputs.")
-    ensure_data_in_bounds(x, bounds, f"The data {data.name!r}")
+    for start in range(0, len(x), CHUNK):
+        part = np.asarray(x[start : start + CHUNK])
+        if not np.all(np.isfinite(part)):
+            raise InputError(f"The data {data.name!r} contains NaN or Inf inputs (from example {start} on).")
+        ensure_data_in_bounds(part, bounds, f"The data {data.name!r}")
 
 
 def _new_results(suite: BenchmarkSuite, data: DataSplit, y: np.ndarray) -> Results:
@@ -141,9 +148,12 @@ class _Runner:
         self.data = load_data(suite.data).take(suite.limit)
         # eps written as fractions of the range ("8/255") become input units once the bounds are known
         self.suite = suite = replace(suite, attack_suites=[s.resolved(self.bounds(s)) for s in suite.attack_suites])
-        self.x, self.y = self.data.x_test.astype(np.float32, copy=False), self.data.y_test
+        self.x, self.y = self.data.x_test, self.data.y_test  # x may stay on disk (NpyOnDisk): read a shard at a time
         self.results = _new_results(suite, self.data, self.y)
-        self.total = len(suite.models) * sum(len(s.attacks) * len(s.eps) for s in suite.attack_suites)
+        n = len(self.y)
+        self.shards = [(start, min(start + suite.shard_size, n)) for start in range(0, n, suite.shard_size)]
+        cells_per_model = sum(len(s.attacks) * len(s.eps) for s in suite.attack_suites)
+        self.total = len(suite.models) * cells_per_model * len(self.shards)
         self.done = self.computed = self.reused = 0
 
     def bounds(self, attack_suite: AttackSuite) -> tuple[Any, Any]:
@@ -205,37 +215,44 @@ class _Runner:
             }
         )
         cell_dir = self.out_dir / "cells" / label / attack_suite.name / f"{spec.name}-{key}"
-        if self.fresh and cell_dir.exists():
-            for old in cell_dir.glob("*.npz"):
-                old.unlink()
 
         def tick(_):
             self.done += 1
             if self.progress:
                 self.progress(self.done, self.total, f"{label} {attack_suite.name} {spec.name}")
 
-        cells, computed, reused = sweep(
-            model,
-            self.x,
-            self.y,
-            correct,
-            spec,
-            attack_suite,
-            bounds,
-            suite.seed,
-            suite.batch_size,
-            cell_dir,
-            label,
-            tick,
-        )
-        self.computed += computed
-        self.reused += reused
-        for eps, cell in cells.items():
-            for index, x_adv in zip(cell.sample_indices, cell.sample_x_adv):
-                self.results["samples"].append(
-                    self.sample(label, attack_suite.name, spec.name, eps, cell, index, x_adv)
-                )
-        return attack_record(cells, attack_suite.input_eps, clean_pred)
+        records = []
+        for number, (start, stop) in enumerate(self.shards):
+            # One shard of the data in memory at a time; a single shard keeps the cells where they always were.
+            shard_dir = cell_dir if len(self.shards) == 1 else cell_dir / f"shard-{number:05d}-{start}-{stop}"
+            if self.fresh and shard_dir.exists():
+                for old in shard_dir.glob("*.npz"):
+                    old.unlink()
+            x_shard = np.asarray(self.x[start:stop], dtype=np.float32)
+            cells, computed, reused = sweep(
+                model,
+                x_shard,
+                self.y[start:stop],
+                correct[start:stop],
+                spec,
+                attack_suite,
+                bounds,
+                suite.seed,
+                suite.batch_size,
+                shard_dir,
+                label,
+                tick,
+            )
+            self.computed += computed
+            self.reused += reused
+            if number == 0:  # the report's pictures come from the first shard
+                for eps, cell in cells.items():
+                    for index, x_adv in zip(cell.sample_indices, cell.sample_x_adv):
+                        self.results["samples"].append(
+                            self.sample(label, attack_suite.name, spec.name, eps, cell, index, x_adv)
+                        )
+            records.append(attack_record(cells, attack_suite.input_eps, clean_pred[start:stop]))
+        return merge_records(records)
 
     def sample(self, label, suite_name, attack, eps, cell, index, x_adv) -> Sample:
         adv_pred = int(cell.adv_pred[np.flatnonzero(cell.indices == index)[0]])
@@ -269,11 +286,11 @@ def run_benchmark(
         runner.model(spec_string)
     results = runner.results
     results["samples"] = select_samples(results["samples"], runner.suite.attack_suites)
-    summary, examples = summarize(results)
+    summary = summarize(results)
     results["summary"] = json.loads(summary.to_json(orient="records"))
     results["run"] = {
         "seconds": time.perf_counter() - started,
         "cells_computed": runner.computed,
         "cells_reused": runner.reused,
     }
-    return BenchmarkRun(summary, examples, results, runner.computed, runner.reused)
+    return BenchmarkRun(summary, results, runner.computed, runner.reused)

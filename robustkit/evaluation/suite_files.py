@@ -26,22 +26,18 @@ def repository_root() -> Path:
 
 
 def packaged_folder(folder: str) -> Path:
-    """Where an installed robustkit keeps its own suites of ``folder`` (copied there by the build)."""
+    """Where robustkit keeps its own suites of ``folder``: ``robustkit/suites/`` (links to the checkout's
+    ``attacks/`` and ``benchmarks/``; an installed package holds copies)."""
     return Path(__file__).resolve().parents[1] / "suites" / folder
 
 
 def suite_roots(folder: str) -> list[tuple[str, Path]]:
     """The places suites of ``folder`` are looked up, first match wins, each with where it comes from.
 
-    A folder of that name in the current directory overrides what ships with robustkit: the
-    package's own copy when installed, or the source checkout's files in an editable install.
+    A folder of that name in the current directory overrides what ships with robustkit.
     """
-    candidates = [("local", Path.cwd() / folder), ("packaged", packaged_folder(folder))]
-    checkout = repository_root()
-    if (checkout / "pyproject.toml").exists():
-        candidates.append(("checkout", checkout / folder))
     roots: list[tuple[str, Path]] = []
-    for origin, path in candidates:
+    for origin, path in (("local", Path.cwd() / folder), ("packaged", packaged_folder(folder))):
         if path.is_dir() and all(path.resolve() != seen.resolve() for _, seen in roots):
             roots.append((origin, path))
     return roots

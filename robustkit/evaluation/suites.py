@@ -55,6 +55,7 @@ from robustkit.norms import NORMS
 from robustkit.ranges import Eps, bounds_to_json, eps_label, in_input_units, parse_eps
 
 ATTACK_TYPES = tuple(ATTACKS)
+DEFAULT_SHARD_SIZE = 65_536
 DEFAULT_STEPS = {"fgsm": 1, "pgd": 10, "apgd": 100, "apgd-t": 100, "square": 5000}  # square: queries
 DEFAULT_LOSS = {"square": "margin"}
 RANDOM_START_ONLY = ("apgd", "apgd-t", "square")  # attacks whose every restart starts at a random point
@@ -91,6 +92,7 @@ BENCH_KEYS = {
     "batch_size": "integer >= 1",
     "gate": "a table of gate settings",
     "checks": "true or false: run the trust checks (default true)",
+    "shard_size": "examples in memory at a time (integer >= 1, default 65536): larger data is evaluated in shards",
     "bounds": "[lower, upper] the model reads, for every attack suite (each a number, per channel or per feature)",
 }
 
@@ -324,6 +326,7 @@ class BenchmarkSuite:
     path: str = ""
     checks: bool = True
     bounds: tuple[Any, Any] | None = None  # the bounds the models read, for every attack suite
+    shard_size: int = DEFAULT_SHARD_SIZE  # examples in memory at a time; larger data is evaluated shard by shard
 
     def config(self) -> SuiteConfig:
         config: SuiteConfig = {
@@ -412,4 +415,5 @@ def load_benchmark_suite(name_or_path: str) -> BenchmarkSuite:
         str(path),
         checks,
         _bounds_value(path, data.get("bounds")),
+        integer_value(path, "top-level", "shard_size", data.get("shard_size", DEFAULT_SHARD_SIZE), 1),
     )

@@ -73,24 +73,30 @@ def _floats(values: Any) -> np.ndarray:
     return np.asarray(values, float)
 
 
-def summarize(results: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The summary table (one row per model, attack suite, attack and eps) and the per-example table."""
+def summarize(results: Results) -> pd.DataFrame:
+    """The summary table: one row per model, attack suite, attack and eps."""
     rows: list[SummaryRow] = []
-    example_frames = []
+    labels = np.asarray(results["data"]["labels"])
+    for model, per_model in results["examples"].items():
+        correct = np.asarray(per_model["clean_pred"]) == labels
+        for suite in results["suite"]["attack_suites"]:
+            rows += _suite_rows(model, suite, per_model["attack_suites"][suite["name"]], correct)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def example_table(results: Results) -> pd.DataFrame:
+    """One row per model, attack suite, attack and example (large: the columns of examples.npz, joined)."""
+    frames = []
     labels = np.asarray(results["data"]["labels"])
     index = np.arange(len(labels))
     for model, per_model in results["examples"].items():
         clean_pred = np.asarray(per_model["clean_pred"])
-        correct = clean_pred == labels
         for suite in results["suite"]["attack_suites"]:
-            per_attack = per_model["attack_suites"][suite["name"]]
-            rows += _suite_rows(model, suite, per_attack, correct)
-            for attack, record in per_attack.items():
+            for attack, record in per_model["attack_suites"][suite["name"]].items():
                 per_example = (_floats(record["broken_eps"]), np.asarray(record["adv_pred"]), _floats(record["norm"]))
                 columns = (model, suite["name"], suite["norm"], attack, index, labels, clean_pred, *per_example)
-                example_frames.append(pd.DataFrame(dict(zip(EXAMPLE_COLUMNS, columns))))
-    examples = pd.concat(example_frames, ignore_index=True) if example_frames else pd.DataFrame(columns=EXAMPLE_COLUMNS)
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS), examples
+                frames.append(pd.DataFrame(dict(zip(EXAMPLE_COLUMNS, columns))))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=EXAMPLE_COLUMNS)
 
 
 def _suite_rows(

@@ -22,7 +22,7 @@ from robustkit.attacks import AttackResult, GradientAttack, build_attack
 from robustkit.attacks.compiled import evaluation_at_x, run_validated
 from robustkit.errors import GradientError
 from robustkit.evaluation.cells import Cell, cell_seed
-from robustkit.evaluation.results import AttackRecord
+from robustkit.evaluation.results import PER_EXAMPLE, AttackRecord
 from robustkit.evaluation.suites import AttackSpec, AttackSuite
 from robustkit.logits import LogitsView, as_logits
 
@@ -217,3 +217,26 @@ def attack_record(cells: dict[float, Cell], eps_grid: tuple[float, ...], clean_p
         "cell_attacked": [int(len(cells[e].indices)) for e in eps_grid],
         "no_gradient": any(cells[e].note == NO_GRADIENT for e in eps_grid),
     }
+
+
+def merge_records(records: list[AttackRecord]) -> AttackRecord:
+    """The records of consecutive shards of the data as one: per-example fields joined, per-eps work summed.
+
+    Example:
+        >>> part = lambda e: {"broken_eps": np.array([e]), "adv_pred": np.array([1]), "norm": np.array([e]),
+        ...     "grad_evals": np.array([2]), "cell_grad_evals": [2], "cell_seconds": [0.5], "cell_attacked": [1],
+        ...     "no_gradient": False}
+        >>> merged = merge_records([part(0.1), part(np.nan)])
+        >>> merged["broken_eps"].tolist()[0], merged["cell_grad_evals"], merged["cell_attacked"]
+        (0.1, [4], [2])
+    """
+    if len(records) == 1:
+        return records[0]
+    merged: dict = {
+        field: np.concatenate([r[field] for r in records])  # type: ignore[literal-required]
+        for field in PER_EXAMPLE
+    }
+    for field in ("cell_grad_evals", "cell_seconds", "cell_attacked"):
+        merged[field] = [sum(values) for values in zip(*(r[field] for r in records))]
+    merged["no_gradient"] = any(r["no_gradient"] for r in records)
+    return merged  # type: ignore[return-value]

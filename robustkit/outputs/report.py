@@ -37,7 +37,7 @@ def write_report(results: Results, out_dir: str | Path, summary: pd.DataFrame | 
     """Write every report file for ``results`` into ``out_dir``; returns what was written."""
     out_dir = Path(out_dir)
     if summary is None:
-        summary, _ = summarize(results)
+        summary = summarize(results)
     written: dict[str, Path] = {}
 
     def put(name: str, content: bytes | str) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 from robustkit.errors import DataError
 
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10")
+CHUNK = 65_536  # examples read at a time from data that may not fit in memory
 
 
 @dataclass
@@ -37,9 +38,10 @@ class DataSplit:
     info: dict = field(default_factory=dict)
 
     def fingerprint(self) -> str:
-        """SHA-256 of the test inputs and labels, to tie a report to its data."""
+        """SHA-256 of the test inputs and labels, to tie a report to its data (read in chunks)."""
         digest = hashlib.sha256()
-        digest.update(np.ascontiguousarray(self.x_test).tobytes())
+        for start in range(0, len(self.x_test), CHUNK):
+            digest.update(np.ascontiguousarray(self.x_test[start : start + CHUNK]).tobytes())
         digest.update(np.ascontiguousarray(self.y_test).astype(np.int64).tobytes())
         return digest.hexdigest()[:16]
 
@@ -178,6 +180,88 @@ def load_npz(path: str | Path, bounds: tuple[Any, Any] | None = None) -> DataSpl
     )
 
 
+class NpyOnDisk:
+    """A ``.npy`` array read from its file a slice at a time.
+
+    Not memory-mapped: pages of a mapped file that were read stay in the process's resident
+    memory, so a pass over a large memory-mapped array would grow the process by the array's
+    size. Here only what a slice reads is in memory, and only while it is used.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "x.npy"
+        >>> np.save(path, np.arange(12, dtype="float32").reshape(6, 2))
+        >>> x = NpyOnDisk(path)
+        >>> len(x), x.shape, x[1:3].tolist(), x[5].tolist(), x[np.array([0, 4])].tolist()
+        (6, (6, 2), [[2.0, 3.0], [4.0, 5.0]], [10.0, 11.0], [[0.0, 1.0], [8.0, 9.0]])
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        with open(self.path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran_order, dtype = reader(handle)
+            self.offset = handle.tell()
+        if fortran_order or not shape:
+            raise DataError(f"{str(self.path)!r} must hold a C-ordered array with one row per example.")
+        self.shape, self.dtype, self.ndim = tuple(shape), np.dtype(dtype), len(shape)
+        self._row = int(np.prod(self.shape[1:], dtype=np.int64))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _rows(self, start: int, stop: int) -> np.ndarray:
+        count = max(stop - start, 0)
+        flat = np.fromfile(
+            self.path, self.dtype, count=count * self._row, offset=self.offset + start * self._row * self.dtype.itemsize
+        )
+        return flat.reshape((count, *self.shape[1:]))
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            rows = self._rows(start, stop) if step > 0 else self._rows(stop + 1, start + 1)[::-1]
+            return rows[:: abs(step)] if abs(step) != 1 else rows
+        if isinstance(key, (int, np.integer)):
+            index = int(key) + (len(self) if key < 0 else 0)
+            return self._rows(index, index + 1)[0]
+        indices = np.asarray(key)
+        if indices.dtype == bool:
+            indices = np.flatnonzero(indices)
+        return np.stack([self._rows(int(i), int(i) + 1)[0] for i in indices]) if len(indices) else self._rows(0, 0)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = self._rows(0, len(self))
+        return whole if dtype is None else whole.astype(dtype)
+
+
+def load_array_folder(folder: str | Path) -> DataSplit:
+    """A folder with ``x.npy`` and ``y.npy`` (and optionally ``bounds.npy``), read from disk as needed.
+
+    The inputs stay on disk (:class:`NpyOnDisk`): the runner reads them a shard at a time, so
+    data far larger than memory can be evaluated. Write them with ``np.save`` or
+    ``np.lib.format.open_memmap``.
+    """
+    folder = Path(folder)
+    try:
+        x = NpyOnDisk(folder / "x.npy")
+        y = np.load(folder / "y.npy")
+    except DataError:
+        raise
+    except Exception as err:
+        raise DataError(f"Could not read x.npy and y.npy in {str(folder)!r}: {err}") from err
+    if x.dtype != np.float32:
+        raise DataError(f"x.npy in {str(folder)!r} has dtype {x.dtype}; store float32 inputs (x.astype('float32')).")
+    if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"y.npy in {str(folder)!r} must hold {len(x)} integer labels, got {y.shape} {y.dtype}.")
+    bounds_file = folder / "bounds.npy"
+    bounds = _npz_bounds({"bounds": np.load(bounds_file)}, folder) if bounds_file.exists() else None
+    info = {"source": str(folder), "read_from_disk": True}
+    classes = int(y.max(initial=0)) + 1
+    return DataSplit(folder.name, None, None, x, y.astype(np.int64), classes, bounds or (0.0, 1.0), info)  # type: ignore[arg-type]
+
+
 def from_tf_dataset(
     dataset: Any, name: str = "dataset", num_classes: int | None = None, bounds: tuple[float, float] = (0.0, 1.0)
 ) -> DataSplit:
@@ -208,7 +292,8 @@ def _options(spec: str) -> tuple[str, dict[str, str]]:
 
 
 DATA_SPECS = (
-    "'digits' (embedded), an .npz file with 'x' and 'y', an image folder with one subfolder per class, "
+    "'digits' (embedded), an .npz file with 'x' and 'y', a folder with x.npy and y.npy (read as needed), "
+    "an image folder with one subfolder per class, "
     "a .csv or .parquet table (?label=COLUMN), package.module:function returning a tf.data.Dataset, "
     "tfds:NAME (?data_dir=PATH&split=test) or " + ", ".join("keras:" + n for n in KERAS_DATASETS)
 )
@@ -235,6 +320,8 @@ def load_data(spec: str) -> DataSplit:
 
         features = options.get("features")
         return load_table(path, options.get("label", "label"), features.split(",") if features else None)
+    if path.is_dir() and (path / "x.npy").exists():
+        return load_array_folder(path)
     if path.is_dir():
         from robustkit.sources.folders import load_image_folder
 

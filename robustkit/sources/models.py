@@ -8,8 +8,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import importlib
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -18,6 +16,7 @@ import keras
 import tensorflow as tf
 
 from robustkit.errors import ModelError
+from robustkit.sources.factories import call_factory
 from robustkit.sources.zoo import ZOO, load_zoo_model, weights_fingerprint
 
 
@@ -142,17 +141,7 @@ def _load(spec: str, options: dict[str, str], seed: int) -> Any:
         except Exception as err:
             raise ModelError(f"Could not load the SavedModel {spec!r}: {err}") from err
     if ":" in spec:
-        module_name, _, attribute = spec.partition(":")
-        if str(Path.cwd()) not in sys.path:
-            sys.path.insert(0, str(Path.cwd()))
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as err:
-            raise ModelError(f"Could not import {module_name!r} for the model factory {spec!r}: {err}") from err
-        factory = getattr(module, attribute, None)
-        if not callable(factory):
-            raise ModelError(f"{module_name!r} has no callable {attribute!r}.")
-        model = factory()
+        model = call_factory(spec, ModelError)
         if not callable(model):
             raise ModelError(f"The factory {spec!r} returned {type(model).__name__}, not a model.")
         return model

@@ -10,16 +10,14 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from robustkit.errors import DataError
 from robustkit.sources.data import DataSplit, from_tf_dataset
+from robustkit.sources.factories import call_factory
 
 
 def from_factory_result(result: Any, spec: str) -> DataSplit:
@@ -41,17 +39,7 @@ def from_factory_result(result: Any, spec: str) -> DataSplit:
 
 def load_factory(spec: str) -> DataSplit:
     """Call ``package.module:function`` (no arguments) and read what it returns as test data."""
-    module_name, _, attribute = spec.partition(":")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise DataError(f"Could not import {module_name!r} for the data factory {spec!r}: {err}") from err
-    factory = getattr(module, attribute, None)
-    if not callable(factory):
-        raise DataError(f"{module_name!r} has no callable {attribute!r} for the data factory {spec!r}.")
-    return from_factory_result(factory(), spec)
+    return from_factory_result(call_factory(spec, DataError), spec)
 
 
 def _feature_keys(info: Any, name: str) -> tuple[str, str]:
