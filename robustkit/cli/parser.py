@@ -89,6 +89,14 @@ def _add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--out", help=f"report folder (default: {default_out})")
     parser.add_argument("--seed", type=_integer(0), help="seed instead of the suite's")
     parser.add_argument("--fresh", action="store_true", help="recompute every cell instead of resuming")
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="compute the cells as Ray tasks: on a local cluster, or the cluster at ADDRESS (robustkit[ray])",
+    )
+    parser.add_argument("--ray-threads", type=_integer(1), help="TensorFlow threads per Ray task (default: Ray's)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table")
 
 

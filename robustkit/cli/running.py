@@ -67,7 +67,7 @@ def summary_table(summary: pd.DataFrame) -> Table:
 
 def run_with_progress(suite: BenchmarkSuite, out_dir: Path, args) -> BenchmarkRun:
     if args.quiet:
-        return run_benchmark(suite, out_dir, fresh=args.fresh)
+        return _run(suite, out_dir, args, None)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -82,4 +82,18 @@ def run_with_progress(suite: BenchmarkSuite, out_dir: Path, args) -> BenchmarkRu
         def update(done: int, total: int, label: str) -> None:
             progress.update(task, completed=done, total=total, description=label)
 
-        return run_benchmark(suite, out_dir, progress=update, fresh=args.fresh)
+        return _run(suite, out_dir, args, update)
+
+
+def _run(suite: BenchmarkSuite, out_dir: Path, args, progress) -> BenchmarkRun:
+    """The cells computed as Ray tasks first when --ray is given, then the run (which finds them saved)."""
+    ray_address = getattr(args, "ray", None)
+    if ray_address is None:
+        return run_benchmark(suite, out_dir, progress=progress, fresh=args.fresh)
+    from robustkit.evaluation.ray_executor import compute_with_ray
+
+    if args.fresh:
+        raise ConfigError("--fresh with --ray: delete the report folder's cells/ instead.")
+    address = None if ray_address == "local" else ray_address
+    tasks = compute_with_ray(suite, out_dir, address, args.ray_threads, progress)
+    return run_benchmark(suite, out_dir, progress=progress, executor=f"ray: {tasks} tasks")

@@ -144,7 +144,11 @@ class SummaryRow(TypedDict):
     seconds: float
 
 
-class RunInfo(TypedDict):
+class _RunOptional(TypedDict, total=False):
+    executor: str  # "in-process", or "ray: N tasks" when Ray workers computed the cells
+
+
+class RunInfo(_RunOptional):
     seconds: float
     cells_computed: int
     cells_reused: int

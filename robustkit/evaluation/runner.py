@@ -37,7 +37,7 @@ from robustkit.errors import DataError, InputError, RobustkitError
 from robustkit.evaluation.checks import run_checks
 from robustkit.evaluation.results import RESULTS_FORMAT, Environment, ModelExamples, Results, Sample
 from robustkit.evaluation.samples import select_samples
-from robustkit.evaluation.suites import AttackSuite, BenchmarkSuite
+from robustkit.evaluation.suites import AttackSpec, AttackSuite, BenchmarkSuite
 from robustkit.evaluation.summary import example_table, summarize
 from robustkit.evaluation.sweep import attack_record, merge_records, sweep
 from robustkit.inputs import as_int_labels
@@ -168,7 +168,7 @@ class _Runner:
         model = load_model(spec_string, seed=suite.seed)
         model_hash = fingerprint(model)
         _validate_model_fits(model, x, y, label)
-        clean_pred = predict_labels(model, x, suite.batch_size)
+        clean_pred = self.clean_predictions(model)
         correct = clean_pred == y
         self.results["models"][label] = {
             "spec": spec_string,
@@ -200,8 +200,17 @@ class _Runner:
             )
             self.results["checks"].extend(c.to_dict() for c in checks)
 
-    def attack(self, model, model_hash, label, attack_suite, spec, correct, clean_pred):
-        suite, bounds = self.suite, self.bounds(attack_suite)
+    def clean_predictions(self, model: Any) -> np.ndarray:
+        """Predicted classes, a shard at a time (the same batches whichever process computes a shard)."""
+        parts = [self.shard_predictions(model, number) for number in range(len(self.shards))]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    def shard_predictions(self, model: Any, number: int) -> np.ndarray:
+        start, stop = self.shards[number]
+        return predict_labels(model, np.asarray(self.x[start:stop], dtype=np.float32), self.suite.batch_size)
+
+    def cell_dir(self, label: str, model_hash: str, attack_suite: AttackSuite, spec: AttackSpec) -> Path:
+        """Where the cells of one model, attack suite and attack live (keyed by everything they depend on)."""
         # The key names stay as in earlier versions, so cells saved by them are still found.
         key = _digest(
             {
@@ -209,12 +218,40 @@ class _Runner:
                 "data": self.results["data"]["fingerprint"],
                 "threat": {k: v for k, v in attack_suite.config().items() if k not in PRESENTATION_KEYS},
                 "attack": spec.config(),
-                "seed": suite.seed,
-                "batch_size": suite.batch_size,
-                "bounds": bounds,
+                "seed": self.suite.seed,
+                "batch_size": self.suite.batch_size,
+                "bounds": self.bounds(attack_suite),
             }
         )
-        cell_dir = self.out_dir / "cells" / label / attack_suite.name / f"{spec.name}-{key}"
+        return self.out_dir / "cells" / label / attack_suite.name / f"{spec.name}-{key}"
+
+    def shard_cells(self, model, label, attack_suite, spec, cell_dir, number, correct, tick=None):
+        """The sweep of one attack over one shard: its cells by eps, and how many were computed and reused."""
+        start, stop = self.shards[number]
+        # One shard of the data in memory at a time; a single shard keeps the cells where they always were.
+        shard_dir = cell_dir if len(self.shards) == 1 else cell_dir / f"shard-{number:05d}-{start}-{stop}"
+        if self.fresh and shard_dir.exists():
+            for old in shard_dir.glob("*.npz"):
+                old.unlink()
+        suite = self.suite
+        x_shard = np.asarray(self.x[start:stop], dtype=np.float32)
+        return sweep(
+            model,
+            x_shard,
+            self.y[start:stop],
+            correct,
+            spec,
+            attack_suite,
+            self.bounds(attack_suite),
+            suite.seed,
+            suite.batch_size,
+            shard_dir,
+            label,
+            tick,
+        )
+
+    def attack(self, model, model_hash, label, attack_suite, spec, correct, clean_pred):
+        cell_dir = self.cell_dir(label, model_hash, attack_suite, spec)
 
         def tick(_):
             self.done += 1
@@ -223,25 +260,8 @@ class _Runner:
 
         records = []
         for number, (start, stop) in enumerate(self.shards):
-            # One shard of the data in memory at a time; a single shard keeps the cells where they always were.
-            shard_dir = cell_dir if len(self.shards) == 1 else cell_dir / f"shard-{number:05d}-{start}-{stop}"
-            if self.fresh and shard_dir.exists():
-                for old in shard_dir.glob("*.npz"):
-                    old.unlink()
-            x_shard = np.asarray(self.x[start:stop], dtype=np.float32)
-            cells, computed, reused = sweep(
-                model,
-                x_shard,
-                self.y[start:stop],
-                correct[start:stop],
-                spec,
-                attack_suite,
-                bounds,
-                suite.seed,
-                suite.batch_size,
-                shard_dir,
-                label,
-                tick,
+            cells, computed, reused = self.shard_cells(
+                model, label, attack_suite, spec, cell_dir, number, correct[start:stop], tick
             )
             self.computed += computed
             self.reused += reused
@@ -269,8 +289,59 @@ class _Runner:
         }
 
 
+@dataclass(frozen=True)
+class ShardTask:
+    """One unit of work an executor can hand out: one attack of one attack suite, on one model and one shard."""
+
+    model: str  # a model spec of the suite
+    attack_suite: str
+    attack: str
+    shard: int
+
+
+def shard_tasks(suite: BenchmarkSuite, n_examples: int) -> list[ShardTask]:
+    """Every task of a suite, for data of ``n_examples`` (the largest shards' work is not known in advance).
+
+    Example:
+        >>> from robustkit.evaluation.suites import AttackSpec, AttackSuite
+        >>> linf = AttackSuite("linf", "linf", (0.1,), (AttackSpec("fgsm", "fgsm", "linf"),))
+        >>> len(shard_tasks(BenchmarkSuite("s", "digits", ["digits-mlp"], [linf], shard_size=100), 360))
+        4
+    """
+    shards = range(max(1, -(-n_examples // suite.shard_size)))
+    return [
+        ShardTask(model, attack_suite.name, spec.name, shard)
+        for model in suite.models
+        for attack_suite in suite.attack_suites
+        for spec in attack_suite.attacks
+        for shard in shards
+    ]
+
+
+def compute_shard(suite: BenchmarkSuite, out_dir: str | Path, task: ShardTask) -> int:
+    """Compute and save the cells of one task (skipping those already saved); returns how many were computed.
+
+    Any process that sees ``out_dir`` can run it: a later :func:`run_benchmark` on the same folder
+    finds the cells and assembles the same results as if it had computed them itself.
+    """
+    runner = _Runner(suite, Path(out_dir), None, False)
+    model = load_model(task.model, seed=runner.suite.seed)
+    label = model_label(task.model)
+    attack_suite = next(s for s in runner.suite.attack_suites if s.name == task.attack_suite)
+    spec = next(a for a in attack_suite.attacks if a.name == task.attack)
+    _validate_data(runner.data, runner.bounds(attack_suite))
+    correct = runner.shard_predictions(model, task.shard) == runner.y[slice(*runner.shards[task.shard])]
+    cell_dir = runner.cell_dir(label, fingerprint(model), attack_suite, spec)
+    _, computed, _ = runner.shard_cells(model, label, attack_suite, spec, cell_dir, task.shard, correct)
+    return computed
+
+
 def run_benchmark(
-    suite: BenchmarkSuite, out_dir: str | Path, progress: ProgressFn | None = None, fresh: bool = False
+    suite: BenchmarkSuite,
+    out_dir: str | Path,
+    progress: ProgressFn | None = None,
+    fresh: bool = False,
+    executor: str = "in-process",
 ) -> BenchmarkRun:
     """Run a benchmark suite, resuming completed cells found under ``out_dir/cells``.
 
@@ -279,6 +350,7 @@ def run_benchmark(
         out_dir: the report folder; cells are kept in ``out_dir/cells``.
         progress: called as ``progress(done, total, description)`` after each cell.
         fresh: ignore saved cells and recompute everything.
+        executor: what computed the cells before this call (recorded in the results).
     """
     started = time.perf_counter()
     runner = _Runner(suite, Path(out_dir), progress, fresh)
@@ -292,5 +364,6 @@ def run_benchmark(
         "seconds": time.perf_counter() - started,
         "cells_computed": runner.computed,
         "cells_reused": runner.reused,
+        "executor": executor,
     }
     return BenchmarkRun(summary, results, runner.computed, runner.reused)
