@@ -55,6 +55,17 @@ def parse_eps(value: Any, name: str = "eps") -> Eps:
     return validate_eps(value, name)
 
 
+def as_fraction_of_range(value: Any, name: str = "eps") -> Fraction:
+    """An eps written as a number or ``"a/b"``, read as a fraction of the input range.
+
+    Example:
+        >>> as_fraction_of_range(0.075), as_fraction_of_range("8/255")
+        (Fraction(3, 40), Fraction(8, 255))
+    """
+    parsed = parse_eps(value, name)
+    return parsed if isinstance(parsed, Fraction) else Fraction(repr(float(parsed)))
+
+
 def range_width(bounds: Any) -> float:
     """The one width ``upper - lower`` shared by every feature; an error if the widths differ."""
     lower, upper = validate_bounds(bounds)
@@ -76,8 +87,12 @@ def in_input_units(eps: Eps, bounds: Any) -> float:
 
 
 def eps_label(eps: Eps) -> str:
-    """How an eps is written: ``"8/255"`` for a fraction, ``"0.1"`` for a number."""
-    return f"{eps.numerator}/{eps.denominator}" if isinstance(eps, Fraction) else f"{eps:g}"
+    """How an eps is written: ``"8/255"`` for a fraction, ``"0.1"`` for a number or a fraction with a short
+    decimal form (``Fraction(3, 40)`` is ``"0.075"``)."""
+    if not isinstance(eps, Fraction):
+        return f"{eps:g}"
+    decimal = f"{float(eps):.6g}"
+    return decimal if Fraction(decimal) == eps else f"{eps.numerator}/{eps.denominator}"
 
 
 def bounds_to_json(bounds: Any) -> list:

@@ -193,3 +193,11 @@ def test_attack_settings_that_do_not_apply_are_usage_errors(capsys):
         capsys, "attack", "--model", "digits-cnn", "--eps", "0.1", "--attack", "fgsm", "--steps", "3", "--out", "x.npz"
     )
     assert code == 2 and "fgsm takes one step" in err
+
+
+def test_messages_that_quote_brackets_keep_them(tmp_path, capsys):
+    """A suite file's error lists keys such as bounds ([lower, upper]); the terminal must not eat them."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('norm = "linf"\neps = [0.1]\nbogus = 1\n[[attack]]\ntype = "fgsm"\n')
+    code, _, err = _run(capsys, "bench", "--attack", str(bad))
+    assert code == 2 and "[lower, upper]" in err and "[[attack]]" in err.replace("\n", "")

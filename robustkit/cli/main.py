@@ -17,6 +17,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from rich.markup import escape
+
 import robustkit
 from robustkit._startup import startup_messages
 from robustkit.cli.commands import cmd_attack, cmd_bench, cmd_models, cmd_report, cmd_suites
@@ -54,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except RobustkitError as err:
-        console.print(f"[bold red]robustkit: error:[/] {err}", highlight=False, soft_wrap=True)
+        # escape(): messages quote file contents such as [lower, upper] and [[attack]], not markup
+        console.print(f"[bold red]robustkit: error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("interrupted: completed cells are saved; run the same command again to resume")

@@ -52,7 +52,7 @@ from robustkit.evaluation.suite_files import (
 from robustkit.inputs import validate_bounds
 from robustkit.losses import LOSSES
 from robustkit.norms import NORMS
-from robustkit.ranges import Eps, bounds_to_json, eps_label, in_input_units, parse_eps
+from robustkit.ranges import Eps, as_fraction_of_range, bounds_to_json, eps_label, in_input_units, parse_eps
 
 ATTACK_TYPES = tuple(ATTACKS)
 DEFAULT_SHARD_SIZE = 65_536
@@ -79,6 +79,7 @@ ATTACK_SUITE_KEYS = {
     "eps": 'a list of numbers >= 0 (input units) or fractions of the input range like "8/255"',
     "bounds": "[lower, upper]: each a number, one value per channel, or one per feature",
     "headline_eps": "the eps the report's summary shows (one of eps; default: the middle of the grid)",
+    "eps_unit": "'input' (default: eps in the inputs' units) or 'range' (every eps a fraction of the input range)",
     "attack": "an array of [[attack]] tables",
 }
 BENCH_KEYS = {
@@ -272,10 +273,13 @@ def load_attack_suite(name_or_path: str) -> AttackSuite:
     raw_eps = data.get("eps")
     if not isinstance(raw_eps, list) or not raw_eps:
         raise bad_value(path, "top-level", "eps", raw_eps, ATTACK_SUITE_KEYS["eps"])
+    unit = data.get("eps_unit", "input")
+    if unit not in ("input", "range"):
+        raise bad_value(path, "top-level", "eps_unit", unit, ATTACK_SUITE_KEYS["eps_unit"])
     eps = []
     for value in raw_eps:
         try:
-            eps.append(parse_eps(value))
+            eps.append(as_fraction_of_range(value) if unit == "range" else parse_eps(value))
         except ConfigError:
             raise bad_value(path, "top-level", "eps", value, "numbers >= 0 or fractions like '8/255'") from None
     if len(set(eps)) != len(eps):
@@ -284,7 +288,7 @@ def load_attack_suite(name_or_path: str) -> AttackSuite:
     headline = data.get("headline_eps")
     if headline is not None:
         try:
-            headline = parse_eps(headline)
+            headline = as_fraction_of_range(headline) if unit == "range" else parse_eps(headline)
         except ConfigError:
             raise bad_value(path, "top-level", "headline_eps", headline, ATTACK_SUITE_KEYS["headline_eps"]) from None
         if headline not in eps:

@@ -68,6 +68,8 @@ def eps_units(attack_suite: AttackSuiteConfig) -> str:
     written = attack_suite.get("eps_written")
     if not written:
         return "eps in input units"
+    if all(w == f"{e:.6g}" for w, e in zip(written, attack_suite["eps"])):
+        return "eps in input units, written as fractions of the input range, whose width is 1"
     pairs = ", ".join(f"{w} = {e:.6g}" for w, e in zip(written, attack_suite["eps"]))
     return f"eps in input units; written as fractions of the input range: {pairs}"
 
