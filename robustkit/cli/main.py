@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from rich.markup import escape
@@ -25,7 +26,7 @@ from robustkit.cli.commands import cmd_attack, cmd_bench, cmd_models, cmd_report
 from robustkit.cli.gate_command import cmd_gate
 from robustkit.cli.parser import build_parser
 from robustkit.cli.running import console
-from robustkit.errors import RobustkitError
+from robustkit.errors import RobustkitError, RobustkitWarning
 
 COMMANDS = {
     "bench": cmd_bench,
@@ -36,6 +37,18 @@ COMMANDS = {
     "suites": cmd_suites,
     "report": cmd_report,
 }
+
+
+def _one_line_warnings(previous):
+    """A ``warnings.showwarning`` that prints robustkit's own warnings as one line, others as before."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, RobustkitWarning):
+            console.print(f"[yellow]robustkit: warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    return show
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    shown = warnings.showwarning
+    warnings.showwarning = _one_line_warnings(shown)
     try:
         return COMMANDS[args.command](args)
     except RobustkitError as err:
@@ -62,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("interrupted: completed cells are saved; run the same command again to resume")
         return 130
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@ whose explanations are written once.
 Example:
     >>> headline_eps({"eps": [0.01, 0.05, 0.1, 0.2], "headline_eps": 0.1}), headline_eps({"eps": [0.1, 0.2, 0.5]})
     (0.1, 0.2)
+    >>> _eps_text({"eps": [2.0, 8.0], "eps_written": ["2/255", "8/255"]}, 8.0)
+    '8/255 (8)'
+
     >>> verdict([{"status": "pass", "name": "a"}, {"status": "warn", "name": "b"}])
     'warn: b'
 """
@@ -36,7 +39,8 @@ def verdict(checks: list[CheckRecord] | list[dict]) -> str:
 
 def _eps_text(attack_suite: AttackSuiteConfig, eps: float) -> str:
     written = dict(zip(attack_suite["eps"], attack_suite.get("eps_written") or []))
-    return written.get(eps, f"{eps:g}")
+    text = written.get(eps, f"{eps:g}")
+    return text if text == f"{eps:g}" else f"{text} ({eps:g})"  # as written, and in input units
 
 
 def summary_rows(results: Results, summary: pd.DataFrame) -> tuple[list[dict], list[str]]:

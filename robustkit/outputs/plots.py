@@ -113,7 +113,7 @@ def examples_png(results: Results) -> bytes | None:
             panels = (
                 (_shown(x, low, high), f"label {sample['label']}"),
                 (_shown(x_adv, low, high), f"→ {sample['adv_pred']} @{sample['eps']:g}"),
-                (_shown(delta, low, high, scale), f"±{scale:.2g}"),
+                (_shown(delta, low, high, scale), f"±{scale:.3g}"),
             )
             for offset, ((shown, style), caption) in enumerate(panels):
                 ax = row_axes[3 * tile + offset]
