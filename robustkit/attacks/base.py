@@ -9,6 +9,7 @@ that returns it from :meth:`GradientAttack.step_rule`.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from robustkit.attacks.ascent import ProjectedAscent
 from robustkit.attacks.compiled import run_validated
 from robustkit.attacks.loop import StepRule
 from robustkit.attacks.prepare import batches, choose_targets, prepare_batch
+from robustkit.attacks.replicas import map_on_replicas
 from robustkit.attacks.result import AttackResult
 from robustkit.attacks.settings import optional_step_size, positive_int, restarts_for, target_mode
 from robustkit.errors import InputError
@@ -138,11 +140,13 @@ class GradientAttack:
         return int(np.random.default_rng().integers(0, 2**31 - 1)) if self.seed is None else self.seed
 
     def generate(
-        self, model: Any, x: Any, y: Any = None, target: Any = None, *, seed: int | None = None
+        self, model: Any, x: Any, y: Any = None, target: Any = None, *, seed: int | None = None, strategy: Any = None
     ) -> Iterator[AttackResult]:
         """Attack batch after batch, yielding one :class:`AttackResult` per batch.
 
-        Memory stays bounded by ``batch_size``: use it for data sets that do not fit at once.
+        Memory stays bounded by ``batch_size``: use it for data sets that do not fit at once. Under a
+        ``tf.distribute`` strategy (``strategy=tf.distribute.MirroredStrategy()``), consecutive batches
+        go to the replicas side by side, one each, and the results equal one device's.
 
         Example:
             >>> import keras, numpy as np
@@ -154,12 +158,21 @@ class GradientAttack:
         """
         ensure_tensorflow_backend()
         seed = self._seed() if seed is None else seed
-        for index, (xb, yb, tb) in enumerate(batches(x, y, target, self.batch_size)):
-            result = self._run_batch(model, xb, yb, tb, tf.constant([seed, index], tf.int32), with_clean=True)
-            result.seed = seed
-            yield result
+        numbered = enumerate(batches(x, y, target, self.batch_size))
+        replicas = 1 if strategy is None else strategy.num_replicas_in_sync
 
-    def run(self, model: Any, x: Any, y: Any = None, target: Any = None, *, seed: int | None = None) -> AttackResult:
+        def attack_batch(index: int, batch: tuple) -> AttackResult:
+            xb, yb, tb = batch
+            return self._run_batch(model, xb, yb, tb, tf.constant([seed, index], tf.int32), with_clean=True)
+
+        while group := list(itertools.islice(numbered, replicas)):  # batches are read lazily (tf.data)
+            for result in map_on_replicas(attack_batch, group, strategy):
+                result.seed = seed
+                yield result
+
+    def run(
+        self, model: Any, x: Any, y: Any = None, target: Any = None, *, seed: int | None = None, strategy: Any = None
+    ) -> AttackResult:
         """Attack ``x`` (array, tensor or ``tf.data.Dataset`` of ``(x, y)``) and report everything.
 
         Example:
@@ -170,7 +183,7 @@ class GradientAttack:
             >>> result.x_adv.shape
             TensorShape([2, 4])
         """
-        parts = list(self.generate(model, x, y, target, seed=seed))
+        parts = list(self.generate(model, x, y, target, seed=seed, strategy=strategy))
         if not parts:
             raise InputError("x is empty: there is nothing to attack.")
         return AttackResult.concat(parts)

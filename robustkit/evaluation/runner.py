@@ -143,8 +143,11 @@ def _new_results(suite: BenchmarkSuite, data: DataSplit, y: np.ndarray) -> Resul
 class _Runner:
     """One run's state: the data, the results being filled in, and the progress counters."""
 
-    def __init__(self, suite: BenchmarkSuite, out_dir: Path, progress: ProgressFn | None, fresh: bool):
+    def __init__(
+        self, suite: BenchmarkSuite, out_dir: Path, progress: ProgressFn | None, fresh: bool, strategy: Any = None
+    ):
         self.suite, self.out_dir, self.progress, self.fresh = suite, out_dir, progress, fresh
+        self.strategy = strategy  # a tf.distribute strategy: batches side by side on its replicas
         self.data = load_data(suite.data).take(suite.limit)
         # eps written as fractions of the range ("8/255") become input units once the bounds are known
         self.suite = suite = replace(suite, attack_suites=[s.resolved(self.bounds(s)) for s in suite.attack_suites])
@@ -248,6 +251,7 @@ class _Runner:
             shard_dir,
             label,
             tick,
+            self.strategy,
         )
 
     def attack(self, model, model_hash, label, attack_suite, spec, correct, clean_pred):
@@ -342,6 +346,7 @@ def run_benchmark(
     progress: ProgressFn | None = None,
     fresh: bool = False,
     executor: str = "in-process",
+    strategy: Any = None,
 ) -> BenchmarkRun:
     """Run a benchmark suite, resuming completed cells found under ``out_dir/cells``.
 
@@ -351,9 +356,11 @@ def run_benchmark(
         progress: called as ``progress(done, total, description)`` after each cell.
         fresh: ignore saved cells and recompute everything.
         executor: what computed the cells before this call (recorded in the results).
+        strategy: a ``tf.distribute`` strategy (``MirroredStrategy``): batches run side by side on its
+            replicas, one each, with the results of one device.
     """
     started = time.perf_counter()
-    runner = _Runner(suite, Path(out_dir), progress, fresh)
+    runner = _Runner(suite, Path(out_dir), progress, fresh, strategy)
     for spec_string in suite.models:
         runner.model(spec_string)
     results = runner.results

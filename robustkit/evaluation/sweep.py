@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from robustkit.attacks import AttackResult, GradientAttack, build_attack
 from robustkit.attacks.compiled import evaluation_at_x, run_validated
+from robustkit.attacks.replicas import map_on_replicas
 from robustkit.errors import GradientError
 from robustkit.evaluation.cells import Cell, cell_seed
 from robustkit.evaluation.results import PER_EXAMPLE, AttackRecord
@@ -81,24 +82,24 @@ def attack_rows(
     rows: np.ndarray,
     batch_size: int,
     at_x: EvaluationAtX | None = None,
+    strategy: Any = None,
 ) -> AttackResult:
-    """Attack ``x[rows]`` in batches; the data were checked once, up front, by the runner."""
-    parts = []
-    for index, start in enumerate(range(0, len(rows), batch_size)):
-        chosen = rows[start : start + batch_size]
-        parts.append(
-            run_validated(
-                attack,
-                view,
-                tf.constant(x[chosen]),
-                tf.constant(y[chosen], tf.int32),
-                None,
-                tf.constant([attack.seed, index], tf.int32),
-                with_clean=False,
-                first=None if at_x is None else at_x.rows(chosen),
-            )
+    """Attack ``x[rows]`` in batches (side by side on a strategy's replicas); the runner checked the data."""
+
+    def attack_batch(index: int, chosen: np.ndarray) -> AttackResult:
+        return run_validated(
+            attack,
+            view,
+            tf.constant(x[chosen]),
+            tf.constant(y[chosen], tf.int32),
+            None,
+            tf.constant([attack.seed, index], tf.int32),
+            with_clean=False,
+            first=None if at_x is None else at_x.rows(chosen),
         )
-    return AttackResult.concat(parts)
+
+    groups = [(index, rows[start : start + batch_size]) for index, start in enumerate(range(0, len(rows), batch_size))]
+    return AttackResult.concat(map_on_replicas(attack_batch, groups, strategy))
 
 
 def sweep(
@@ -114,6 +115,7 @@ def sweep(
     cell_dir: Path,
     label: str,
     on_cell: Callable[[bool], None] | None = None,
+    strategy: Any = None,
 ) -> tuple[dict[float, Cell], int, int]:
     """Attack one model with one attack over the eps grid, survivors only, resuming saved cells.
 
@@ -144,7 +146,7 @@ def sweep(
                 cell = Cell.empty(x.shape[1:], x.dtype, alive, NO_GRADIENT)
             else:
                 attack = attack_for(spec, eps, bounds, cell_seed(seed, label, suite.name, spec.name, eps), batch_size)
-                cell, at_x = _attack_cell(attack, view, x, y, alive, batch_size, at_x, charge_here)
+                cell, at_x = _attack_cell(attack, view, x, y, alive, batch_size, at_x, charge_here, strategy)
             cell.seconds = time.perf_counter() - start
             cell.save(path)
             computed += 1
@@ -167,13 +169,14 @@ def _attack_cell(
     batch_size: int,
     at_x: EvaluationAtX | None,
     charge_here: bool,
+    strategy: Any = None,
 ) -> tuple[Cell, EvaluationAtX | None]:
     """Attack the survivors at one eps; a model without input gradient gets a cell that says so."""
     shares_start = attack.step_rule().starts_at_x
     try:
         if shares_start and at_x is None:
             at_x = EvaluationAtX.compute(attack, view, x, y, alive, batch_size)
-        result = attack_rows(attack, view, x, y, alive, batch_size, at_x if shares_start else None)
+        result = attack_rows(attack, view, x, y, alive, batch_size, at_x if shares_start else None, strategy)
     except GradientError:
         # A gradient attack cannot run on this model: record that, break nothing, and let the
         # other attacks (Square needs no gradient) and the trust checks do their work.
