@@ -47,6 +47,9 @@ def main() -> None:
             for field in ("x_adv", "success", "adv_pred", "grad_evals", "norms")
         )
         findings[f"{name}_broken"] = int(np.sum(one.success & (one.clean_pred == y)))
+    findings["call"] = np.array_equal(
+        attacks["pgd"](model, x, y).numpy(), attacks["pgd"](model, x, y, strategy=strategy).numpy()
+    )
     linf = AttackSuite(
         "linf",
         "linf",

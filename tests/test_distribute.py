@@ -21,5 +21,6 @@ def test_attacks_and_the_runner_on_two_replicas_equal_one_device_and_training_ru
         assert findings[name], f"{name} on two replicas differs from one device"
         assert findings[f"{name}_broken"] > 10  # the attacks did break points: the comparison is not vacuous
     assert findings["runner"], "the runner on two replicas differs from one device"
+    assert findings["call"], "attack(model, x, y, strategy=...) differs from one device"
     losses = findings["training_losses"]
     assert len(losses) == 2 and all(math.isfinite(v) for v in losses) and losses[1] < losses[0]

@@ -188,16 +188,20 @@ class GradientAttack:
             raise InputError("x is empty: there is nothing to attack.")
         return AttackResult.concat(parts)
 
-    def __call__(self, model: Any, x: Any, y: Any, target: Any = None, *, seed: int | None = None) -> tf.Tensor:
+    def __call__(
+        self, model: Any, x: Any, y: Any, target: Any = None, *, seed: int | None = None, strategy: Any = None
+    ) -> tf.Tensor:
         """Return the adversarial batch: a ``tf.Tensor`` with x's shape and dtype."""
         ensure_tensorflow_backend()
         seed = self._seed() if seed is None else seed
         if isinstance(x, tf.data.Dataset):
-            return self.run(model, x, y, target, seed=seed).x_adv
-        parts = [
-            self._run_batch(model, xb, yb, tb, tf.constant([seed, index], tf.int32), with_clean=False).x_adv
-            for index, (xb, yb, tb) in enumerate(batches(x, y, target, self.batch_size))
-        ]
+            return self.run(model, x, y, target, seed=seed, strategy=strategy).x_adv
+
+        def attack_batch(index: int, batch: tuple) -> tf.Tensor:
+            xb, yb, tb = batch
+            return self._run_batch(model, xb, yb, tb, tf.constant([seed, index], tf.int32), with_clean=False).x_adv
+
+        parts = map_on_replicas(attack_batch, list(enumerate(batches(x, y, target, self.batch_size))), strategy)
         if not parts:
             raise InputError("x is empty: there is nothing to attack.")
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
