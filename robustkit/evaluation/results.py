@@ -180,6 +180,18 @@ def _renamed(table: dict, old: str, new: str) -> dict:
     return {new if key == old else key: value for key, value in table.items()}
 
 
+def as_floats(values: Any) -> np.ndarray:
+    """Per-example floats as an array, NaN where a JSON list (versions 1 and 2) said None.
+
+    Example:
+        >>> as_floats([0.1, None]).tolist(), as_floats(np.array([2.0])).tolist()
+        ([0.1, nan], [2.0])
+    """
+    if isinstance(values, list):
+        return np.array([np.nan if v is None else v for v in values], float)
+    return np.asarray(values, float)
+
+
 def broken_at(values: Any) -> np.ndarray:
     """Per example, the eps that broke it, ``inf`` where none did (accepts NaN or None for unbroken).
 
@@ -187,8 +199,7 @@ def broken_at(values: Any) -> np.ndarray:
         >>> broken_at([0.1, None, float("nan")]).tolist()
         [0.1, inf, inf]
     """
-    array = np.array([np.nan if v is None else v for v in values], float) if isinstance(values, list) else values
-    return np.nan_to_num(np.asarray(array, float), nan=np.inf)
+    return np.nan_to_num(as_floats(values), nan=np.inf)
 
 
 def _as_arrays(results: dict) -> None:
@@ -203,7 +214,7 @@ def _as_arrays(results: dict) -> None:
             for record in per_suite.values():
                 for field in PER_EXAMPLE:
                     if isinstance(record.get(field), list):
-                        floats = np.array([np.nan if v is None else v for v in record[field]], float)
+                        floats = as_floats(record[field])
                         record[field] = floats if field in ("broken_eps", "norm") else floats.astype(np.int64)
 
 

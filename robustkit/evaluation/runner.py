@@ -158,6 +158,14 @@ class _Runner:
         cells_per_model = sum(len(s.attacks) * len(s.eps) for s in suite.attack_suites)
         self.total = len(suite.models) * cells_per_model * len(self.shards)
         self.done = self.computed = self.reused = 0
+        self.validated: set[str] = set()  # the bounds the data was checked against
+
+    def validate_data(self, attack_suite: AttackSuite) -> None:
+        """Check the data against an attack suite's bounds, once per bounds (a pass over data that may be large)."""
+        bounds = self.bounds(attack_suite)
+        if repr(bounds) not in self.validated:
+            _validate_data(self.data, bounds)
+            self.validated.add(repr(bounds))
 
     def bounds(self, attack_suite: AttackSuite) -> tuple[Any, Any]:
         """The bounds in force: the benchmark's (file or --bounds), else the attack suite's, else the data's."""
@@ -180,8 +188,7 @@ class _Runner:
         }
         per_model: ModelExamples = {"clean_pred": clean_pred.astype(np.int64), "attack_suites": {}}
         for attack_suite in suite.attack_suites:
-            bounds = self.bounds(attack_suite)
-            _validate_data(self.data, bounds)
+            self.validate_data(attack_suite)
             per_model["attack_suites"][attack_suite.name] = {
                 spec.name: self.attack(model, model_hash, label, attack_suite, spec, correct, clean_pred)
                 for spec in attack_suite.attacks
@@ -333,7 +340,7 @@ def compute_shard(suite: BenchmarkSuite, out_dir: str | Path, task: ShardTask) -
     label = model_label(task.model)
     attack_suite = next(s for s in runner.suite.attack_suites if s.name == task.attack_suite)
     spec = next(a for a in attack_suite.attacks if a.name == task.attack)
-    _validate_data(runner.data, runner.bounds(attack_suite))
+    runner.validate_data(attack_suite)
     correct = runner.shard_predictions(model, task.shard) == runner.y[slice(*runner.shards[task.shard])]
     cell_dir = runner.cell_dir(label, fingerprint(model), attack_suite, spec)
     _, computed, _ = runner.shard_cells(model, label, attack_suite, spec, cell_dir, task.shard, correct)

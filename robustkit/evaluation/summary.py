@@ -6,12 +6,17 @@ rebuilt from ``results.json`` alone.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
-from robustkit.evaluation.results import SUMMARY_COLUMNS, AttackRecord, AttackSuiteConfig, Results, SummaryRow
+from robustkit.evaluation.results import (
+    SUMMARY_COLUMNS,
+    AttackRecord,
+    AttackSuiteConfig,
+    Results,
+    SummaryRow,
+    as_floats,
+)
 from robustkit.stats import wilson_interval
 
 EXAMPLE_COLUMNS = [
@@ -66,13 +71,6 @@ def summary_row(
     }
 
 
-def _floats(values: Any) -> np.ndarray:
-    """Per-example floats, NaN where a list (older results) said None."""
-    if isinstance(values, list):
-        return np.array([np.nan if v is None else v for v in values], float)
-    return np.asarray(values, float)
-
-
 def summarize(results: Results) -> pd.DataFrame:
     """The summary table: one row per model, attack suite, attack and eps."""
     rows: list[SummaryRow] = []
@@ -93,7 +91,11 @@ def example_table(results: Results) -> pd.DataFrame:
         clean_pred = np.asarray(per_model["clean_pred"])
         for suite in results["suite"]["attack_suites"]:
             for attack, record in per_model["attack_suites"][suite["name"]].items():
-                per_example = (_floats(record["broken_eps"]), np.asarray(record["adv_pred"]), _floats(record["norm"]))
+                per_example = (
+                    as_floats(record["broken_eps"]),
+                    np.asarray(record["adv_pred"]),
+                    as_floats(record["norm"]),
+                )
                 columns = (model, suite["name"], suite["norm"], attack, index, labels, clean_pred, *per_example)
                 frames.append(pd.DataFrame(dict(zip(EXAMPLE_COLUMNS, columns))))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=EXAMPLE_COLUMNS)
@@ -112,7 +114,7 @@ def _suite_rows(
     worst_norm = np.full(len(correct), np.nan)
     ran = [a for a, record in per_attack.items() if not record.get("no_gradient", False)]
     for attack, record in per_attack.items():
-        broken_eps, norms = _floats(record["broken_eps"]), _floats(record["norm"])
+        broken_eps, norms = as_floats(record["broken_eps"]), as_floats(record["norm"])
         for eps, evals, seconds in zip(suite["eps"], record["cell_grad_evals"], record["cell_seconds"]):
             row = summary_row(model, suite, attack, eps, correct, broken_eps, norms, evals, seconds)
             rows.append(row if attack in ran else _not_measured(row))

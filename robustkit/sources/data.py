@@ -283,8 +283,13 @@ def from_tf_dataset(
     )
 
 
-def _options(spec: str) -> tuple[str, dict[str, str]]:
-    """``"table.csv?label=species"`` -> ``("table.csv", {"label": "species"})``."""
+def spec_options(spec: str) -> tuple[str, dict[str, str]]:
+    """A data or model spec and its options after ``?``.
+
+    Example:
+        >>> spec_options("table.csv?label=species")
+        ('table.csv', {'label': 'species'})
+    """
     from urllib.parse import parse_qsl
 
     base, _, query = spec.partition("?")
@@ -301,7 +306,7 @@ DATA_SPECS = (
 
 def load_data(spec: str) -> DataSplit:
     """Load data by spec: see :data:`DATA_SPECS` for every kind."""
-    base, options = _options(spec)
+    base, options = spec_options(spec)
     if base == "digits":
         return load_digits_split()
     if base.startswith("keras:"):

@@ -10,20 +10,14 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import keras
 import tensorflow as tf
 
 from robustkit.errors import ModelError
+from robustkit.sources.data import spec_options
 from robustkit.sources.factories import call_factory
 from robustkit.sources.zoo import ZOO, load_zoo_model, weights_fingerprint
-
-
-def _options(spec: str) -> tuple[str, dict[str, str]]:
-    """``"m.keras?output=logits"`` -> ``("m.keras", {"output": "logits"})``."""
-    base, _, query = spec.partition("?")
-    return base, dict(parse_qsl(query, keep_blank_values=True))
 
 
 def with_option(spec: str, key: str, value: str) -> str:
@@ -38,7 +32,7 @@ def with_option(spec: str, key: str, value: str) -> str:
 
 def model_label(spec: str) -> str:
     """A short name for a model spec, used in reports."""
-    base, options = _options(spec)
+    base, options = spec_options(spec)
     if base.startswith("zoo:"):
         label = base[4:]
     elif base in ZOO:
@@ -112,7 +106,7 @@ def load_model(spec: str, seed: int = 0) -> Any:
             ``signature=NAME`` a SavedModel's signature.
         seed: seed of zoo models.
     """
-    base, options = _options(spec)
+    base, options = spec_options(spec)
     model = _load(base, options, seed)
     if "output" in options and not isinstance(model, SavedModelClassifier):
         model = select_output(model, options["output"])
