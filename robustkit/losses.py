@@ -67,13 +67,21 @@ def dlr_towards(z: tf.Tensor, labels: tf.Tensor, targeted: bool, guide: tf.Tenso
     return -(_label_logit(z, labels) - _label_logit(z, guide)) / spread
 
 
+def gap_towards(z: tf.Tensor, labels: tf.Tensor, targeted: bool, guide: tf.Tensor | None = None) -> tf.Tensor:
+    """``z_t - z_y``, ``t`` the guide class: the logit gap that FAB-T linearises (untargeted, guided)."""
+    if guide is None:
+        raise ConfigError("loss='gap-targeted' needs a guide class per example (it is FAB-T's loss).")
+    return _label_logit(z, guide) - _label_logit(z, labels)
+
+
 _BY_NAME: dict[str, Callable[..., tf.Tensor]] = {
     "ce": cross_entropy,
     "margin": margin,
     "dlr": dlr,
     "dlr-targeted": dlr_towards,
+    "gap-targeted": gap_towards,
 }
-GUIDED_LOSSES = ("dlr-targeted",)  # losses that take a guide class besides the true label
+GUIDED_LOSSES = ("dlr-targeted", "gap-targeted")  # losses that take a guide class besides the true label
 
 
 def validate_loss(name: str, targeted: bool = False) -> str:
@@ -85,7 +93,7 @@ def validate_loss(name: str, targeted: bool = False) -> str:
         key = "ce"
     if key not in _BY_NAME:
         raise ConfigError(f"Unknown loss {name!r}; choose one of {', '.join(LOSSES)}.")
-    if key in ("dlr", "dlr-targeted") and targeted:
+    if key in ("dlr", *GUIDED_LOSSES) and targeted:
         raise ConfigError(f"loss={key!r} is untargeted only here; use loss='ce' or loss='margin' with targeted=True.")
     return key
 

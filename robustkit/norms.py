@@ -16,12 +16,22 @@ from __future__ import annotations
 import tensorflow as tf
 
 from robustkit.errors import ConfigError
+from robustkit.row_random import row_normal, row_uniform, rowwise
 
 _TINY = 1e-12
 
 
 def _flat(t: tf.Tensor) -> tf.Tensor:
     return tf.reshape(t, [tf.shape(t)[0], -1])
+
+
+def _dims(t: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_prod(tf.shape(t)[1:])
+
+
+def _shaped(flat: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+    """``(batch, features)`` float32 numbers in ``like``'s shape and dtype."""
+    return tf.reshape(tf.cast(flat, like.dtype), tf.shape(like))
 
 
 def _expand(per_example: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
@@ -37,8 +47,9 @@ class Norm:
         """Per-example norm of ``delta``, shape ``(batch,)``."""
         raise NotImplementedError
 
-    def random_start(self, like: tf.Tensor, eps: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        """A uniform random point of the eps-ball for each example (stateless, seeded)."""
+    def random_start(self, like: tf.Tensor, eps: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
+        """A uniform random point of the eps-ball for each example, a function of its random key
+        (:func:`robustkit.row_random.example_keys`) only."""
         raise NotImplementedError
 
     def ascent_direction(self, grad: tf.Tensor, x_adv: tf.Tensor, lower: tf.Tensor, upper: tf.Tensor) -> tf.Tensor:
@@ -71,8 +82,8 @@ class LinfNorm(Norm):
     def measure(self, delta):
         return tf.reduce_max(tf.abs(_flat(delta)), axis=1)
 
-    def random_start(self, like, eps, seed):
-        return tf.random.stateless_uniform(tf.shape(like), seed, -1.0, 1.0, dtype=like.dtype) * eps
+    def random_start(self, like, eps, keys):
+        return _shaped(2.0 * row_uniform(keys, 0, _dims(like)) - 1.0, like) * eps
 
     def ascent_direction(self, grad, x_adv, lower, upper):
         return tf.sign(grad)
@@ -89,12 +100,11 @@ class L2Norm(Norm):
     def measure(self, delta):
         return tf.norm(_flat(delta), axis=1)
 
-    def random_start(self, like, eps, seed):
-        seeds = tf.random.experimental.stateless_split(seed, 2)
-        direction = tf.random.stateless_normal(tf.shape(like), seeds[0], dtype=like.dtype)
+    def random_start(self, like, eps, keys):
+        direction = _shaped(row_normal(keys, 0, _dims(like)), like)
         direction = direction / _expand(tf.maximum(self.measure(direction), _TINY), like)
-        dims = tf.cast(tf.reduce_prod(tf.shape(like)[1:]), like.dtype)
-        radius = tf.random.stateless_uniform([tf.shape(like)[0]], seeds[1], dtype=like.dtype) ** (1.0 / dims)
+        dims = tf.cast(_dims(like), like.dtype)
+        radius = rowwise(lambda u: u ** (1.0 / dims), tf.cast(row_uniform(keys, 1, 1), like.dtype))[:, 0]
         return direction * _expand(radius, like) * eps
 
     def ascent_direction(self, grad, x_adv, lower, upper):
@@ -131,17 +141,17 @@ class L1Norm(Norm):
     def measure(self, delta):
         return tf.reduce_sum(tf.abs(_flat(delta)), axis=1)
 
-    def random_start(self, like, eps, seed):
+    def random_start(self, like, eps, keys):
         # Uniform in the L1 ball: d + 1 exponentials normalised by their sum are uniform on the
         # simplex; dropping the last coordinate gives a uniform point of the positive orthant part
         # of the ball, and random signs fill the rest.
-        flat_shape = tf.shape(_flat(like))
-        seeds = tf.random.experimental.stateless_split(seed, 3)
-        exp = -tf.math.log(tf.random.stateless_uniform(flat_shape, seeds[0], 1e-12, 1.0, dtype=like.dtype))
-        extra = -tf.math.log(tf.random.stateless_uniform([flat_shape[0], 1], seeds[1], 1e-12, 1.0, dtype=like.dtype))
+        dims = _dims(like)
+        exponential = lambda u: -tf.math.log(1.0 - u)  # noqa: E731  (1 - u lies in (0, 1])
+        exp = rowwise(exponential, tf.cast(row_uniform(keys, 0, dims), like.dtype))
+        extra = rowwise(exponential, tf.cast(row_uniform(keys, 1, 1), like.dtype))
         point = exp / (tf.reduce_sum(exp, axis=1, keepdims=True) + extra)
-        signs = tf.sign(tf.random.stateless_uniform(flat_shape, seeds[2], -1.0, 1.0, dtype=like.dtype))
-        return tf.reshape(point * signs, tf.shape(like)) * eps
+        signs = tf.where(row_uniform(keys, 2, dims) < 0.5, -1.0, 1.0)
+        return _shaped(signs, like) * tf.reshape(point, tf.shape(like)) * eps
 
     def ascent_direction(self, grad, x_adv, lower, upper):
         flat_grad = _flat(grad)

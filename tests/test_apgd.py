@@ -14,6 +14,7 @@ from robustkit.attacks.loop import LoopConfig, Problem
 from robustkit.errors import ConfigError
 from robustkit.logits import as_logits
 from robustkit.norms import get_norm
+from robustkit.row_random import example_keys
 
 
 def test_checkpoints_follow_the_published_fractions():
@@ -32,7 +33,7 @@ def _corner_problem(steps: int):
     model.layers[0].set_weights([np.array([[1.0, -1.0], [1.0, -1.0]], "float32")])
     x = tf.constant([[0.5, 0.5]], tf.float32)
     cfg = LoopConfig(get_norm("linf"), "ce", False, steps)
-    problem = Problem(as_logits(model), cfg, x, 1.0, 2.0, tf.constant([0, 0]), np.float64(0), np.float64(1))
+    problem = Problem(as_logits(model), cfg, x, 1.0, 2.0, example_keys(0, [0]), np.float64(0), np.float64(1))
     return problem, x, tf.constant([0])
 
 
@@ -61,7 +62,7 @@ def test_a_step_that_keeps_improving_is_not_halved():
     x = tf.constant([[0.0, 0.0]], tf.float32)
     steps = 10
     cfg = LoopConfig(get_norm("linf"), "margin", False, steps)
-    problem = Problem(as_logits(model), cfg, x, 10.0, 0.1, tf.constant([0, 0]), np.float64(-1e3), np.float64(1e3))
+    problem = Problem(as_logits(model), cfg, x, 10.0, 0.1, example_keys(0, [0]), np.float64(-1e3), np.float64(1e3))
     rule, labels = APGDRule(steps), tf.constant([0])
     state = rule.init(problem, x, tf.constant(0))
     for _ in range(steps):
@@ -113,3 +114,23 @@ def test_apgd_t_needs_four_classes_and_caps_its_targets():
     with pytest.raises(ConfigError, match="needs at least 4 classes"):
         APGDT(eps=0.1, steps=2).run(model, np.full((2, 3), 0.5, "float32"), [0, 1])
     assert APGDT(eps=0.1, n_targets=20).guide_ranks(5) == [2, 3, 4, 5]
+
+
+def test_eot_averages_passes_and_changes_nothing_on_a_deterministic_model(digits, digits_cnn):
+    x, y = digits.x_test[:40], digits.y_test[:40]
+    one = APGD(eps=0.1, steps=8, seed=0).run(digits_cnn, x, y)
+    three = APGD(eps=0.1, steps=8, seed=0, eot=3).run(digits_cnn, x, y)
+    np.testing.assert_array_equal(three.success, one.success)
+    np.testing.assert_allclose(three.x_adv.numpy(), one.x_adv.numpy(), atol=1e-5)
+    np.testing.assert_array_equal(three.grad_evals, 3 * one.grad_evals)
+
+
+def test_the_rand_ensemble_attacks_a_randomized_model(digits):
+    from robustkit.attacks import AutoAttack
+    from tests.check_models import dropout_on
+
+    x, y = digits.x_test[:30], digits.y_test[:30]
+    ensemble = AutoAttack(eps=0.15, version="rand", steps=5, seed=0)
+    assert ensemble.names == ["apgd-ce", "apgd-dlr"] and all(a.eot == 20 for a in ensemble.attacks)
+    result = ensemble.run(dropout_on(), x, y)
+    assert result.success.sum() > 0 and np.all(result.grad_evals[result.broken_by == "apgd-ce"] % 20 == 0)

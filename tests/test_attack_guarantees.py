@@ -9,7 +9,7 @@ import tensorflow as tf
 from hypothesis import given
 from hypothesis import strategies as st
 
-from robustkit.attacks import APGD, APGDT, FGSM, PGD
+from robustkit.attacks import APGD, APGDT, FAB, FGSM, PGD
 
 SLACK = 1e-6
 
@@ -73,7 +73,7 @@ def scenarios(draw):
 
 attack_options = st.fixed_dictionaries(
     {
-        "kind": st.sampled_from(["fgsm", "pgd", "apgd", "apgd-t"]),
+        "kind": st.sampled_from(["fgsm", "pgd", "apgd", "apgd-t", "fab"]),
         "eps": st.one_of(st.just(0.0), st.floats(1e-4, 3.0)),
         "norm": st.sampled_from(["linf", "l2", "l1"]),
         "loss": st.sampled_from(["ce", "margin", "dlr"]),
@@ -90,6 +90,8 @@ def _make(opts, bounds, seed):
     common = dict(eps=opts["eps"], norm=opts["norm"], bounds=bounds, early_stop=opts["early_stop"], seed=seed)
     if opts["kind"] == "apgd-t":  # its own (untargeted) loss, two guide classes
         return APGDT(steps=opts["steps"], restarts=opts["restarts"], n_targets=2, **common)
+    if opts["kind"] == "fab":  # minimum-norm, two target classes
+        return FAB(steps=opts["steps"], restarts=opts["restarts"], n_targets=2, **common)
     if opts["targeted"]:
         common.update(target="random", loss="margin" if opts["loss"] == "dlr" else opts["loss"])
     else:
@@ -145,10 +147,11 @@ def test_random_starts_are_seeded(norm, seed, eps):
 def test_random_starts_fill_the_ball(norm):
     """Random starts are spread through the ball, not stuck at its centre or surface only."""
     from robustkit.norms import get_norm
+    from robustkit.row_random import example_keys
 
     ball = get_norm(norm)
     starts = ball.random_start(
-        tf.zeros((2000, 6), tf.float64), tf.constant(1.0, tf.float64), tf.constant([3, 4])
+        tf.zeros((2000, 6), tf.float64), tf.constant(1.0, tf.float64), example_keys(3, tf.range(2000))
     ).numpy()
     radii = _norm(starts, norm)
     assert radii.max() <= 1.0 + 1e-9

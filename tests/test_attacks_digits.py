@@ -10,6 +10,7 @@ import tensorflow as tf
 from robustkit.attacks import FGSM, PGD
 from robustkit.attacks.compiled import evaluation_at_x, run_validated
 from robustkit.gradients import trace_count
+from robustkit.row_random import example_keys
 
 
 def test_pgd_is_per_example_at_least_as_successful_as_fgsm(digits, digits_cnn):
@@ -48,7 +49,7 @@ def test_a_given_first_evaluation_at_x_changes_nothing_but_the_work(digits, digi
 
     x, y = tf.constant(digits.x_test), tf.constant(digits.y_test, tf.int32)
     view = as_logits(digits_cnn, x_sample=x[:8])
-    seed = tf.constant([0, 0])
+    seed = example_keys(0, tf.range(len(y)))
     for attack in (
         PGD(eps=0.1, steps=12, random_start=False, early_stop=early_stop),
         PGD(eps=1.0, steps=5, norm="l2", random_start=False, early_stop=early_stop),

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from robustkit.attacks import PGD, Square
 from robustkit.attacks.square import window_share, window_sides
+from robustkit.attacks.square_l2 import eta_pattern, window_sides_l2
 from robustkit.errors import ConfigError, GradientError
 
 
@@ -62,9 +63,28 @@ def test_early_stopping_changes_the_work_not_the_answer(digits, digits_cnn):
     assert early.queries.sum() < fixed.queries.sum()
 
 
+def test_l2_eta_pattern_and_window_sides_by_hand():
+    # Top half: rectangles weighted 1, 1/4 around its centre; bottom half the same, negative; unit norm.
+    top, bottom = np.array([0.25, 1.25, 0.25]), np.array([[0.25, 0.25, 0.25], [0.25, 1.25, 0.25]])
+    expected = np.vstack([top / np.linalg.norm(top), -bottom / np.linalg.norm(bottom)]) / np.sqrt(2)
+    np.testing.assert_allclose(eta_pattern(3), expected)
+    assert abs(np.linalg.norm(eta_pattern(7)) - 1) < 1e-12
+    # Odd sides of at least 3: round(sqrt(0.8 * 64)) = 7; at query 1 of 100 (p = 0.2) round(3.58) = 4 -> 5.
+    assert window_sides_l2(100, 8, 8, 0.8)[:1] + window_sides_l2(100, 8, 8, 0.8)[1:3] == [7, 5, 5]
+    assert min(window_sides_l2(10000, 8, 8, 0.8)) == 3 and max(window_sides_l2(10, 2, 2, 0.8)) == 2
+
+
+def test_l2_square_breaks_the_cnn_with_forward_passes_only(digits, digits_cnn):
+    x, y = digits.x_test[:60], digits.y_test[:60]
+    result = Square(eps=1.5, norm="l2", queries=200, seed=0, early_stop=True).run(digits_cnn, x, y)
+    assert result.total_grad_evals == 0 and result.queries.sum() > 0
+    assert result.robust_accuracy < result.clean_accuracy - 0.5
+    assert np.all(result.norms <= 1.5 * (1 + 1e-6))
+
+
 def test_bad_settings_say_what_to_fix():
-    with pytest.raises(ConfigError, match="norm='linf' only"):
-        Square(eps=1.0, norm="l2")
+    with pytest.raises(ConfigError, match="norm='linf' and norm='l2'"):
+        Square(eps=1.0, norm="l1")
     with pytest.raises(ConfigError, match="p_init"):
         Square(eps=0.1, p_init=0)
     with pytest.raises(ConfigError, match="steps must be an integer"):
@@ -82,6 +102,7 @@ CONV = keras.Sequential(
 
 
 @given(
+    st.sampled_from(["linf", "l2"]),
     st.integers(1, 4),
     st.sampled_from([(0.0, 1.0), (-1.0, 1.0), (-0.5, 2.0)]),
     st.one_of(st.just(0.0), st.floats(1e-4, 3.0)),
@@ -90,14 +111,17 @@ CONV = keras.Sequential(
     st.integers(0, 1000),
     st.data(),
 )
-def test_square_examples_are_inside_the_ball_and_the_bounds(batch, bounds, eps, queries, early_stop, seed, data):
+def test_square_examples_are_inside_the_ball_and_the_bounds(norm, batch, bounds, eps, queries, early_stop, seed, data):
     low, high = bounds
     unit = np.asarray(data.draw(st.lists(st.floats(0, 1), min_size=batch * 32, max_size=batch * 32)))
     x = (low + unit.reshape(batch, 4, 4, 2) * (high - low)).astype("float32")
     y = np.asarray(data.draw(st.lists(st.integers(0, 3), min_size=batch, max_size=batch)))
-    attack = Square(eps=eps, queries=queries, bounds=bounds, early_stop=early_stop, seed=seed)
-    x_adv = attack.run(CONV, x, y).x_adv.numpy()
+    attack = Square(eps=eps, norm=norm, queries=queries, bounds=bounds, early_stop=early_stop, seed=seed)
+    result = attack.run(CONV, x, y)
+    x_adv = result.x_adv.numpy()
     assert np.all(np.isfinite(x_adv))
-    assert np.abs(x_adv - x).max() <= eps + 1e-6
+    delta = (x_adv - x).reshape(batch, -1).astype(np.float64)
+    size = np.abs(delta).max(axis=1) if norm == "linf" else np.linalg.norm(delta, axis=1)
+    assert np.all(size <= eps * (1 + 1e-6) + 1e-6)
     assert x_adv.min() >= low - 1e-6 and x_adv.max() <= high + 1e-6
     np.testing.assert_array_equal(attack(CONV, x, y, seed=seed).numpy(), x_adv)  # seeded: the same again

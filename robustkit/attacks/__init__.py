@@ -1,4 +1,4 @@
-"""FGSM, PGD and APGD under L-inf, L2 and L1 threat models, sharing one compiled loop.
+"""FGSM, PGD, APGD, APGD-T, FAB-T and Square under L-inf, L2 and L1 threat models, and their ensemble.
 
 Example:
     >>> from robustkit.attacks import PGD
@@ -9,6 +9,7 @@ Example:
 from robustkit.attacks.apgd import APGD, APGDT
 from robustkit.attacks.base import GradientAttack
 from robustkit.attacks.ensemble import AutoAttack
+from robustkit.attacks.fab import FAB
 from robustkit.attacks.fgsm import FGSM
 from robustkit.attacks.pgd import PGD
 from robustkit.attacks.registry import ATTACKS, build_attack
@@ -21,6 +22,7 @@ __all__ = [
     "PGD",
     "APGD",
     "APGDT",
+    "FAB",
     "Square",
     "AutoAttack",
     "AttackResult",

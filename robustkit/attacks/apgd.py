@@ -62,7 +62,7 @@ class APGDRule:
     starts_at_x = False
 
     def init(self, problem: Problem, x: tf.Tensor, restart: tf.Tensor) -> APGDState:
-        direction = problem.norm.random_start(x, tf.constant(1.0, x.dtype), problem.restart_seed(restart))
+        direction = problem.norm.random_start(x, tf.constant(1.0, x.dtype), problem.restart_keys(restart))
         radius = tf.maximum(problem.norm.measure(direction), tf.constant(1e-12, x.dtype))
         start = problem.project(x + per_row(problem.eps / radius, x) * direction, x)
         batch = tf.shape(x)[0]
@@ -118,6 +118,8 @@ class APGD(GradientAttack):
         restarts: restarts from fresh random points; the best point per example is kept.
         rho: the checkpoint condition's share of rising steps.
         step_size: the initial step (default ``2 * eps``; ``eps`` under L1).
+        eot: average each gradient over this many passes (expectation over transformation), for
+            randomized models (AutoAttack's ``rand`` version uses 20).
         Other arguments as for :class:`~robustkit.attacks.PGD`.
     """
 
@@ -138,7 +140,9 @@ class APGD(GradientAttack):
         bounds: Any = (0.0, 1.0),
         batch_size: int = 256,
         seed: int | None = None,
+        straight_through: bool = False,
         jit_compile: bool = False,
+        eot: int = 1,
     ):
         super().__init__(
             eps=eps,
@@ -154,8 +158,10 @@ class APGD(GradientAttack):
             bounds=bounds,
             batch_size=batch_size,
             seed=seed,
+            straight_through=straight_through,
             jit_compile=jit_compile,
         )
+        self.eot = positive_int("eot", eot)
         if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not 0 < rho <= 1:
             raise ConfigError(f"rho must be a number in (0, 1], got {rho!r}.")
         self.rho = float(rho)
@@ -196,6 +202,7 @@ class APGDT(APGD):
         bounds: Any = (0.0, 1.0),
         batch_size: int = 256,
         seed: int | None = None,
+        straight_through: bool = False,
         jit_compile: bool = False,
     ):
         super().__init__(
@@ -210,6 +217,7 @@ class APGDT(APGD):
             bounds=bounds,
             batch_size=batch_size,
             seed=seed,
+            straight_through=straight_through,
             jit_compile=jit_compile,
         )
         self.n_targets = positive_int("n_targets", n_targets)

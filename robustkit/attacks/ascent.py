@@ -36,7 +36,7 @@ class ProjectedAscent:
     def init(self, problem: Problem, x: tf.Tensor, restart: tf.Tensor) -> AscentState:
         if not self.random_start:
             return AscentState(x)
-        noise = problem.norm.random_start(x, problem.eps, problem.restart_seed(restart))
+        noise = problem.norm.random_start(x, problem.eps, problem.restart_keys(restart))
         return AscentState(problem.project(x + noise, x))
 
     def step(self, problem: Problem, state: AscentState, evaluation: Evaluation, rows: Rows) -> AscentState:

@@ -28,6 +28,7 @@ from robustkit.errors import InputError
 from robustkit.inputs import validate_bounds, validate_eps
 from robustkit.losses import validate_loss
 from robustkit.norms import Norm, get_norm
+from robustkit.row_random import example_keys
 
 
 class GradientAttack:
@@ -48,10 +49,14 @@ class GradientAttack:
         batch_size: examples per compiled call; memory is bounded by it.
         seed: seed of the random starts (None: a fresh one per call, reported in the result).
         jit_compile: compile the loop with XLA.
+        straight_through: differentiate rounding, flooring and float -> integer -> float casts inside
+            the model as the identity (BPDA, :mod:`robustkit.straight_through`), so that gradient
+            attacks can attack input quantization; the forward pass is unchanged.
     """
 
     keep_best = True
     name = "attack"
+    eot = 1  # gradients averaged over this many passes (PGD and APGD take eot=)
 
     def __init__(
         self,
@@ -69,6 +74,7 @@ class GradientAttack:
         batch_size: int = 256,
         seed: int | None = None,
         jit_compile: bool = False,
+        straight_through: bool = False,
     ):
         ensure_tensorflow_backend()
         self.eps = validate_eps(eps)
@@ -85,6 +91,7 @@ class GradientAttack:
         self.batch_size = positive_int("batch_size", batch_size)
         self.seed = None if seed is None else positive_int("seed", seed, minimum=0)
         self.jit_compile = bool(jit_compile)
+        self.straight_through = bool(straight_through)
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -119,6 +126,8 @@ class GradientAttack:
             "early_stop": self.early_stop,
             "bounds": [self.lower.tolist(), self.upper.tolist()],
             "seed": self.seed,
+            **({"eot": self.eot} if self.eot > 1 else {}),
+            **({"straight_through": True} if self.straight_through else {}),
         }
 
     def __repr__(self) -> str:
@@ -127,26 +136,49 @@ class GradientAttack:
 
     # -- running -------------------------------------------------------------------------------
 
-    def _run_batch(
-        self, model: Any, x: Any, y: Any, target: Any, seed_pair: tf.Tensor, with_clean: bool
-    ) -> AttackResult:
+    def _run_batch(self, model: Any, x: Any, y: Any, target: Any, keys: tf.Tensor, with_clean: bool) -> AttackResult:
         batch = prepare_batch(self, model, x, y, target)
         targets = batch.targets
         if self.targeted and targets is None:
-            targets = choose_targets(str(self.target), batch, seed_pair + tf.constant([0, 7919]))
-        return run_validated(self, batch.view, batch.x, batch.labels, targets, seed_pair, with_clean)
+            targets = choose_targets(str(self.target), batch, keys)
+        return run_validated(self, batch.view, batch.x, batch.labels, targets, keys, with_clean)
 
     def _seed(self) -> int:
         return int(np.random.default_rng().integers(0, 2**31 - 1)) if self.seed is None else self.seed
 
+    def _keyed_batches(self, x: Any, y: Any, target: Any, seed: int, index: Any) -> Iterator[tuple[tf.Tensor, tuple]]:
+        """Batches of ``(x, y, target)``, each with its examples' random keys (seed and data-set index)."""
+        positions = None if index is None else checked_index(index, x)
+        start = 0
+        for batch in batches(x, y, target, self.batch_size):
+            n = len(batch[1])
+            rows = np.arange(start, start + n) if positions is None else positions[start : start + n]
+            if len(rows) != n:
+                raise InputError(f"index has {start + len(rows)} entries but the data has more examples.")
+            yield example_keys(seed, rows), batch
+            start += n
+
     def generate(
-        self, model: Any, x: Any, y: Any = None, target: Any = None, *, seed: int | None = None, strategy: Any = None
+        self,
+        model: Any,
+        x: Any,
+        y: Any = None,
+        target: Any = None,
+        *,
+        seed: int | None = None,
+        strategy: Any = None,
+        index: Any = None,
     ) -> Iterator[AttackResult]:
         """Attack batch after batch, yielding one :class:`AttackResult` per batch.
 
         Memory stays bounded by ``batch_size``: use it for data sets that do not fit at once. Under a
         ``tf.distribute`` strategy (``strategy=tf.distribute.MirroredStrategy()``), consecutive batches
         go to the replicas side by side, one each, and the results equal one device's.
+
+        Every random draw (random starts, restarts, random targets, Square's windows) is keyed by the
+        seed and the example's index in the data set: ``0, 1, ...`` in the order given, or ``index``
+        (one integer per example) when ``x`` is a part of a larger data set. So the batch size and
+        any cut of the data into parts leave every draw unchanged.
 
         Example:
             >>> import keras, numpy as np
@@ -158,22 +190,32 @@ class GradientAttack:
         """
         ensure_tensorflow_backend()
         seed = self._seed() if seed is None else seed
-        numbered = enumerate(batches(x, y, target, self.batch_size))
+        keyed = self._keyed_batches(x, y, target, seed, index)
         replicas = 1 if strategy is None else strategy.num_replicas_in_sync
 
-        def attack_batch(index: int, batch: tuple) -> AttackResult:
+        def attack_batch(keys: tf.Tensor, batch: tuple) -> AttackResult:
             xb, yb, tb = batch
-            return self._run_batch(model, xb, yb, tb, tf.constant([seed, index], tf.int32), with_clean=True)
+            return self._run_batch(model, xb, yb, tb, keys, with_clean=True)
 
-        while group := list(itertools.islice(numbered, replicas)):  # batches are read lazily (tf.data)
+        while group := list(itertools.islice(keyed, replicas)):  # batches are read lazily (tf.data)
             for result in map_on_replicas(attack_batch, group, strategy):
                 result.seed = seed
                 yield result
 
     def run(
-        self, model: Any, x: Any, y: Any = None, target: Any = None, *, seed: int | None = None, strategy: Any = None
+        self,
+        model: Any,
+        x: Any,
+        y: Any = None,
+        target: Any = None,
+        *,
+        seed: int | None = None,
+        strategy: Any = None,
+        index: Any = None,
     ) -> AttackResult:
         """Attack ``x`` (array, tensor or ``tf.data.Dataset`` of ``(x, y)``) and report everything.
+
+        ``index``: the examples' indices in the data set, when ``x`` is a part of it (see :meth:`generate`).
 
         Example:
             >>> import keras, numpy as np
@@ -183,25 +225,50 @@ class GradientAttack:
             >>> result.x_adv.shape
             TensorShape([2, 4])
         """
-        parts = list(self.generate(model, x, y, target, seed=seed, strategy=strategy))
+        parts = list(self.generate(model, x, y, target, seed=seed, strategy=strategy, index=index))
         if not parts:
             raise InputError("x is empty: there is nothing to attack.")
         return AttackResult.concat(parts)
 
     def __call__(
-        self, model: Any, x: Any, y: Any, target: Any = None, *, seed: int | None = None, strategy: Any = None
+        self,
+        model: Any,
+        x: Any,
+        y: Any,
+        target: Any = None,
+        *,
+        seed: int | None = None,
+        strategy: Any = None,
+        index: Any = None,
     ) -> tf.Tensor:
         """Return the adversarial batch: a ``tf.Tensor`` with x's shape and dtype."""
         ensure_tensorflow_backend()
         seed = self._seed() if seed is None else seed
         if isinstance(x, tf.data.Dataset):
-            return self.run(model, x, y, target, seed=seed, strategy=strategy).x_adv
+            return self.run(model, x, y, target, seed=seed, strategy=strategy, index=index).x_adv
 
-        def attack_batch(index: int, batch: tuple) -> tf.Tensor:
+        def attack_batch(keys: tf.Tensor, batch: tuple) -> tf.Tensor:
             xb, yb, tb = batch
-            return self._run_batch(model, xb, yb, tb, tf.constant([seed, index], tf.int32), with_clean=False).x_adv
+            return self._run_batch(model, xb, yb, tb, keys, with_clean=False).x_adv
 
-        parts = map_on_replicas(attack_batch, list(enumerate(batches(x, y, target, self.batch_size))), strategy)
+        parts = map_on_replicas(attack_batch, list(self._keyed_batches(x, y, target, seed, index)), strategy)
         if not parts:
             raise InputError("x is empty: there is nothing to attack.")
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
+
+
+def checked_index(index: Any, x: Any) -> np.ndarray:
+    """``index`` as int64 data-set positions, one per example of ``x`` (arrays) or in order (datasets)."""
+    positions = np.asarray(index)
+    if positions.ndim != 1 or not (np.issubdtype(positions.dtype, np.integer) or positions.size == 0):
+        raise InputError(
+            f"index must be a 1-D array of integers (one per example), got {positions.dtype} "
+            f"with shape {positions.shape}."
+        )
+    if positions.size and positions.min() < 0:
+        raise InputError("index must hold non-negative data-set positions.")
+    if not isinstance(x, tf.data.Dataset):
+        n = int(x.shape[0]) if hasattr(x, "shape") and len(x.shape) else len(x)
+        if len(positions) != n:
+            raise InputError(f"index has {len(positions)} entries but x has {n} examples; give one per example.")
+    return positions.astype(np.int64)

@@ -11,6 +11,8 @@ is open, so every batch size (a data set's last, smaller batch too) runs the sam
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,8 @@ from robustkit.attacks.result import AttackResult
 from robustkit.errors import ConfigError
 from robustkit.logits import LogitsView
 from robustkit.losses import GUIDED_LOSSES
+from robustkit.row_random import mix_keys
+from robustkit.straight_through import straight_through
 from robustkit.tape import objective_and_gradient
 from robustkit.tracing import compiled, compiled_predict, note_trace
 
@@ -38,6 +42,8 @@ def loop_config(attack: Any, first_given: bool = False) -> LoopConfig:
         keep_best=attack.keep_best,
         gather=not attack.jit_compile,
         first_given=first_given,
+        eot=getattr(attack, "eot", 1),
+        straight_through=getattr(attack, "straight_through", False),
     )
 
 
@@ -63,7 +69,7 @@ def compiled_attack(attack: Any, view: LogitsView, example_shape: tuple, dtype: 
         tf.TensorSpec((None,), tf.int32),
         tf.TensorSpec((), dtype),
         tf.TensorSpec((), dtype),
-        tf.TensorSpec((2,), tf.int32),
+        tf.TensorSpec((None,), tf.int64),  # each example's random key
     ]
     if first_given:
         signature.append(
@@ -75,13 +81,30 @@ def compiled_attack(attack: Any, view: LogitsView, example_shape: tuple, dtype: 
         )
     if attack.loss in GUIDED_LOSSES:
         signature.append(tf.TensorSpec((None,), tf.int32))  # the guide class of each example
+    # A rule with a loop of its own (FAB keeps the closest point, not the best objective) builds it.
+    build = getattr(rule, "build", None)
     return compiled(
         view.model,
         key,
-        lambda: build_attack_fn(view, cfg, rule, attack.lower, attack.upper),
+        lambda: traced_as_asked(
+            (build or partial(build_attack_fn, rule=rule))(view, cfg, lower=attack.lower, upper=attack.upper),
+            cfg.straight_through,
+        ),
         jit_compile=attack.jit_compile,
         input_signature=signature,
     )
+
+
+def traced_as_asked(fn: Callable, straight: bool) -> Callable:
+    """``fn``, traced inside :func:`~robustkit.straight_through.straight_through` when ``straight``."""
+    if not straight:
+        return fn
+
+    def with_straight_through(*args):
+        with straight_through():  # Python runs only while tracing: the context shapes the graph
+            return fn(*args)
+
+    return with_straight_through
 
 
 def evaluation_at_x(attack: Any, view: LogitsView, x: tf.Tensor, labels: tf.Tensor) -> AtX:
@@ -102,9 +125,10 @@ def evaluation_at_x(attack: Any, view: LogitsView, x: tf.Tensor, labels: tf.Tens
 
         return at_x
 
-    key = ("at-x", shape, dtype.name, view.source, attack.loss, attack.targeted)
+    straight = bool(getattr(attack, "straight_through", False))
+    key = ("at-x", shape, dtype.name, view.source, attack.loss, attack.targeted, straight)
     signature = [tf.TensorSpec((None,) + shape, dtype), tf.TensorSpec((None,), tf.int32)]
-    return compiled(view.model, key, build, input_signature=signature)(x, labels)
+    return compiled(view.model, key, lambda: traced_as_asked(build(), straight), input_signature=signature)(x, labels)
 
 
 def run_validated(
@@ -113,13 +137,15 @@ def run_validated(
     x: tf.Tensor,
     labels: tf.Tensor,
     targets: tf.Tensor | None,
-    seed_pair: tf.Tensor,
+    keys: tf.Tensor,
     with_clean: bool = True,
     first: AtX | None = None,
 ) -> AttackResult:
     """Attack one batch whose inputs were checked already.
 
     ``x`` must be a floating tensor inside the attack's bounds, ``labels`` int32 class indices.
+    ``keys``: each example's random key (:func:`robustkit.row_random.example_keys` of the seed and the
+    examples' indices in the data set), so that no result depends on how the data was cut.
     ``first``: what :func:`evaluation_at_x` returned for this batch (attacks that start at x only).
     An attack with a guided loss (APGD-T) runs once per guide class, each time on the examples
     that are still robust.
@@ -130,13 +156,17 @@ def run_validated(
     x_compute = x if x.dtype == compute_dtype else tf.cast(x, compute_dtype)
     goal = targets if attack.targeted else labels
     if attack.loss in GUIDED_LOSSES:
-        out = _guided_runs(attack, view, x_compute, goal, seed_pair)
+        out = _guided_runs(attack, view, x_compute, goal, keys)
     else:
-        out = _compiled_run(attack, view, x_compute, goal, seed_pair, first)
+        out = _compiled_run(attack, view, x_compute, goal, keys, first)
     x_adv = out["x_adv"] if out["x_adv"].dtype == x.dtype else tf.cast(out["x_adv"], x.dtype)
-    queries = None
-    if not getattr(attack.step_rule(), "needs_gradient", True):  # its evaluations were forward passes
+    queries = radius = None
+    rule = attack.step_rule()
+    out["grad_evals"] = out["grad_evals"] * getattr(attack, "eot", 1)  # each evaluation averaged eot passes
+    if not getattr(rule, "needs_gradient", True):  # its evaluations were forward passes
         queries, out["grad_evals"] = out["grad_evals"], np.zeros_like(out["grad_evals"])
+    if getattr(rule, "minimum_norm", False):  # the objective is minus the smallest adversarial norm found
+        radius = -out["loss"]
     if with_clean:
         clean_pred = compiled_predict(view, tuple(x.shape[1:]), compute_dtype)(x_compute).numpy()
     else:
@@ -153,9 +183,11 @@ def run_validated(
         targets=None if targets is None else targets.numpy(),
         attack=attack.name,
         queries=queries,
+        radius=radius,
     )
 
 
+GUIDED_RUN_STREAM = 1 << 20  # apart from the restarts' numbers
 OUTPUTS = ("x_adv", "success", "loss", "adv_pred", "norms", "grad_evals")
 
 
@@ -164,14 +196,14 @@ def _compiled_run(
     view: LogitsView,
     x: tf.Tensor,
     goal: tf.Tensor,
-    seed_pair: tf.Tensor,
+    keys: tf.Tensor,
     first: AtX | None = None,
     guide: tf.Tensor | None = None,
 ) -> dict[str, Any]:
     """One call of the compiled attack; everything but ``x_adv`` as numpy arrays."""
     dtype = x.dtype
     fn = compiled_attack(attack, view, tuple(x.shape[1:]), dtype, first_given=first is not None)
-    args: list = [x, goal, tf.constant(attack.eps, dtype), tf.constant(attack.effective_step_size(), dtype), seed_pair]
+    args: list = [x, goal, tf.constant(attack.eps, dtype), tf.constant(attack.effective_step_size(), dtype), keys]
     if first is not None:
         objective, gradient, prediction = first
         args.append((tf.cast(objective, dtype), tf.cast(gradient, dtype), prediction))
@@ -181,12 +213,12 @@ def _compiled_run(
     return {name: v if name == "x_adv" else v.numpy() for name, v in zip(OUTPUTS, values)}
 
 
-def _guided_runs(attack: Any, view: LogitsView, x: tf.Tensor, labels: tf.Tensor, seed_pair: tf.Tensor) -> dict:
+def _guided_runs(attack: Any, view: LogitsView, x: tf.Tensor, labels: tf.Tensor, keys: tf.Tensor) -> dict:
     """APGD-T's scheme: guide towards the 2nd, 3rd, ... most likely class, each on the survivors.
 
     An example keeps the point of the first run that breaks it; one that no run breaks keeps the
     first run's point. Every run draws its own random starts (the run's index is folded into
-    the seed).
+    the examples' keys).
     """
     order = tf.argsort(view(x), axis=-1, direction="DESCENDING", stable=True).numpy()
     ranks = attack.guide_ranks(order.shape[-1])
@@ -195,13 +227,15 @@ def _guided_runs(attack: Any, view: LogitsView, x: tf.Tensor, labels: tf.Tensor,
         rows = np.arange(len(order)) if not out else np.flatnonzero(~out["success"])
         if not len(rows):
             break
-        seed = tf.random.experimental.stateless_fold_in(seed_pair, index)
+        run_keys = mix_keys(tf.gather(keys, rows), GUIDED_RUN_STREAM + index)
         guide = tf.constant(order[rows, rank - 1].astype(np.int32))
-        run = _compiled_run(attack, view, tf.gather(x, rows), tf.gather(labels, rows), seed, guide=guide)
+        run = _compiled_run(attack, view, tf.gather(x, rows), tf.gather(labels, rows), run_keys, guide=guide)
         if not out:
             out = dict(run, x_adv=run["x_adv"].numpy())
             continue
         out["grad_evals"][rows] += run["grad_evals"]
+        if getattr(attack.step_rule(), "minimum_norm", False):  # the closest point over every target
+            out["loss"][rows] = np.maximum(out["loss"][rows], run["loss"])
         broke = rows[run["success"]]
         for name in OUTPUTS[:-1]:
             value = run[name].numpy() if name == "x_adv" else run[name]

@@ -1,19 +1,25 @@
 """An ensemble in the manner of AutoAttack: attacks run in order, each only on the examples that
 every earlier one left robust, and the result says which attack broke each example.
 
-``version="fast"`` runs APGD-CE and APGD-T (Croce & Hein, 2020). Any list of attacks can be
-given instead, e.g. ``[APGD(...), APGDT(...), Square(...)]``. AutoAttack's ``"standard"``
-version adds FAB-T, which robustkit does not have yet: asking for it says so.
+The versions of AutoAttack (Croce & Hein, 2020):
+
+* ``"standard"``: APGD-CE, APGD-T (9 targets), FAB-T (9 targets), each 100 steps, then Square
+  (5,000 queries). L-inf and L2 (Square has no L1 version).
+* ``"fast"``: APGD-CE and APGD-T.
+* ``"rand"``, for randomized models: APGD-CE and APGD-DLR, each gradient averaged over 20 passes
+  (expectation over transformation).
+
+Any list of attacks can be given instead, e.g. ``[APGD(...), APGDT(...), Square(...)]``.
 
 Example:
     >>> import keras, numpy as np
     >>> model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(5)])
     >>> x = np.full((3, 4, 4, 1), 0.5, "float32")
-    >>> ensemble = AutoAttack(eps=0.2, steps=10, seed=0)
+    >>> ensemble = AutoAttack(eps=0.2, steps=10, queries=50, seed=0)
     >>> ensemble.names
-    ['apgd-ce', 'apgd-t']
+    ['apgd-ce', 'apgd-t', 'fab-t', 'square']
     >>> result = ensemble.run(model, x, [0, 1, 2])
-    >>> set(result.broken_by) <= {"", "clean", "apgd-ce", "apgd-t"}, sum(ensemble.contributions(result).values()) <= 3
+    >>> set(result.broken_by) <= {"", "clean", *ensemble.names}, sum(ensemble.contributions(result).values()) <= 3
     (True, True)
 """
 
@@ -25,12 +31,15 @@ import numpy as np
 import tensorflow as tf
 
 from robustkit.attacks.apgd import APGD, APGDT
-from robustkit.attacks.base import GradientAttack
+from robustkit.attacks.base import GradientAttack, checked_index
+from robustkit.attacks.fab import FAB
 from robustkit.attacks.result import AttackResult
 from robustkit.attacks.settings import positive_int
+from robustkit.attacks.square import Square
 from robustkit.errors import ConfigError, InputError
 
-VERSIONS = ("fast",)
+VERSIONS = ("standard", "fast", "rand")
+EOT_SAMPLES = 20  # passes per gradient in the rand version
 
 
 class AutoAttack:
@@ -39,10 +48,11 @@ class AutoAttack:
     Args:
         eps: radius of the threat model.
         norm: ``"linf"``, ``"l2"`` or ``"l1"``.
-        version: ``"fast"`` (APGD-CE, then APGD-T), unless ``attacks`` is given.
+        version: ``"standard"`` or ``"fast"`` (see the module docstring), unless ``attacks`` is given.
         attacks: the attacks to run, in order, instead of a version's.
-        steps: steps of each APGD run (100 in AutoAttack).
-        n_targets: target classes of APGD-T (9 in AutoAttack).
+        steps: steps of each APGD and FAB run (100 in AutoAttack).
+        n_targets: target classes of APGD-T and FAB-T (9 in AutoAttack).
+        queries: Square's queries (5,000 in AutoAttack).
         bounds, batch_size, seed: as for every attack.
     """
 
@@ -52,20 +62,17 @@ class AutoAttack:
         self,
         eps: float,
         norm: str = "linf",
-        version: str = "fast",
+        version: str = "standard",
         attacks: list[GradientAttack] | None = None,
         steps: int = 100,
         n_targets: int = 9,
+        queries: int = 5000,
         bounds: Any = (0.0, 1.0),
         batch_size: int = 256,
         seed: int | None = None,
     ):
+        given = attacks is not None
         if attacks is None:
-            if version == "standard":
-                raise ConfigError(
-                    "version='standard' runs FAB-T, which robustkit does not have yet; use version='fast' "
-                    "(APGD-CE, APGD-T) or pass attacks=[APGD(...), APGDT(...), Square(...)]."
-                )
             if version not in VERSIONS:
                 raise ConfigError(
                     f"Unknown version {version!r}; choose one of {', '.join(VERSIONS)}, or pass attacks=."
@@ -79,29 +86,55 @@ class AutoAttack:
                 seed=seed,
                 early_stop=True,
             )
-            attacks = [APGD(loss="ce", **common), APGDT(n_targets=n_targets, **common)]
+            if version == "rand":
+                attacks = [APGD(loss=loss, eot=EOT_SAMPLES, **common) for loss in ("ce", "dlr")]
+            else:
+                attacks = [APGD(loss="ce", **common), APGDT(n_targets=n_targets, **common)]
+            if version == "standard":
+                norm_name = str(getattr(common["norm"], "name", common["norm"])).lower()
+                if norm_name not in ("linf", "inf", "l2"):
+                    raise ConfigError(
+                        "version='standard' ends with Square, which has no L1 version; use version='fast' "
+                        "(APGD-CE, APGD-T) or attacks=[APGD(...), APGDT(...), FAB(...)]."
+                    )
+                fab = FAB(n_targets=n_targets, **common)
+                square = Square(
+                    eps=eps,
+                    norm=norm_name,
+                    queries=positive_int("queries", queries),
+                    bounds=bounds,
+                    batch_size=batch_size,
+                    seed=seed,
+                    early_stop=True,
+                )
+                attacks += [fab, square]
         if not attacks:
             raise ConfigError("attacks must name at least one attack.")
         self.attacks = list(attacks)
         self.names = [_label(a) for a in self.attacks]
         if len(set(self.names)) != len(self.names):
             raise ConfigError(f"The attacks must differ; got {self.names}.")
-        self.version = version if attacks is None else "custom"
+        self.version = "custom" if given else version
         self.seed = seed
 
-    def run(self, model: Any, x: Any, y: Any, *, seed: int | None = None) -> AttackResult:
+    def run(self, model: Any, x: Any, y: Any, *, seed: int | None = None, index: Any = None) -> AttackResult:
         """Attack ``x``; ``result.broken_by`` names, per example, the attack that broke it first
-        (``"clean"`` when the clean input is already misclassified, ``""`` when none did)."""
+        (``"clean"`` when the clean input is already misclassified, ``""`` when none did).
+
+        ``index``: the examples' indices in the data set when ``x`` is a part of it; every attack
+        keys its random draws by them, so any cut of the data gives the same result.
+        """
         x, y = np.asarray(x), np.asarray(y)
         if len(x) == 0:
             raise InputError("x is empty: there is nothing to attack.")
+        index = np.arange(len(x)) if index is None else checked_index(index, x)
         merged: AttackResult | None = None
         broken_by = np.full(len(x), "", dtype=object)
         for name, attack in zip(self.names, self.attacks):
             rows = np.arange(len(x)) if merged is None else np.flatnonzero(~merged.success)
             if not len(rows):
                 break
-            part = attack.run(model, x[rows], y[rows], seed=seed)
+            part = attack.run(model, x[rows], y[rows], seed=seed, index=index[rows])
             if merged is None:
                 merged = part
                 for field in ("success", "adv_pred", "loss", "norms", "grad_evals"):
@@ -119,8 +152,8 @@ class AutoAttack:
     def __repr__(self) -> str:
         return f"AutoAttack({', '.join(self.names)})"
 
-    def __call__(self, model: Any, x: Any, y: Any, *, seed: int | None = None) -> tf.Tensor:
-        return self.run(model, x, y, seed=seed).x_adv
+    def __call__(self, model: Any, x: Any, y: Any, *, seed: int | None = None, index: Any = None) -> tf.Tensor:
+        return self.run(model, x, y, seed=seed, index=index).x_adv
 
     def contributions(self, result: AttackResult) -> dict[str, int]:
         """How many examples each attack broke that the ones before it had missed."""
@@ -130,7 +163,7 @@ class AutoAttack:
 def _label(attack: GradientAttack) -> str:
     if attack.name == "apgd":
         return f"apgd-{attack.loss}"
-    return attack.name
+    return "fab-t" if attack.name == "fab" else attack.name
 
 
 def _merge_into(merged: AttackResult, part: AttackResult, rows: np.ndarray) -> None:
@@ -146,3 +179,8 @@ def _merge_into(merged: AttackResult, part: AttackResult, rows: np.ndarray) -> N
         if merged.queries is None:
             merged.queries = np.zeros_like(merged.grad_evals)
         merged.queries[rows] += part.queries
+    if part.radius is not None:  # a minimum-norm attack: the closest adversarial point found by any
+        if merged.radius is None:
+            merged.radius = np.full(len(merged), np.inf)
+            merged.radius[merged.success] = merged.norms[merged.success]
+        merged.radius[rows] = np.minimum(merged.radius[rows], part.radius)

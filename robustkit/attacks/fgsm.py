@@ -41,6 +41,7 @@ class FGSM(GradientAttack):
         early_stop: bool = False,
         batch_size: int = 256,
         seed: int | None = None,
+        straight_through: bool = False,
         jit_compile: bool = False,
     ):
         super().__init__(
@@ -57,5 +58,6 @@ class FGSM(GradientAttack):
             bounds=bounds,
             batch_size=batch_size,
             seed=seed,
+            straight_through=straight_through,
             jit_compile=jit_compile,
         )

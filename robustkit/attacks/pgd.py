@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from robustkit.attacks.base import GradientAttack
+from robustkit.attacks.settings import positive_int
 from robustkit.norms import Norm
 
 
@@ -13,6 +14,8 @@ class PGD(GradientAttack):
 
     The default step size is ``2.5 * eps / steps`` (Madry et al.): enough to cross the ball
     from one side to the other within the step budget, small enough to follow the loss.
+    ``eot`` averages each gradient over that many passes, for randomized models. The other
+    arguments are :class:`~robustkit.attacks.GradientAttack`'s.
 
     Example:
         >>> import keras, numpy as np
@@ -42,7 +45,9 @@ class PGD(GradientAttack):
         bounds: Any = (0.0, 1.0),
         batch_size: int = 256,
         seed: int | None = None,
+        straight_through: bool = False,
         jit_compile: bool = False,
+        eot: int = 1,
     ):
         super().__init__(
             eps=eps,
@@ -58,8 +63,10 @@ class PGD(GradientAttack):
             bounds=bounds,
             batch_size=batch_size,
             seed=seed,
+            straight_through=straight_through,
             jit_compile=jit_compile,
         )
+        self.eot = positive_int("eot", eot)
 
     def default_step_size(self, eps: float) -> float:
         return 2.5 * eps / self.steps

@@ -20,7 +20,10 @@ from robustkit.errors import ConfigError, InputError, LabelError
 from robustkit.inputs import as_float_tensor, as_int_labels, ensure_in_bounds
 from robustkit.logits import LogitsView, as_logits, num_classes_of
 from robustkit.losses import min_classes
+from robustkit.row_random import mix_keys, row_uniform
 from robustkit.tape import validate_input_shape
+
+TARGET_STREAM = 1 << 21  # random targets draw apart from the restarts' random starts
 
 
 class PreparedBatch(NamedTuple):
@@ -69,14 +72,16 @@ def _given_targets(attack: Any, target: Any, classes: int, n: int) -> tf.Tensor 
     return None if target is None else as_int_labels(target, classes, n, name="target")
 
 
-def choose_targets(mode: str, batch: PreparedBatch, seed: tf.Tensor) -> tf.Tensor:
-    """Targets chosen automatically: the least likely class, or a random wrong one (seeded)."""
+def choose_targets(mode: str, batch: PreparedBatch, keys: tf.Tensor) -> tf.Tensor:
+    """Targets chosen automatically: the least likely class, or a random wrong one (drawn from
+    each example's random key)."""
     if mode == "least_likely":
         logits = batch.view(batch.x)
         # Never target the true class, even when it is the least likely one.
         masked = tf.where(tf.one_hot(batch.labels, batch.classes) > 0, tf.constant(np.inf, logits.dtype), logits)
         return tf.argmin(masked, axis=-1, output_type=tf.int32)
-    offset = tf.random.stateless_uniform(tf.shape(batch.labels), seed, 1, batch.classes, dtype=tf.int32)
+    draw = row_uniform(mix_keys(keys, TARGET_STREAM), 0, 1)[:, 0]
+    offset = 1 + tf.minimum(tf.cast(draw * (batch.classes - 1), tf.int32), batch.classes - 2)
     return (batch.labels + offset) % batch.classes
 
 

@@ -6,7 +6,7 @@ Example:
     >>> build_attack("l1-pgd", eps=1.0)
     Traceback (most recent call last):
     ...
-    robustkit.errors.ConfigError: Unknown attack 'l1-pgd'; choose one of fgsm, pgd, apgd, apgd-t, square.
+    robustkit.errors.ConfigError: Unknown attack 'l1-pgd'; choose one of fgsm, pgd, apgd, apgd-t, fab, square.
 """
 
 from __future__ import annotations
@@ -15,13 +15,21 @@ from typing import Any
 
 from robustkit.attacks.apgd import APGD, APGDT
 from robustkit.attacks.base import GradientAttack
+from robustkit.attacks.fab import FAB
 from robustkit.attacks.fgsm import FGSM
 from robustkit.attacks.pgd import PGD
 from robustkit.attacks.square import Square
 from robustkit.errors import ConfigError
 from robustkit.norms import L1Norm
 
-ATTACKS: dict[str, type[GradientAttack]] = {"fgsm": FGSM, "pgd": PGD, "apgd": APGD, "apgd-t": APGDT, "square": Square}
+ATTACKS: dict[str, type[GradientAttack]] = {
+    "fgsm": FGSM,
+    "pgd": PGD,
+    "apgd": APGD,
+    "apgd-t": APGDT,
+    "fab": FAB,
+    "square": Square,
+}
 
 
 def build_attack(name: str, *, sparsity: float | None = None, **settings: Any) -> GradientAttack:

@@ -23,6 +23,8 @@ class AttackResult:
         grad_evals: gradient evaluations spent on each example (early stopping lowers it).
         queries: forward passes a score-based attack (Square) spent on each example, else None.
         broken_by: for an ensemble, the attack that broke each example first, else None.
+        radius: for a minimum-norm attack (FAB), the smallest adversarial perturbation norm found
+            per example (``inf`` when none was), else None.
         labels: the true labels; ``targets``: the targets of a targeted attack, else None.
         seed: the seed the random starts were drawn from.
 
@@ -47,6 +49,7 @@ class AttackResult:
     attack: str = ""
     queries: np.ndarray | None = None
     broken_by: np.ndarray | None = None
+    radius: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.success.shape[0])
@@ -106,4 +109,5 @@ class AttackResult:
             seed=first.seed,
             attack=first.attack,
             queries=None if first.queries is None else cat("queries"),
+            radius=None if first.radius is None else cat("radius"),
         )

@@ -1,4 +1,5 @@
 """Square attack (Andriushchenko et al., 2020), L-inf: random search with forward passes only.
+(Its L2 proposal is in :mod:`robustkit.attacks.square_l2`.)
 
 It starts from vertical stripes (each column and channel at ``+eps`` or ``-eps``), then at every
 query changes one square window of side ``s`` to a random corner of the eps-box (a sign per
@@ -7,7 +8,7 @@ covers starts at ``p_init`` (0.8) and halves at 10, 50, 200, 500, 1000, 2000, 40
 of every 10,000 queries; ``s = round(sqrt(p * height * width))``, between 1 and ``height - 1``.
 A window whose top-left pixel already holds the drawn corner takes the opposite signs instead
 (the published code draws again until the window changes). Every random number is keyed by the example
-(:mod:`robustkit.attacks.row_random`), so early stopping changes the work, never the answer.
+(:mod:`robustkit.row_random`), so early stopping changes the work, never the answer.
 
 Example:
     >>> window_sides(10000, 8)[:3], window_sides(10000, 8)[-1]
@@ -26,8 +27,8 @@ import tensorflow as tf
 from robustkit.attacks.base import GradientAttack
 from robustkit.attacks.loop import Evaluation, Problem, Rows
 from robustkit.attacks.loop.records import where_rows
-from robustkit.attacks.row_random import row_keys, row_uniform
 from robustkit.errors import ConfigError
+from robustkit.row_random import row_uniform
 
 HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)  # of every 10,000 queries
 
@@ -54,6 +55,18 @@ class SquareState(NamedTuple):
     t: tf.Tensor  # queries made
     key: tf.Tensor  # the example's random key
 
+    @staticmethod
+    def start(point: tf.Tensor, key: tf.Tensor) -> SquareState:
+        """The first proposal: ``point``, nothing accepted yet."""
+        batch = tf.shape(point)[0]
+        unscored = tf.fill([batch], tf.constant(-np.inf, point.dtype))
+        return SquareState(point, point, unscored, tf.zeros([batch], tf.int32), key)
+
+    def accept(self, evaluation: Evaluation) -> tuple[tf.Tensor, tf.Tensor]:
+        """The accepted point and objective once the last proposal is scored: it stays if it improved."""
+        better = evaluation.objective > self.objective_acc
+        return where_rows(better, self.x, self.x_acc), tf.where(better, evaluation.objective, self.objective_acc)
+
 
 @dataclass(frozen=True)
 class SquareRule:
@@ -63,20 +76,15 @@ class SquareRule:
     starts_at_x = False
 
     def init(self, problem: Problem, x: tf.Tensor, restart: tf.Tensor) -> SquareState:
-        batch, width, channels = tf.shape(x)[0], x.shape[2], x.shape[3]
-        key = row_keys(problem.restart_seed(restart), batch)
+        width, channels = x.shape[2], x.shape[3]
+        key = problem.restart_keys(restart)
         up = tf.reshape(row_uniform(key, -1, width * channels) < 0.5, [-1, 1, width, channels])
         low, high = tf.maximum(x - problem.eps, problem.lo), tf.minimum(x + problem.eps, problem.hi)
-        start = tf.where(up, high, low)
-        return SquareState(
-            start, start, tf.fill([batch], tf.constant(-np.inf, x.dtype)), tf.zeros([batch], tf.int32), key
-        )
+        return SquareState.start(tf.where(up, high, low), key)
 
     def step(self, problem: Problem, state: SquareState, evaluation: Evaluation, rows: Rows) -> SquareState:
         s = state
-        accept = evaluation.objective > s.objective_acc
-        x_acc = where_rows(accept, s.x, s.x_acc)
-        objective_acc = tf.where(accept, evaluation.objective, s.objective_acc)
+        x_acc, objective_acc = s.accept(evaluation)
         t = tf.reduce_max(s.t)  # every example being attacked has made the same number of queries
         height, width, channels = s.x.shape[1], s.x.shape[2], s.x.shape[3]
         side = tf.gather(tf.constant(window_sides(self.queries, height, self.p_init), tf.int32), t)
@@ -107,7 +115,8 @@ class SquareRule:
 
 
 class Square(GradientAttack):
-    """The Square attack, L-inf: ``queries`` forward passes per restart, no gradients.
+    """The Square attack, L-inf or L2 (:mod:`robustkit.attacks.square_l2`): ``queries`` forward passes
+    per restart, no gradients.
 
     It works on models whose gradients are masked or missing. Inputs are images
     ``(batch, height, width, channels)``. The objective is the margin loss; a targeted attack
@@ -139,14 +148,14 @@ class Square(GradientAttack):
         batch_size: int = 256,
         seed: int | None = None,
     ):
-        if str(norm).lower() not in ("linf", "inf"):
-            raise ConfigError(f"Square is implemented for norm='linf' only, got {norm!r}.")
+        if str(norm).lower() not in ("linf", "inf", "l2"):
+            raise ConfigError(f"Square is implemented for norm='linf' and norm='l2', got {norm!r}.")
         if isinstance(p_init, bool) or not isinstance(p_init, (int, float)) or not 0 < p_init <= 1:
             raise ConfigError(f"p_init must be a number in (0, 1], got {p_init!r}.")
         super().__init__(
             eps=eps,
             steps=queries,
-            norm="linf",
+            norm="l2" if str(norm).lower() == "l2" else "linf",
             loss=loss,
             targeted=targeted,
             target=target,
@@ -163,5 +172,9 @@ class Square(GradientAttack):
     def queries(self) -> int:
         return self.steps
 
-    def step_rule(self) -> SquareRule:
+    def step_rule(self) -> Any:
+        if self.norm.name == "l2":
+            from robustkit.attacks.square_l2 import SquareL2Rule  # it builds on this module
+
+            return SquareL2Rule(self.steps, self.p_init)
         return SquareRule(self.steps, self.p_init)

@@ -55,7 +55,7 @@ def _attack_settings(args, bounds) -> dict:
         return settings
     steps = args.steps or DEFAULT_STEPS[kind]
     settings.update({"queries" if kind == "square" else "steps": steps, "restarts": args.restarts or 1})
-    if kind == "square":
+    if kind in ("square", "fab"):  # square's steps are windows of the eps-box, fab's are projections
         settings.pop("step_size")
     if kind == "pgd":
         settings["random_start"] = True

@@ -46,6 +46,7 @@ class Environment(TypedDict):
 class _AttackSuiteOptional(TypedDict, total=False):
     eps_written: list[str]  # eps as written, when given as fractions of the input range ("8/255")
     headline_eps: float  # the eps the report's summary shows, when the suite names one
+    chain: bool  # each attack attacks only what the earlier ones left robust; its rows are cumulative
 
 
 class AttackSuiteConfig(_AttackSuiteOptional):
@@ -156,6 +157,8 @@ class RunInfo(_RunOptional):
 
 class _ResultsOptional(TypedDict, total=False):
     examples_file: str  # on disk (version 3): the per-example columns' file, beside results.json
+    # per model and attack suite: the examples each attack broke first at the headline eps
+    contributions: list[dict[str, Any]]
 
 
 class Results(_ResultsOptional):
@@ -190,6 +193,14 @@ def as_floats(values: Any) -> np.ndarray:
     if isinstance(values, list):
         return np.array([np.nan if v is None else v for v in values], float)
     return np.asarray(values, float)
+
+
+def headline_eps(attack_suite: AttackSuiteConfig) -> float:
+    """The eps a suite names for its headline, else the grid's middle value."""
+    if "headline_eps" in attack_suite:
+        return float(attack_suite["headline_eps"])
+    grid = sorted(attack_suite["eps"])
+    return float(grid[(len(grid) - 1) // 2 + (len(grid) % 2 == 0)])
 
 
 def broken_at(values: Any) -> np.ndarray:

@@ -35,11 +35,12 @@ import tensorflow as tf
 import robustkit
 from robustkit.errors import DataError, InputError, RobustkitError
 from robustkit.evaluation.checks import run_checks
-from robustkit.evaluation.results import RESULTS_FORMAT, Environment, ModelExamples, Results, Sample
+from robustkit.evaluation.contributions import contribution_rows
+from robustkit.evaluation.results import RESULTS_FORMAT, AttackRecord, Environment, ModelExamples, Results, Sample
 from robustkit.evaluation.samples import select_samples
 from robustkit.evaluation.suites import AttackSpec, AttackSuite, BenchmarkSuite
 from robustkit.evaluation.summary import example_table, summarize
-from robustkit.evaluation.sweep import attack_record, merge_records, sweep
+from robustkit.evaluation.sweep import attack_record, chained_record, merge_records, sweep
 from robustkit.inputs import as_int_labels
 from robustkit.logits import as_logits, num_classes_of
 from robustkit.ranges import bounds_to_json, ensure_data_in_bounds
@@ -189,10 +190,15 @@ class _Runner:
         per_model: ModelExamples = {"clean_pred": clean_pred.astype(np.int64), "attack_suites": {}}
         for attack_suite in suite.attack_suites:
             self.validate_data(attack_suite)
-            per_model["attack_suites"][attack_suite.name] = {
-                spec.name: self.attack(model, model_hash, label, attack_suite, spec, correct, clean_pred)
-                for spec in attack_suite.attacks
-            }
+            records: dict[str, AttackRecord] = {}
+            before: AttackRecord | None = None
+            for spec in attack_suite.attacks:
+                skip = before["broken_eps"] if before is not None else None
+                record = self.attack(model, model_hash, label, attack_suite, spec, correct, clean_pred, skip)
+                if attack_suite.chain:
+                    record = before = chained_record(record, before)
+                records[spec.name] = record
+            per_model["attack_suites"][attack_suite.name] = records
         self.results["examples"][label] = per_model
         if suite.checks and suite.attack_suites:
             first = suite.attack_suites[0]
@@ -235,8 +241,11 @@ class _Runner:
         )
         return self.out_dir / "cells" / label / attack_suite.name / f"{spec.name}-{key}"
 
-    def shard_cells(self, model, label, attack_suite, spec, cell_dir, number, correct, tick=None):
-        """The sweep of one attack over one shard: its cells by eps, and how many were computed and reused."""
+    def shard_cells(self, model, label, attack_suite, spec, cell_dir, number, correct, tick=None, skip=None):
+        """The sweep of one attack over one shard: its cells by eps, and how many were computed and reused.
+
+        ``skip``: in a chained suite, the eps at which an earlier attack broke each example of the shard.
+        """
         start, stop = self.shards[number]
         # One shard of the data in memory at a time; a single shard keeps the cells where they always were.
         shard_dir = cell_dir if len(self.shards) == 1 else cell_dir / f"shard-{number:05d}-{start}-{stop}"
@@ -259,9 +268,11 @@ class _Runner:
             label,
             tick,
             self.strategy,
+            offset=start,
+            broken_before=skip,
         )
 
-    def attack(self, model, model_hash, label, attack_suite, spec, correct, clean_pred):
+    def attack(self, model, model_hash, label, attack_suite, spec, correct, clean_pred, skip=None):
         cell_dir = self.cell_dir(label, model_hash, attack_suite, spec)
 
         def tick(_):
@@ -272,7 +283,15 @@ class _Runner:
         records = []
         for number, (start, stop) in enumerate(self.shards):
             cells, computed, reused = self.shard_cells(
-                model, label, attack_suite, spec, cell_dir, number, correct[start:stop], tick
+                model,
+                label,
+                attack_suite,
+                spec,
+                cell_dir,
+                number,
+                correct[start:stop],
+                tick,
+                None if skip is None else skip[start:stop],
             )
             self.computed += computed
             self.reused += reused
@@ -324,7 +343,8 @@ def shard_tasks(suite: BenchmarkSuite, n_examples: int) -> list[ShardTask]:
         ShardTask(model, attack_suite.name, spec.name, shard)
         for model in suite.models
         for attack_suite in suite.attack_suites
-        for spec in attack_suite.attacks
+        # A chained suite's attacks depend on the ones before: one task runs the whole chain on its shard.
+        for spec in (attack_suite.attacks[-1:] if attack_suite.chain else attack_suite.attacks)
         for shard in shards
     ]
 
@@ -341,10 +361,20 @@ def compute_shard(suite: BenchmarkSuite, out_dir: str | Path, task: ShardTask) -
     attack_suite = next(s for s in runner.suite.attack_suites if s.name == task.attack_suite)
     spec = next(a for a in attack_suite.attacks if a.name == task.attack)
     runner.validate_data(attack_suite)
-    correct = runner.shard_predictions(model, task.shard) == runner.y[slice(*runner.shards[task.shard])]
-    cell_dir = runner.cell_dir(label, fingerprint(model), attack_suite, spec)
-    _, computed, _ = runner.shard_cells(model, label, attack_suite, spec, cell_dir, task.shard, correct)
-    return computed
+    clean_pred = runner.shard_predictions(model, task.shard)
+    correct = clean_pred == runner.y[slice(*runner.shards[task.shard])]
+    model_hash = fingerprint(model)
+    chain = attack_suite.attacks[: attack_suite.attacks.index(spec) + 1] if attack_suite.chain else (spec,)
+    total, before = 0, None
+    for link in chain:  # in a chained suite, the attacks up to this one, in order, on this shard
+        cell_dir = runner.cell_dir(label, model_hash, attack_suite, link)
+        skip = None if before is None else before["broken_eps"]
+        cells, computed, _ = runner.shard_cells(
+            model, label, attack_suite, link, cell_dir, task.shard, correct, None, skip
+        )
+        before = chained_record(attack_record(cells, attack_suite.input_eps, clean_pred), before)
+        total += computed
+    return total
 
 
 def run_benchmark(
@@ -374,6 +404,7 @@ def run_benchmark(
     results["samples"] = select_samples(results["samples"], runner.suite.attack_suites)
     summary = summarize(results)
     results["summary"] = json.loads(summary.to_json(orient="records"))
+    results["contributions"] = contribution_rows(results)
     results["run"] = {
         "seconds": time.perf_counter() - started,
         "cells_computed": runner.computed,

@@ -56,21 +56,22 @@ from robustkit.ranges import Eps, as_fraction_of_range, bounds_to_json, eps_labe
 
 ATTACK_TYPES = tuple(ATTACKS)
 DEFAULT_SHARD_SIZE = 65_536
-DEFAULT_STEPS = {"fgsm": 1, "pgd": 10, "apgd": 100, "apgd-t": 100, "square": 5000}  # square: queries
+DEFAULT_STEPS = {"fgsm": 1, "pgd": 10, "apgd": 100, "apgd-t": 100, "fab": 100, "square": 5000}  # square: queries
 DEFAULT_LOSS = {"square": "margin"}
-RANDOM_START_ONLY = ("apgd", "apgd-t", "square")  # attacks whose every restart starts at a random point
-OWN_LOSS = ("apgd-t",)  # attacks that always use their own loss
+RANDOM_START_ONLY = ("apgd", "apgd-t", "square", "fab")  # attacks that choose their own starting points
+OWN_LOSS = {"apgd-t": "dlr-targeted", "fab": "gap-targeted"}  # attacks that always use their own loss
 ATTACK_KEYS = {
     "name": "a short name shown in reports",
     "type": "one of " + ", ".join(ATTACKS),
-    "steps": "integer >= 1 (pgd: default 10, apgd and apgd-t: 100, square: its queries, 5000)",
+    "steps": "integer >= 1 (pgd: default 10, apgd, apgd-t and fab: 100, square: its queries, 5000)",
     "step_size": "absolute step size > 0",
     "rel_step_size": "step size as a multiple of eps, > 0",
     "random_start": "true or false (fgsm, pgd; apgd always starts at random)",
     "restarts": "integer >= 1 (pgd, apgd)",
     "loss": "one of " + ", ".join(LOSSES),
     "sparsity": "fraction of coordinates an L1 step moves, in (0, 1]",
-    "n_targets": "integer >= 1: how many other classes apgd-t steers towards (default 9)",
+    "n_targets": "integer >= 1: how many other classes apgd-t and fab steer towards (default 9)",
+    "straight_through": "true: rounding and integer casts in the model get an identity gradient (BPDA)",
 }
 ATTACK_SUITE_KEYS = {
     "name": "the attack suite's name (reports show it)",
@@ -80,6 +81,7 @@ ATTACK_SUITE_KEYS = {
     "bounds": "[lower, upper]: each a number, one value per channel, or one per feature",
     "headline_eps": "the eps the report's summary shows (one of eps; default: the middle of the grid)",
     "eps_unit": "'input' (default: eps in the inputs' units) or 'range' (every eps a fraction of the input range)",
+    "chain": "true: each attack attacks only the examples every earlier one left robust (AutoAttack's order)",
     "attack": "an array of [[attack]] tables",
 }
 BENCH_KEYS = {
@@ -113,6 +115,7 @@ class AttackSpec:
     loss: str = "ce"
     sparsity: float | None = None
     n_targets: int | None = None
+    straight_through: bool = False
 
     def settings(self, eps: float) -> dict:
         """The attack's settings at one eps, for :func:`robustkit.attacks.build_attack` (the runner builds it)."""
@@ -130,17 +133,21 @@ class AttackSpec:
             settings["loss"] = self.loss
         if self.norm == "l1" and self.sparsity:
             settings["sparsity"] = self.sparsity
+        if self.straight_through:
+            settings["straight_through"] = True
         if self.type not in RANDOM_START_ONLY:
             settings["random_start"] = self.random_start
-        if self.type == "square":  # no step size: its steps are windows of the eps-box
+        if self.type in ("square", "fab"):  # no step size: windows of the eps-box, or projections
             settings.pop("step_size")
+        if self.type == "square":
             settings.update(queries=self.steps, restarts=self.restarts)
         elif self.type != "fgsm":
             settings.update(steps=self.steps, restarts=self.restarts)
         return settings
 
     def config(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        # straight_through appears only when set: suites written before it keep their cell keys
+        return {k: v for k, v in self.__dict__.items() if v is not None and not (k == "straight_through" and not v)}
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,7 @@ class AttackSuite:
     path: str = ""
     eps_written: tuple[str, ...] = ()
     headline_eps: Eps | None = None
+    chain: bool = False  # each attack only on what the earlier ones left robust; rows are cumulative
 
     def resolved(self, bounds: Any) -> AttackSuite:
         """This suite with every eps in input units, for inputs in ``bounds`` (fractions of the range scaled).
@@ -198,6 +206,8 @@ class AttackSuite:
             config["eps_written"] = list(self.eps_written)
         if self.headline_eps is not None:
             config["headline_eps"] = float(self.headline_eps)
+        if self.chain:
+            config["chain"] = True
         return config
 
 
@@ -219,19 +229,19 @@ def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
     rel = table.get("rel_step_size")
     if step_size is not None and rel is not None:
         raise ConfigError(f"{path}: {where} sets both step_size and rel_step_size; keep one.")
-    if kind == "square" and (step_size is not None or rel is not None):
-        raise ConfigError(f"{path}: {where}: square takes no step size (its steps are windows of the eps-box).")
+    if kind in ("square", "fab") and (step_size is not None or rel is not None):
+        raise ConfigError(f"{path}: {where}: {kind} takes no step size (its steps are chosen by the attack).")
     step_size = None if step_size is None else positive_value(path, where, "step_size", step_size)
     rel = None if rel is None else positive_value(path, where, "rel_step_size", rel)
     random_start = table.get("random_start", kind != "fgsm")
     if not isinstance(random_start, bool):
         raise bad_value(path, where, "random_start", random_start, "true or false")
     if kind in RANDOM_START_ONLY and not random_start:
-        raise bad_value(path, where, "random_start", random_start, f"true ({kind} always starts at random)")
+        raise bad_value(path, where, "random_start", random_start, f"true ({kind} chooses its own starting points)")
     restarts = integer_value(path, where, "restarts", table.get("restarts", 1), 1)
     if restarts > 1 and not random_start:
         raise bad_value(path, where, "restarts", restarts, "1 unless random_start = true")
-    loss = table.get("loss", "dlr-targeted" if kind in OWN_LOSS else DEFAULT_LOSS.get(kind, "ce"))
+    loss = table.get("loss", OWN_LOSS.get(kind, DEFAULT_LOSS.get(kind, "ce")))
     if kind in OWN_LOSS and "loss" in table:
         raise bad_value(path, where, "loss", loss, f"nothing: {kind} always uses its own loss")
     if kind not in OWN_LOSS and loss not in LOSSES:
@@ -239,14 +249,21 @@ def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
     n_targets = table.get("n_targets")
     if n_targets is not None:
         n_targets = integer_value(path, where, "n_targets", n_targets, 1)
-        if kind != "apgd-t":
-            raise bad_value(path, where, "n_targets", n_targets, "nothing: it is a setting of apgd-t")
+        if kind not in OWN_LOSS:
+            raise bad_value(path, where, "n_targets", n_targets, "nothing: it is a setting of apgd-t and fab")
     sparsity = table.get("sparsity")
     if sparsity is not None:
         sparsity = positive_value(path, where, "sparsity", sparsity)
         if sparsity > 1 or norm != "l1":
             raise bad_value(path, where, "sparsity", sparsity, "a fraction in (0, 1], for norm = 'l1' only")
-    return AttackSpec(name, kind, norm, steps, step_size, rel, random_start, restarts, loss, sparsity, n_targets)
+    straight = table.get("straight_through", False)
+    if not isinstance(straight, bool):
+        raise bad_value(path, where, "straight_through", straight, "true or false")
+    if straight and kind == "square":
+        raise bad_value(path, where, "straight_through", straight, "nothing: square uses no gradient")
+    return AttackSpec(
+        name, kind, norm, steps, step_size, rel, random_start, restarts, loss, sparsity, n_targets, straight
+    )
 
 
 def _bounds_value(path: Path, bounds: Any) -> tuple[Any, Any] | None:
@@ -293,6 +310,9 @@ def load_attack_suite(name_or_path: str) -> AttackSuite:
             raise bad_value(path, "top-level", "headline_eps", headline, ATTACK_SUITE_KEYS["headline_eps"]) from None
         if headline not in eps:
             raise bad_value(path, "top-level", "headline_eps", data["headline_eps"], f"one of eps = {raw_eps}")
+    chain = data.get("chain", False)
+    if not isinstance(chain, bool):
+        raise bad_value(path, "top-level", "chain", chain, "true or false")
     tables = data.get("attack")
     if not isinstance(tables, list) or not tables:
         raise ConfigError(f"{path}: no [[attack]] tables; add at least one (type = 'fgsm' or 'pgd').")
@@ -311,6 +331,7 @@ def load_attack_suite(name_or_path: str) -> AttackSuite:
         str(data.get("description", "")),
         str(path),
         headline_eps=headline,
+        chain=chain,
     )
 
 

@@ -26,6 +26,7 @@ from robustkit.evaluation.cells import Cell, cell_seed
 from robustkit.evaluation.results import PER_EXAMPLE, AttackRecord
 from robustkit.evaluation.suites import AttackSpec, AttackSuite
 from robustkit.logits import LogitsView, as_logits
+from robustkit.row_random import example_keys
 
 SAMPLES_PER_CELL = 4
 NO_GRADIENT = "no-gradient"
@@ -83,22 +84,27 @@ def attack_rows(
     batch_size: int,
     at_x: EvaluationAtX | None = None,
     strategy: Any = None,
+    offset: int = 0,
 ) -> AttackResult:
-    """Attack ``x[rows]`` in batches (side by side on a strategy's replicas); the runner checked the data."""
+    """Attack ``x[rows]`` in batches (side by side on a strategy's replicas); the runner checked the data.
 
-    def attack_batch(index: int, chosen: np.ndarray) -> AttackResult:
+    ``x`` starts at example ``offset`` of the data set: random draws are keyed by ``offset + row``,
+    so a shard's results do not depend on where the data was cut.
+    """
+
+    def attack_batch(chosen: np.ndarray) -> AttackResult:
         return run_validated(
             attack,
             view,
             tf.constant(x[chosen]),
             tf.constant(y[chosen], tf.int32),
             None,
-            tf.constant([attack.seed, index], tf.int32),
+            example_keys(attack.seed, offset + chosen),
             with_clean=False,
             first=None if at_x is None else at_x.rows(chosen),
         )
 
-    groups = [(index, rows[start : start + batch_size]) for index, start in enumerate(range(0, len(rows), batch_size))]
+    groups = [(rows[start : start + batch_size],) for start in range(0, len(rows), batch_size)]
     return AttackResult.concat(map_on_replicas(attack_batch, groups, strategy))
 
 
@@ -116,10 +122,15 @@ def sweep(
     label: str,
     on_cell: Callable[[bool], None] | None = None,
     strategy: Any = None,
+    offset: int = 0,
+    broken_before: np.ndarray | None = None,
 ) -> tuple[dict[float, Cell], int, int]:
     """Attack one model with one attack over the eps grid, survivors only, resuming saved cells.
 
-    ``x`` and ``y`` must already be checked (finite, inside ``bounds``, labels in range).
+    ``x`` and ``y`` must already be checked (finite, inside ``bounds``, labels in range); ``x``
+    starts at example ``offset`` of the data set (a shard). ``broken_before``: in a chained attack
+    suite, the eps at which an earlier attack broke each example (NaN: none did); an example is
+    not attacked at that eps or any larger one.
     Returns the cells by eps and how many were computed and reused.
     """
     view = as_logits(model, x_sample=tf.constant(x[:8]))
@@ -132,6 +143,8 @@ def sweep(
     at_x: EvaluationAtX | None = None
     charged = masked = False
     for eps in suite.input_eps:
+        if broken_before is not None:
+            alive = alive[~(broken_before[alive] <= eps)]  # NaN (not broken) compares False
         path = cell_dir / f"eps-{eps:.10g}.npz"
         cell = Cell.load(path)
         if cell is not None and not np.array_equal(cell.indices, alive):
@@ -146,7 +159,7 @@ def sweep(
                 cell = Cell.empty(x.shape[1:], x.dtype, alive, NO_GRADIENT)
             else:
                 attack = attack_for(spec, eps, bounds, cell_seed(seed, label, suite.name, spec.name, eps), batch_size)
-                cell, at_x = _attack_cell(attack, view, x, y, alive, batch_size, at_x, charge_here, strategy)
+                cell, at_x = _attack_cell(attack, view, x, y, alive, batch_size, at_x, charge_here, strategy, offset)
             cell.seconds = time.perf_counter() - start
             cell.save(path)
             computed += 1
@@ -170,13 +183,14 @@ def _attack_cell(
     at_x: EvaluationAtX | None,
     charge_here: bool,
     strategy: Any = None,
+    offset: int = 0,
 ) -> tuple[Cell, EvaluationAtX | None]:
     """Attack the survivors at one eps; a model without input gradient gets a cell that says so."""
     shares_start = attack.step_rule().starts_at_x
     try:
         if shares_start and at_x is None:
             at_x = EvaluationAtX.compute(attack, view, x, y, alive, batch_size)
-        result = attack_rows(attack, view, x, y, alive, batch_size, at_x if shares_start else None, strategy)
+        result = attack_rows(attack, view, x, y, alive, batch_size, at_x if shares_start else None, strategy, offset)
     except GradientError:
         # A gradient attack cannot run on this model: record that, break nothing, and let the
         # other attacks (Square needs no gradient) and the trust checks do their work.
@@ -220,6 +234,29 @@ def attack_record(cells: dict[float, Cell], eps_grid: tuple[float, ...], clean_p
         "cell_attacked": [int(len(cells[e].indices)) for e in eps_grid],
         "no_gradient": any(cells[e].note == NO_GRADIENT for e in eps_grid),
     }
+
+
+def chained_record(record: AttackRecord, before: AttackRecord | None) -> AttackRecord:
+    """An attack's record in a chained suite: examples broken by it or by an earlier attack (cumulative),
+    each with the prediction and norm of the attack that broke it first; the work stays its own.
+
+    Example:
+        >>> rec = lambda e, p: {"broken_eps": np.array(e), "adv_pred": np.array(p), "norm": np.array(e),
+        ...     "grad_evals": np.array([1, 1, 1]), "no_gradient": False}
+        >>> both = chained_record(rec([np.nan, 0.1, np.nan], [0, 7, 2]), rec([0.1, 0.2, np.nan], [5, 1, 2]))
+        >>> both["broken_eps"].tolist()[:2], both["adv_pred"].tolist()
+        ([0.1, 0.1], [5, 7, 2])
+    """
+    if before is None:
+        return record
+    # An earlier attack's break counts where it came at an eps no larger than this attack's (this attack
+    # never attacked the example from that eps on); a tie goes to the earlier attack.
+    own, first = record["broken_eps"], before["broken_eps"]
+    earlier = ~np.isnan(first) & (np.isnan(own) | (first <= own))
+    chained = dict(record)
+    for field in ("broken_eps", "adv_pred", "norm"):
+        chained[field] = np.where(earlier, before[field], record[field])
+    return chained  # type: ignore[return-value]
 
 
 def merge_records(records: list[AttackRecord]) -> AttackRecord:

@@ -17,15 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from robustkit.evaluation.results import AttackSuiteConfig, CheckRecord, Results
-
-
-def headline_eps(attack_suite: AttackSuiteConfig) -> float:
-    """The eps a suite names for its headline, else the grid's middle value."""
-    if "headline_eps" in attack_suite:
-        return float(attack_suite["headline_eps"])
-    grid = sorted(attack_suite["eps"])
-    return float(grid[(len(grid) - 1) // 2 + (len(grid) % 2 == 0)])
+from robustkit.evaluation.results import AttackSuiteConfig, CheckRecord, Results, headline_eps
 
 
 def verdict(checks: list[CheckRecord] | list[dict]) -> str:

@@ -7,7 +7,8 @@ import html
 
 import pandas as pd
 
-from robustkit.evaluation.results import Results
+from robustkit.evaluation.contributions import contribution_rows
+from robustkit.evaluation.results import Results, headline_eps
 from robustkit.outputs.glance import checks_matrix, summary_rows
 from robustkit.outputs.markdown import eps_units, pivot_rows
 from robustkit.outputs.plots import PLOT_HINT
@@ -77,6 +78,14 @@ def html_report(results: Results, summary: pd.DataFrame, curves: bytes | None, g
         body.append(f"<h2>{html.escape(attack_suite['name'])} ({attack_suite['norm']}): robust accuracy %</h2>")
         body.append(f"<p>{html.escape(eps_units(attack_suite))}.</p>")
         body.append(frame.to_html(index=False, escape=True, classes="robust-accuracy"))
+        broke = [r for r in contribution_rows(results) if r["attack suite"] == attack_suite["name"]]
+        if broke:
+            order = ["model", *[a["name"] for a in attack_suite["attacks"]], "still robust"]
+            body.append(
+                f"<p>Which attack broke what at eps {headline_eps(attack_suite):g}: the examples each attack "
+                "broke that every attack before it left robust.</p>"
+            )
+            body.append(pd.DataFrame(broke, columns=order).to_html(index=False, escape=True, classes="contributions"))
     if grid:
         body.append(_image("Examples", "original, adversarial and perturbation images", grid))
     body.append("<details><summary>All results</summary>")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from robustkit.evaluation.contributions import contribution_rows
 from robustkit.evaluation.results import AttackSuiteConfig, Results
-from robustkit.outputs.glance import checks_matrix, summary_rows
+from robustkit.outputs.glance import checks_matrix, headline_eps, summary_rows
 from robustkit.ranges import describe_bounds
 
 
@@ -98,6 +99,26 @@ def _attack_suite_tables(results: Results, summary: pd.DataFrame) -> list[str]:
     return parts
 
 
+def _contributions(results: Results) -> list[str]:
+    parts = []
+    every = contribution_rows(results)
+    for suite in results["suite"]["attack_suites"]:
+        rows = [r for r in every if r["attack suite"] == suite["name"]]
+        if not rows:
+            continue
+        columns = ["model", *[a["name"] for a in suite["attacks"]], "still robust"]
+        parts += [
+            "",
+            f"## Which attack broke what: {suite['name']} at eps {headline_eps(suite):g}",
+            "",
+            "Examples each attack broke that every attack before it left robust (the counts add up to "
+            "the examples the suite broke; clean errors are not counted).",
+            "",
+            render_markdown_table(rows, columns),
+        ]
+    return parts
+
+
 def _worst_case_table(summary: pd.DataFrame) -> list[str]:
     rows = [
         {
@@ -152,4 +173,5 @@ def markdown_report(results: Results, summary: pd.DataFrame) -> str:
         "",
     ]
     parts = _header(results) + _at_a_glance(results, summary) + _attack_suite_tables(results, summary)
+    parts += _contributions(results)
     return "\n".join(parts + _worst_case_table(summary) + _models(results) + footer)

@@ -23,7 +23,7 @@ from robustkit.errors import ModelError
 from robustkit.files import atomic_path
 from robustkit.sources.data import load_digits_split
 
-ZOO_VERSION = 2
+ZOO_VERSION = 3  # 3: random starts keyed by example (adversarial training draws differently)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from robustkit.errors import ConfigError
 from robustkit.inputs import validate_bounds, validate_eps
 from robustkit.logits import as_logits
 from robustkit.norms import get_norm
+from robustkit.row_random import row_keys
 from robustkit.tape import value_and_gradient
 
 METHODS = ("pgd", "fgsm-rs", "fgsm", "trades")
@@ -162,7 +163,7 @@ class AdversarialTrainer(keras.Model):
         step = eps * self.step_fraction
         if self.method == "trades":
             return self._trades_example(x, eps, step)
-        x_adv = self._attack(x, tf.cast(y, tf.int32), eps, step, self._seed())[0]
+        x_adv = self._attack(x, tf.cast(y, tf.int32), eps, step, row_keys(self._seed(), tf.shape(x)[0]))[0]
         return tf.stop_gradient(x_adv)
 
     def _trades_example(self, x, eps, step):

@@ -15,17 +15,18 @@ from robustkit.tracing import note_trace
 
 
 def build_attack_fn(view: LogitsView, cfg: LoopConfig, rule: StepRule, lower: np.ndarray, upper: np.ndarray):
-    """Return the (uncompiled) attack function of ``(x, labels, eps, step_size, seed[, first][, guide])``.
+    """Return the (uncompiled) attack function of ``(x, labels, eps, step_size, keys[, first][, guide])``.
 
     It returns ``(x_adv, success, objective, prediction, norms, grad_evals)`` per example. eps,
-    step size and seed are tensors, so sweeping them never retraces; restarts and steps are
+    step size and the examples' random keys (:func:`robustkit.row_random.example_keys`) are
+    tensors, so sweeping them never retraces; restarts and steps are
     ``tf.while_loop``s, so one call runs the whole attack with no Python per step.
     """
     one_restart = early_stop_restart if cfg.early_stop else fixed_restart
 
-    def attack(x, labels, eps, step_size, seed, *extra):
+    def attack(x, labels, eps, step_size, keys, *extra):
         note_trace()
-        problem = Problem(view, cfg, x, eps, step_size, seed, lower, upper)
+        problem = Problem(view, cfg, x, eps, step_size, keys, lower, upper)
         first = extra[0] if cfg.first_given else None
         rows = problem.rows(x, labels, extra[-1] if problem.guided else None)
         # Without a random start every restart's first step is taken from x itself, whose

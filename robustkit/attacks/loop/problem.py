@@ -17,6 +17,7 @@ from robustkit.attacks.loop.records import Evaluation, hit
 from robustkit.logits import LogitsView
 from robustkit.losses import GUIDED_LOSSES, attack_objective
 from robustkit.norms import Norm
+from robustkit.row_random import mix_keys
 from robustkit.tape import objective_and_gradient
 
 
@@ -36,6 +37,9 @@ class LoopConfig:
         score_last: False returns the last iterate unscored (adversarial training).
         first_given: the call takes the evaluation at x itself as a sixth argument and spends no
             gradient evaluation on the first step (valid for rules that start at x).
+        eot: forward+backward passes averaged per gradient (expectation over transformation, for
+            randomized models); 1 for deterministic ones.
+        straight_through: the function is traced inside :func:`robustkit.straight_through.straight_through`.
     """
 
     norm: Norm
@@ -48,6 +52,8 @@ class LoopConfig:
     gather: bool = True
     score_last: bool = True
     first_given: bool = False
+    eot: int = 1
+    straight_through: bool = False
 
 
 class Rows(NamedTuple):
@@ -83,7 +89,7 @@ class Problem:
         x: tf.Tensor,
         eps,
         step_size,
-        seed,
+        keys,
         lower: np.ndarray,
         upper: np.ndarray,
     ):
@@ -93,7 +99,7 @@ class Problem:
         self.hi = tf.constant(upper, self.dtype)
         self.eps = tf.cast(eps, self.dtype)
         self.step_size = tf.cast(step_size, self.dtype)
-        self.seed = seed
+        self.keys = keys  # one random key per example (robustkit.row_random)
 
     def rows(self, x: tf.Tensor, labels: tf.Tensor, guide: tf.Tensor | None = None) -> Rows:
         if self.norm.name == "linf":
@@ -110,8 +116,9 @@ class Problem:
             return tf.clip_by_value(x_new, rows.low, rows.high)
         return self.project(x_new, rows.origin)
 
-    def restart_seed(self, restart: tf.Tensor) -> tf.Tensor:
-        return tf.random.experimental.stateless_fold_in(self.seed, restart)
+    def restart_keys(self, restart: tf.Tensor) -> tf.Tensor:
+        """Each example's random key for restart number ``restart``."""
+        return mix_keys(self.keys, restart)
 
     def evaluate(self, x_at: tf.Tensor, labels: tf.Tensor, guide: tf.Tensor | None = None) -> Evaluation:
         """A forward pass: objective, verdict and prediction, no gradient."""
@@ -127,10 +134,27 @@ class Problem:
         return self.evaluate(x_at, labels, guide)
 
     def gradient_at(self, x_at: tf.Tensor, labels: tf.Tensor, guide: tf.Tensor | None = None) -> Evaluation:
-        """A forward and backward pass: the objective, its gradient, verdict and prediction."""
+        """A forward and backward pass: the objective, its gradient, verdict and prediction.
+
+        With ``eot > 1`` the objective and gradient are averaged over that many passes (a randomized
+        model draws afresh in each); the verdict is the last pass's.
+        """
         objective, gradient, logits = objective_and_gradient(
             self.view, x_at, labels, self.cfg.loss, self.cfg.targeted, guide
         )
+        if self.cfg.eot > 1:
+
+            def one_more(i, objective_sum, gradient_sum, _):
+                o, g, z = objective_and_gradient(self.view, x_at, labels, self.cfg.loss, self.cfg.targeted, guide)
+                return i + 1, objective_sum + o, gradient_sum + g, z
+
+            _, objective, gradient, logits = tf.while_loop(
+                lambda i, *_: i < self.cfg.eot,
+                one_more,
+                (tf.constant(1), objective, gradient, logits),
+                parallel_iterations=1,
+            )
+            objective, gradient = objective / self.cfg.eot, gradient / self.cfg.eot
         prediction = tf.argmax(logits, axis=-1, output_type=tf.int32)
         return Evaluation(
             tf.cast(objective, self.dtype), gradient, hit(prediction, labels, self.cfg.targeted), prediction
