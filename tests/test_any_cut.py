@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from robustkit.attacks import APGD, APGDT, PGD, AutoAttack, Square
+from robustkit.attacks import APGD, APGDT, FAB, PGD, AutoAttack, Square
 from robustkit.evaluation.results import example_columns
 from robustkit.evaluation.runner import run_benchmark
 from robustkit.evaluation.suites import AttackSpec, AttackSuite, BenchmarkSuite
@@ -32,8 +32,11 @@ ATTACKS = {
     "apgd-l2-dlr": lambda: APGD(eps=0.8, steps=6, norm="l2", loss="dlr", early_stop=True),
     "apgd-t": lambda: APGDT(eps=0.06, steps=4, n_targets=3),
     "square": lambda: Square(eps=0.1, queries=15, early_stop=True),
+    "square-l2": lambda: Square(eps=0.8, norm="l2", queries=15, early_stop=True),
+    "apgd-l1": lambda: APGD(eps=2.0, norm="l1", steps=6, early_stop=True),
+    "fab-t": lambda: FAB(eps=0.06, steps=4, n_targets=2, restarts=2),
 }
-FIELDS = ("success", "adv_pred", "loss", "norms", "grad_evals", "clean_pred")
+FIELDS = ("success", "adv_pred", "loss", "norms", "grad_evals", "clean_pred", "radius")
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +52,7 @@ def data(digits):
 def _equal(a, b) -> None:
     np.testing.assert_array_equal(a.x_adv.numpy(), b.x_adv.numpy())
     for field in FIELDS:
-        np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)  # None == None too
     assert (a.queries is None) == (b.queries is None)
     if a.queries is not None:
         np.testing.assert_array_equal(a.queries, b.queries)

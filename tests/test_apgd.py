@@ -6,6 +6,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from hypothesis import given
+from hypothesis import strategies as st
 
 from robustkit.attacks import APGD, APGDT, PGD
 from robustkit.attacks.apgd import APGDRule
@@ -134,3 +136,39 @@ def test_the_rand_ensemble_attacks_a_randomized_model(digits):
     assert ensemble.names == ["apgd-ce", "apgd-dlr"] and all(a.eot == 20 for a in ensemble.attacks)
     result = ensemble.run(dropout_on(), x, y)
     assert result.success.sum() > 0 and np.all(result.grad_evals[result.broken_by == "apgd-ce"] % 20 == 0)
+
+
+@given(st.integers(1, 6), st.floats(0.05, 3.0), st.data())
+def test_the_l1_box_projection_is_the_closest_point(n, eps, data):
+    from scipy.optimize import minimize
+
+    from robustkit.attacks.apgd_l1 import project_l1_box
+
+    delta = np.array(data.draw(st.lists(st.floats(-2, 2), min_size=n, max_size=n)))
+    low = -np.array(data.draw(st.lists(st.floats(0, 1), min_size=n, max_size=n)))
+    high = np.array(data.draw(st.lists(st.floats(0, 1), min_size=n, max_size=n)))
+    d = project_l1_box(*(tf.constant(v[None], tf.float64) for v in (delta, low, high)), tf.constant(eps, tf.float64))
+    d = d[0].numpy()
+    assert np.abs(d).sum() <= eps * (1 + 1e-9) and np.all(d >= low) and np.all(d <= high)
+    # d = p - q with p, q >= 0: a smooth problem a general solver handles
+    best = minimize(
+        lambda v: np.sum((v[:n] - v[n:] - delta) ** 2),
+        np.zeros(2 * n),
+        bounds=[(0, h) for h in high] + [(0, -lo) for lo in low],
+        constraints=[{"type": "ineq", "fun": lambda v: eps - v.sum()}],
+        method="SLSQP",
+        options={"ftol": 1e-14, "maxiter": 500},
+    )
+    if best.success:
+        assert np.sum((d - delta) ** 2) <= best.fun + 1e-7
+
+
+def test_apgd_l1_adapts_its_sparsity_and_beats_pgd_l1(digits, digits_cnn):
+    x, y = digits.x_test[:120], digits.y_test[:120]
+    apgd = APGD(eps=2.0, norm="l1", steps=50, seed=0).run(digits_cnn, x, y)
+    pgd = PGD(eps=2.0, norm="l1", steps=50, random_start=True, seed=0).run(digits_cnn, x, y)
+    assert apgd.robust_accuracy < pgd.robust_accuracy
+    delta = (apgd.x_adv.numpy() - x).reshape(len(x), -1)
+    assert np.all(np.abs(delta).sum(axis=1) <= 2.0 + 1e-6)
+    # Sparse: the broken examples' perturbations change far fewer than all 64 pixels.
+    assert np.median(np.count_nonzero(delta[apgd.success], axis=1)) < 32

@@ -162,7 +162,15 @@ def test_console_script_exit_code_no_traceback_and_no_tensorflow_chatter():
     assert "oneDNN" in verbose.stderr or "cuda" in verbose.stderr.lower()
 
 
-@pytest.mark.parametrize("attack, extra", [("square", ["--steps", "30"]), ("autoattack", ["--steps", "3"])])
+@pytest.mark.parametrize(
+    "attack, extra",
+    [
+        ("square", ["--steps", "30"]),
+        ("autoattack", ["--steps", "3", "--ensemble", "fast"]),
+        ("fab", ["--steps", "5"]),
+        ("pgd", ["--steps", "3", "--straight-through"]),
+    ],
+)
 def test_attack_runs_the_stronger_attacks(tmp_path, capsys, digits, attack, extra):
     out = tmp_path / "adv.npz"
     code, _, err = _run(
@@ -193,6 +201,20 @@ def test_attack_settings_that_do_not_apply_are_usage_errors(capsys):
         capsys, "attack", "--model", "digits-cnn", "--eps", "0.1", "--attack", "fgsm", "--steps", "3", "--out", "x.npz"
     )
     assert code == 2 and "fgsm takes one step" in err
+    code, _, err = _run(
+        capsys,
+        "attack",
+        "--model",
+        "digits-cnn",
+        "--eps",
+        "0.1",
+        "--attack",
+        "square",
+        "--straight-through",
+        "--out",
+        "x.npz",
+    )
+    assert code == 2 and "square uses no gradient" in err
 
 
 def test_messages_that_quote_brackets_keep_them(tmp_path, capsys):

@@ -9,7 +9,8 @@ direction, then mixes in momentum:
 with ``a = 1`` for the first step and 0.75 after. At the checkpoints of
 :mod:`robustkit.attacks.apgd_schedule` an example whose objective stopped rising has its step
 halved and continues from its highest-objective point. The shared loop keeps the best point
-(a successful one first), restarts, stops early and counts the work, as for PGD.
+(a successful one first), restarts, stops early and counts the work, as for PGD. Under L1
+APGD follows "Mind the box" instead (:mod:`robustkit.attacks.apgd_l1`).
 
 Example:
     >>> import keras, numpy as np
@@ -28,6 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from robustkit.attacks.apgd_l1 import APGDL1Rule
 from robustkit.attacks.apgd_schedule import halve_step, interval_table
 from robustkit.attacks.base import GradientAttack
 from robustkit.attacks.loop import Evaluation, Problem, Rows
@@ -166,7 +168,9 @@ class APGD(GradientAttack):
             raise ConfigError(f"rho must be a number in (0, 1], got {rho!r}.")
         self.rho = float(rho)
 
-    def step_rule(self) -> APGDRule:
+    def step_rule(self) -> Any:
+        if self.norm.name == "l1":  # "Mind the box": adaptive sparsity, the exact L1-and-box projection
+            return APGDL1Rule(self.steps)
         return APGDRule(self.steps, self.rho)
 
     def default_step_size(self, eps: float) -> float:

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
 from robustkit.attacks.loop import Evaluation, Problem, Rows
-from robustkit.attacks.square import SquareState, window_share
+from robustkit.attacks.loop.records import per_row, where_rows
+from robustkit.attacks.square import window_share
 from robustkit.row_random import row_uniform
 
 
@@ -69,39 +71,53 @@ def _patterns(sides: list[int], size: int) -> np.ndarray:
     return table
 
 
-def _l2(t: tf.Tensor, axes) -> tf.Tensor:
-    return tf.sqrt(tf.reduce_sum(tf.square(t), axis=axes, keepdims=True))
+class SquareL2State(NamedTuple):
+    x: tf.Tensor  # the proposal to evaluate next
+    x_acc: tf.Tensor  # the accepted point
+    objective_acc: tf.Tensor
+    t: tf.Tensor
+    key: tf.Tensor
+    norm2: tf.Tensor  # the proposal's squared distance to x
+    norm2_acc: tf.Tensor  # the accepted point's
+
+
+def _sum2(t: tf.Tensor, axes) -> tf.Tensor:
+    return tf.reduce_sum(tf.square(t), axis=axes)
+
+
+def _crop(t: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
+    """Per example, ``t[b, rows[b]][:, cols[b]]``: (batch, len(rows), len(cols), channels)."""
+    return tf.gather(tf.gather(t, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
+
+
+def _cells(rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
+    """(batch, r, c, 3) indices ``[b, row, col]`` of a window, for scattering into (batch, h, w, channels)."""
+    shape = tf.stack([tf.shape(rows)[0], tf.shape(rows)[1], tf.shape(cols)[1]])
+    b = tf.broadcast_to(tf.range(tf.shape(rows)[0])[:, None, None], shape)
+    return tf.stack([b, tf.broadcast_to(rows[:, :, None], shape), tf.broadcast_to(cols[:, None, :], shape)], axis=-1)
 
 
 @dataclass(frozen=True)
 class SquareL2Rule:
+    """Square's L2 proposal, working on the two windows only: the whole image is touched by a few
+    elementwise operations per query, and the squared norms are carried from one query to the next."""
+
     queries: int
     p_init: float = 0.8
     needs_gradient = False
     starts_at_x = False
 
-    def _placed(self, table, index, flip, top, left, height, width):
-        """Per example, pattern ``table[index, flip]`` with its top-left corner at (top, left): (batch, h, w)."""
-        pattern = tf.gather(tf.gather(tf.constant(table), index), flip, batch_dims=1)  # (batch, size, size)
-        rows = tf.clip_by_value(tf.range(height)[None, :] - top[:, None], 0, table.shape[-1] - 1)
-        cols = tf.clip_by_value(tf.range(width)[None, :] - left[:, None], 0, table.shape[-1] - 1)
-        return tf.gather(tf.gather(pattern, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
-
-    @staticmethod
-    def _window(top, left, side, height, width):
-        inside_rows = (tf.range(height)[None, :] >= top[:, None]) & (tf.range(height)[None, :] < (top + side)[:, None])
-        inside_cols = (tf.range(width)[None, :] >= left[:, None]) & (tf.range(width)[None, :] < (left + side)[:, None])
-        return tf.cast(inside_rows[:, :, None] & inside_cols[:, None, :], tf.float32)[..., None]  # (batch, h, w, 1)
-
     @staticmethod
     def _corner(draw, room):
         return tf.cast(draw * tf.cast(room + 1, tf.float32), tf.int32)
 
-    def _to_ball(self, problem: Problem, origin, delta):
-        scale = problem.eps / tf.maximum(_l2(delta, [1, 2, 3]), tf.constant(1e-12, delta.dtype))
-        return tf.clip_by_value(origin + delta * scale, problem.lo, problem.hi)
+    def _to_ball(self, problem: Problem, origin, delta, norm2):
+        """``clip(origin + delta * eps / |delta|)`` and its squared distance to ``origin``."""
+        scale = problem.eps / tf.sqrt(tf.maximum(norm2, tf.constant(1e-24, delta.dtype)))
+        point = tf.clip_by_value(origin + delta * per_row(scale, delta), problem.lo, problem.hi)
+        return point, _sum2(point - origin, [1, 2, 3])
 
-    def init(self, problem: Problem, x: tf.Tensor, restart: tf.Tensor) -> SquareState:
+    def init(self, problem: Problem, x: tf.Tensor, restart: tf.Tensor) -> SquareL2State:
         batch, height, width, channels = tf.shape(x)[0], x.shape[1], x.shape[2], x.shape[3]
         key = problem.restart_keys(restart)
         side = max(min(height, width) // 5, 1)
@@ -112,20 +128,25 @@ class SquareL2Rule:
             for left in range(start, width - side + 1, side)[: width // side]
         ]
         draws = row_uniform(key, -1, len(tiles) * (channels + 1))
-        table = _patterns([side], side)
+        pattern = tf.constant(np.stack([eta_pattern(side), eta_pattern(side).T]), x.dtype)  # (2, side, side)
         delta = tf.zeros_like(x)
         for k, (top, left) in enumerate(tiles):
             flip = tf.cast(draws[:, k * (channels + 1)] < 0.5, tf.int32)
             signs = tf.where(draws[:, k * (channels + 1) + 1 : (k + 1) * (channels + 1)] < 0.5, -1.0, 1.0)
-            tops, lefts = tf.fill([batch], top), tf.fill([batch], left)
-            placed = self._placed(table, tf.zeros([batch], tf.int32), flip, tops, lefts, height, width)
-            window = self._window(tops, lefts, side, height, width)
-            delta += tf.cast(placed[..., None] * window * signs[:, None, None, :], x.dtype)
-        return SquareState.start(self._to_ball(problem, x, delta), key)
+            tile = tf.gather(pattern, flip)[..., None] * tf.cast(signs, x.dtype)[:, None, None, :]
+            rows = tf.broadcast_to(tf.range(top, top + side)[None], [batch, side])
+            cols = tf.broadcast_to(tf.range(left, left + side)[None], [batch, side])
+            delta = tf.tensor_scatter_nd_add(delta, _cells(rows, cols), tile)
+        point, norm2 = self._to_ball(problem, x, delta, _sum2(delta, [1, 2, 3]))
+        unscored = tf.fill([batch], tf.constant(-np.inf, x.dtype))
+        return SquareL2State(point, point, unscored, tf.zeros([batch], tf.int32), key, norm2, norm2)
 
-    def step(self, problem: Problem, state: SquareState, evaluation: Evaluation, rows: Rows) -> SquareState:
+    def step(self, problem: Problem, state: SquareL2State, evaluation: Evaluation, rows: Rows) -> SquareL2State:
         s = state
-        x_acc, objective_acc = s.accept(evaluation)
+        better = evaluation.objective > s.objective_acc
+        x_acc = where_rows(better, s.x, s.x_acc)
+        objective_acc = tf.where(better, evaluation.objective, s.objective_acc)
+        norm2_acc = tf.where(better, s.norm2, s.norm2_acc)
         origin, dtype = rows.origin, s.x.dtype
         height, width, channels = s.x.shape[1], s.x.shape[2], s.x.shape[3]
         sides = window_sides_l2(self.queries, height, width, self.p_init)
@@ -138,23 +159,29 @@ class SquareL2Rule:
         top2, left2 = self._corner(draws[:, 2], height - side), self._corner(draws[:, 3], width - side)
         flip = tf.cast(draws[:, 4] < 0.5, tf.int32)
         signs = tf.cast(tf.where(draws[:, 5:] < 0.5, -1.0, 1.0), dtype)[:, None, None, :]
-        batch = tf.shape(x_acc)[0]
-        side_b = tf.fill([batch], side)
-        window1 = tf.cast(self._window(top1, left1, side_b, height, width), dtype)
-        window2 = tf.cast(self._window(top2, left2, side_b, height, width), dtype)
+        span = tf.range(side)[None]
+        rows1, cols1 = top1[:, None] + span, left1[:, None] + span
+        rows2, cols2 = top2[:, None] + span, left2[:, None] + span
 
         delta = x_acc - origin
-        tiny = tf.constant(1e-12, dtype)
-        norm_image = _l2(delta, [1, 2, 3])
-        norm_windows = _l2(delta * tf.maximum(window1, window2), [1, 2, 3])
-        old = delta * window1 / (tiny + _l2(delta * window1, [1, 2]))  # normalised per channel
-        pattern = tf.cast(
-            self._placed(_patterns(distinct, max(distinct)), tf.fill([batch], index), flip, top1, left1, height, width),
+        crop1, crop2 = _crop(delta, rows1, cols1), _crop(delta, rows2, cols2)
+        # The mass of both windows together: the second window's cells inside the first count once.
+        overlap = tf.cast(
+            ((rows1 >= top2[:, None]) & (rows1 < (top2 + side)[:, None]))[:, :, None]
+            & ((cols1 >= left2[:, None]) & (cols1 < (left2 + side)[:, None]))[:, None, :],
             dtype,
         )[..., None]
-        new = (pattern * window1 * signs + old) * window1
-        room = tf.maximum(problem.eps**2 - norm_image**2, tf.zeros_like(norm_image)) / channels + norm_windows**2
-        new = new / (tiny + _l2(new, [1, 2])) * tf.sqrt(room)
-        delta = delta * (1 - window2)
-        delta = delta * (1 - window1) + new
-        return SquareState(self._to_ball(problem, origin, delta), x_acc, objective_acc, s.t + 1, s.key)
+        norm2_windows = _sum2(crop1, [1, 2, 3]) + _sum2(crop2, [1, 2, 3]) - _sum2(crop1 * overlap, [1, 2, 3])
+        tiny = tf.constant(1e-12, dtype)
+        table = tf.constant(_patterns(distinct, max(distinct)), dtype)  # (sides, 2, size, size)
+        pattern = tf.gather(tf.gather(table, tf.fill(tf.shape(flip), index)), flip, batch_dims=1)
+        pattern = pattern[:, :side, :side, None]
+        old = crop1 / (tiny + tf.sqrt(_sum2(crop1, [1, 2])))[:, None, None, :]  # per channel
+        new = pattern * signs + old
+        room = tf.maximum(problem.eps**2 - norm2_acc, tf.zeros_like(norm2_acc)) / channels + norm2_windows
+        new = new / (tiny + tf.sqrt(_sum2(new, [1, 2])))[:, None, None, :] * per_row(tf.sqrt(room), new)
+        delta = tf.tensor_scatter_nd_update(delta, _cells(rows2, cols2), tf.zeros_like(crop2))
+        delta = tf.tensor_scatter_nd_update(delta, _cells(rows1, cols1), new)
+        norm2 = tf.maximum(norm2_acc - norm2_windows, tf.zeros_like(norm2_acc)) + _sum2(new, [1, 2, 3])
+        point, norm2_point = self._to_ball(problem, origin, delta, norm2)
+        return SquareL2State(point, x_acc, objective_acc, s.t + 1, s.key, norm2_point, norm2_acc)

@@ -76,9 +76,19 @@ def cmd_attack(args) -> int:
     ensure_data_in_bounds(x, bounds, f"The {args.split} data of {args.data!r}")
     args.eps = in_input_units(args.eps, bounds)
     if args.attack == "autoattack":
-        attack: Any = AutoAttack(args.eps, norm=args.norm, steps=args.steps or 100, bounds=bounds, seed=args.seed)
+        attack: Any = AutoAttack(
+            args.eps, norm=args.norm, version=args.ensemble, steps=args.steps or 100, bounds=bounds, seed=args.seed
+        )
+        if args.straight_through:
+            for member in attack.attacks:
+                member.straight_through = member.name != "square"
     else:
-        attack = build_attack(args.attack, **_attack_settings(args, bounds))
+        settings = _attack_settings(args, bounds)
+        if args.straight_through:
+            if args.attack == "square":
+                raise ConfigError("--straight-through is for gradient attacks; square uses no gradient.")
+            settings["straight_through"] = True
+        attack = build_attack(args.attack, **settings)
     model = load_model(with_option(args.model, "output", args.output) if args.output else args.model)
     start = time.perf_counter()
     result = attack.run(model, x, y)

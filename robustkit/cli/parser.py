@@ -11,6 +11,7 @@ import argparse
 import math
 
 from robustkit.attacks import ATTACKS
+from robustkit.attacks.ensemble import VERSIONS
 from robustkit.errors import ConfigError
 from robustkit.losses import LOSSES
 from robustkit.norms import NORMS
@@ -133,14 +134,28 @@ def _add_attack_options(attack: argparse.ArgumentParser) -> None:
         "--split", choices=["test", "train"], default="test", help="which split of the data (default: test)"
     )
     attack.add_argument(
-        "--attack", choices=[*ATTACKS, "autoattack"], default="pgd", help="autoattack: APGD-CE then APGD-T"
+        "--attack",
+        choices=[*ATTACKS, "autoattack"],
+        default="pgd",
+        help="autoattack: AutoAttack's ensemble (--ensemble standard, fast or rand)",
+    )
+    attack.add_argument(
+        "--ensemble",
+        choices=list(VERSIONS),
+        default="standard",
+        help="autoattack's version: standard (APGD-CE, APGD-T, FAB-T, Square), fast (APGD-CE, APGD-T), rand (EoT)",
+    )
+    attack.add_argument(
+        "--straight-through", action="store_true", help="BPDA: rounding and integer casts in the model pass gradients"
     )
     attack.add_argument("--norm", choices=list(NORMS), default="linf")
     attack.add_argument(
         "--eps", type=_eps, required=True, help="a number in input units, or a fraction of the range: 8/255"
     )
     attack.add_argument("--bounds", nargs=2, type=_number, metavar=("LOW", "HIGH"), help=BOUNDS_HELP)
-    attack.add_argument("--steps", type=_integer(1), help="gradient steps (pgd: default 10, apgd: default 100)")
+    attack.add_argument(
+        "--steps", type=_integer(1), help="steps (pgd: default 10; apgd, apgd-t, fab, autoattack: 100; square: queries)"
+    )
     attack.add_argument("--step-size", type=_number)
     attack.add_argument("--restarts", type=_integer(1), help="random restarts (pgd, apgd; default 1)")
     attack.add_argument("--loss", choices=list(LOSSES), help="ce (default), margin (square's default) or dlr")
