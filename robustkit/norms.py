@@ -16,7 +16,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from robustkit.errors import ConfigError
-from robustkit.row_random import row_normal, row_uniform, rowwise
+from robustkit.row_random import per_example, row_normal, row_uniform, rowwise
 
 _TINY = 1e-12
 
@@ -98,7 +98,7 @@ class L2Norm(Norm):
     name = "l2"
 
     def measure(self, delta):
-        return tf.norm(_flat(delta), axis=1)
+        return per_example(tf.sqrt, tf.reduce_sum(tf.square(_flat(delta)), axis=1))
 
     def random_start(self, like, eps, keys):
         direction = _shaped(row_normal(keys, 0, _dims(like)), like)

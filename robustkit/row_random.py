@@ -92,3 +92,18 @@ def rowwise(fn, *tensors: tf.Tensor) -> tf.Tensor:
     pad = [[0, 0], [0, (_LANES - count % _LANES) % _LANES]]
     padded = [tf.pad(t, pad, constant_values=0.5) for t in tensors]  # 0.5: harmless for log, pow, ...
     return fn(*padded)[:, :count]
+
+
+def per_example(fn, values: tf.Tensor) -> tf.Tensor:
+    """``fn`` (elementwise: sqrt, exp, log, ...) on a per-example tensor, each value in a full SIMD packet.
+
+    A vector of one value per example is short: which of its values fall in a kernel's scalar tail
+    (and so may differ in the last bit from the packet path) would depend on the batch size.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> per_example(tf.sqrt, tf.constant([4.0, 9.0])).numpy().tolist()
+        [2.0, 3.0]
+    """
+    flat = tf.reshape(values, [-1, 1])
+    return tf.reshape(rowwise(fn, flat)[:, 0], tf.shape(values))

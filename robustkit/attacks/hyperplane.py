@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from robustkit.row_random import per_example
+
 BISECTION_STEPS = 40  # on a log scale spanning up to ~1e24: a relative error near 1e-7
 
 
@@ -62,19 +64,20 @@ def _bisect(norm: str, w: tf.Tensor, c: tf.Tensor, room: tf.Tensor) -> tf.Tensor
     zero, one = tf.zeros_like(w), tf.ones_like(w)
     s_high = tf.reduce_max(tf.where(movable, room / tf.where(movable, scale, one), zero), axis=1)
     s_high = tf.maximum(s_high, s_low)
-    log_low, log_high = tf.math.log(tf.maximum(s_low, tiny)), tf.math.log(tf.maximum(s_high, tiny))
+    log_low = per_example(tf.math.log, tf.maximum(s_low, tiny))
+    log_high = per_example(tf.math.log, tf.maximum(s_high, tiny))
 
     def halve(_, bracket):
         lo, hi = bracket
         mid = 0.5 * (lo + hi)
-        enough = reach(tf.exp(mid)) >= c
+        enough = reach(per_example(tf.exp, mid)) >= c
         return _ + 1, (tf.where(enough, lo, mid), tf.where(enough, mid, hi))
 
     _, (_, log_s) = tf.while_loop(
         lambda i, _: i < BISECTION_STEPS, halve, (tf.constant(0), (log_low, log_high)), parallel_iterations=1
     )
     # The upper end reaches c (or is s_high, as far as the box allows): the step lands on or just past it.
-    s = tf.exp(log_s)
+    s = per_example(tf.exp, log_s)
     return tf.sign(w) * tf.minimum(s[:, None] * scale, room)
 
 

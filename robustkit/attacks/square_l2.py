@@ -28,7 +28,7 @@ import tensorflow as tf
 from robustkit.attacks.loop import Evaluation, Problem, Rows
 from robustkit.attacks.loop.records import per_row, where_rows
 from robustkit.attacks.square import window_share
-from robustkit.row_random import row_uniform
+from robustkit.row_random import per_example, row_uniform
 
 
 def _rectangles(rows: int, cols: int) -> np.ndarray:
@@ -81,8 +81,23 @@ class SquareL2State(NamedTuple):
     norm2_acc: tf.Tensor  # the accepted point's
 
 
-def _sum2(t: tf.Tensor, axes) -> tf.Tensor:
-    return tf.reduce_sum(tf.square(t), axis=axes)
+def _sum2(t: tf.Tensor) -> tf.Tensor:
+    """Per example, the sum of squares. Reduced along one flat axis: TensorFlow reduces several axes
+    of a one-example batch in another order than of a larger batch, which would change the last bit."""
+    return tf.reduce_sum(tf.square(tf.reshape(t, [tf.shape(t)[0], -1])), axis=1)
+
+
+def _lanes(window: tf.Tensor) -> tf.Tensor:
+    """(batch, s, s, channels) -> (batch, channels, P): each channel's values, zero-padded to a multiple of 16."""
+    batch, side, channels = tf.shape(window)[0], tf.shape(window)[1], tf.shape(window)[3]
+    flat = tf.reshape(tf.transpose(window, [0, 3, 1, 2]), [batch, channels, side * side])
+    return tf.pad(flat, [[0, 0], [0, 0], [0, (16 - side * side % 16) % 16]])
+
+
+def _unlanes(lanes: tf.Tensor, side: tf.Tensor) -> tf.Tensor:
+    """The inverse of :func:`_lanes`."""
+    batch, channels = tf.shape(lanes)[0], tf.shape(lanes)[1]
+    return tf.transpose(tf.reshape(lanes[:, :, : side * side], [batch, channels, side, side]), [0, 2, 3, 1])
 
 
 def _crop(t: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
@@ -113,9 +128,9 @@ class SquareL2Rule:
 
     def _to_ball(self, problem: Problem, origin, delta, norm2):
         """``clip(origin + delta * eps / |delta|)`` and its squared distance to ``origin``."""
-        scale = problem.eps / tf.sqrt(tf.maximum(norm2, tf.constant(1e-24, delta.dtype)))
+        scale = problem.eps / per_example(tf.sqrt, tf.maximum(norm2, tf.constant(1e-24, delta.dtype)))
         point = tf.clip_by_value(origin + delta * per_row(scale, delta), problem.lo, problem.hi)
-        return point, _sum2(point - origin, [1, 2, 3])
+        return point, _sum2(point - origin)
 
     def init(self, problem: Problem, x: tf.Tensor, restart: tf.Tensor) -> SquareL2State:
         batch, height, width, channels = tf.shape(x)[0], x.shape[1], x.shape[2], x.shape[3]
@@ -137,7 +152,7 @@ class SquareL2Rule:
             rows = tf.broadcast_to(tf.range(top, top + side)[None], [batch, side])
             cols = tf.broadcast_to(tf.range(left, left + side)[None], [batch, side])
             delta = tf.tensor_scatter_nd_add(delta, _cells(rows, cols), tile)
-        point, norm2 = self._to_ball(problem, x, delta, _sum2(delta, [1, 2, 3]))
+        point, norm2 = self._to_ball(problem, x, delta, _sum2(delta))
         unscored = tf.fill([batch], tf.constant(-np.inf, x.dtype))
         return SquareL2State(point, point, unscored, tf.zeros([batch], tf.int32), key, norm2, norm2)
 
@@ -171,17 +186,22 @@ class SquareL2Rule:
             & ((cols1 >= left2[:, None]) & (cols1 < (left2 + side)[:, None]))[:, None, :],
             dtype,
         )[..., None]
-        norm2_windows = _sum2(crop1, [1, 2, 3]) + _sum2(crop2, [1, 2, 3]) - _sum2(crop1 * overlap, [1, 2, 3])
+        norm2_windows = _sum2(crop1) + _sum2(crop2) - _sum2(crop1 * overlap)
         tiny = tf.constant(1e-12, dtype)
         table = tf.constant(_patterns(distinct, max(distinct)), dtype)  # (sides, 2, size, size)
         pattern = tf.gather(tf.gather(table, tf.fill(tf.shape(flip), index)), flip, batch_dims=1)
         pattern = pattern[:, :side, :side, None]
-        old = crop1 / (tiny + tf.sqrt(_sum2(crop1, [1, 2])))[:, None, None, :]  # per channel
-        new = pattern * signs + old
         room = tf.maximum(problem.eps**2 - norm2_acc, tf.zeros_like(norm2_acc)) / channels + norm2_windows
-        new = new / (tiny + tf.sqrt(_sum2(new, [1, 2])))[:, None, None, :] * per_row(tf.sqrt(room), new)
+        # The window's arithmetic runs per channel on rows padded to whole SIMD packets (see
+        # robustkit.row_random.rowwise): a window is small, and otherwise which of its numbers fall
+        # in a kernel's scalar tail would depend on the batch size.
+        old = _lanes(crop1)
+        old = old / (tiny + per_example(tf.sqrt, tf.reduce_sum(tf.square(old), axis=2, keepdims=True)))
+        new = _lanes(pattern * signs) + old
+        new = new / (tiny + per_example(tf.sqrt, tf.reduce_sum(tf.square(new), axis=2, keepdims=True)))
+        new = _unlanes(new * per_example(tf.sqrt, room)[:, None, None], side)
         delta = tf.tensor_scatter_nd_update(delta, _cells(rows2, cols2), tf.zeros_like(crop2))
         delta = tf.tensor_scatter_nd_update(delta, _cells(rows1, cols1), new)
-        norm2 = tf.maximum(norm2_acc - norm2_windows, tf.zeros_like(norm2_acc)) + _sum2(new, [1, 2, 3])
+        norm2 = tf.maximum(norm2_acc - norm2_windows, tf.zeros_like(norm2_acc)) + _sum2(new)
         point, norm2_point = self._to_ball(problem, origin, delta, norm2)
         return SquareL2State(point, x_acc, objective_acc, s.t + 1, s.key, norm2_point, norm2_acc)
