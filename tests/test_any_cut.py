@@ -5,7 +5,7 @@ Every random draw is keyed by the seed and the example's index in the data set, 
 an attack mixes examples. The model under test must compute each example alike in any batch:
 ``tests.check_models:nearest_mean`` does (elementwise operations and per-example reductions).
 TensorFlow's dense and convolution kernels round differently for different batch sizes, so with
-them results agree to float rounding, not bit for bit (see benchmarks/README.md).
+them results agree to float rounding, not always bit for bit (README, "When one machine is not enough").
 """
 
 from __future__ import annotations
