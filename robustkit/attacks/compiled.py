@@ -222,6 +222,7 @@ def _guided_runs(attack: Any, view: LogitsView, x: tf.Tensor, labels: tf.Tensor,
     """
     order = tf.argsort(view(x), axis=-1, direction="DESCENDING", stable=True).numpy()
     ranks = attack.guide_ranks(order.shape[-1])
+    closest = getattr(attack.step_rule(), "minimum_norm", False)
     out: dict[str, Any] = {}
     for index, rank in enumerate(ranks):
         rows = np.arange(len(order)) if not out else np.flatnonzero(~out["success"])
@@ -234,7 +235,7 @@ def _guided_runs(attack: Any, view: LogitsView, x: tf.Tensor, labels: tf.Tensor,
             out = dict(run, x_adv=run["x_adv"].numpy())
             continue
         out["grad_evals"][rows] += run["grad_evals"]
-        if getattr(attack.step_rule(), "minimum_norm", False):  # the closest point over every target
+        if closest:  # a minimum-norm attack reports the closest point over every target
             out["loss"][rows] = np.maximum(out["loss"][rows], run["loss"])
         broke = rows[run["success"]]
         for name in OUTPUTS[:-1]:

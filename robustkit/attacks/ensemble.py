@@ -53,6 +53,7 @@ class AutoAttack:
         steps: steps of each APGD and FAB run (100 in AutoAttack).
         n_targets: target classes of APGD-T and FAB-T (9 in AutoAttack).
         queries: Square's queries (5,000 in AutoAttack).
+        straight_through: BPDA for every gradient attack of a version (see ``GradientAttack``).
         bounds, batch_size, seed: as for every attack.
     """
 
@@ -67,6 +68,7 @@ class AutoAttack:
         steps: int = 100,
         n_targets: int = 9,
         queries: int = 5000,
+        straight_through: bool = False,
         bounds: Any = (0.0, 1.0),
         batch_size: int = 256,
         seed: int | None = None,
@@ -85,6 +87,7 @@ class AutoAttack:
                 batch_size=batch_size,
                 seed=seed,
                 early_stop=True,
+                straight_through=straight_through,
             )
             if version == "rand":
                 attacks = [APGD(loss=loss, eot=EOT_SAMPLES, **common) for loss in ("ce", "dlr")]

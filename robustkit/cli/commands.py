@@ -77,11 +77,14 @@ def cmd_attack(args) -> int:
     args.eps = in_input_units(args.eps, bounds)
     if args.attack == "autoattack":
         attack: Any = AutoAttack(
-            args.eps, norm=args.norm, version=args.ensemble, steps=args.steps or 100, bounds=bounds, seed=args.seed
+            args.eps,
+            norm=args.norm,
+            version=args.ensemble,
+            steps=args.steps or 100,
+            bounds=bounds,
+            seed=args.seed,
+            straight_through=args.straight_through,
         )
-        if args.straight_through:
-            for member in attack.attacks:
-                member.straight_through = member.name != "square"
     else:
         settings = _attack_settings(args, bounds)
         if args.straight_through:
