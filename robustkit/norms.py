@@ -112,7 +112,7 @@ class L2Norm(Norm):
 
     def project(self, delta, eps):
         norms = self.measure(delta)
-        factor = tf.minimum(1.0, eps / tf.maximum(norms, _TINY))
+        factor = tf.minimum(tf.ones_like(norms), eps / tf.maximum(norms, _TINY))
         return delta * _expand(factor, delta)
 
 
@@ -180,7 +180,7 @@ class L1Norm(Norm):
         shrunk = tf.sign(flat) * tf.maximum(magnitude - theta[:, None], 0.0)
         # Rounding can leave the sum a hair above eps; scale that hair away.
         total = tf.reduce_sum(tf.abs(shrunk), axis=1)
-        shrunk = shrunk * tf.minimum(1.0, eps / tf.maximum(total, _TINY))[:, None]
+        shrunk = shrunk * tf.minimum(tf.ones_like(total), eps / tf.maximum(total, _TINY))[:, None]
         projected = tf.where(inside[:, None], flat, shrunk)
         return tf.reshape(projected, tf.shape(delta))
 

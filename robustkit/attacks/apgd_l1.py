@@ -67,7 +67,7 @@ def project_l1_box(delta: tf.Tensor, low: tf.Tensor, high: tf.Tensor, eps: tf.Te
     # The bisection leaves the sum a rounding error above eps at worst: scale that away (towards 0
     # stays inside the box).
     total = tf.reduce_sum(tf.abs(d), axis=1)
-    return d * tf.minimum(1.0, eps / tf.maximum(total, tf.constant(1e-30, d.dtype)))[:, None]
+    return d * tf.minimum(tf.ones_like(total), eps / tf.maximum(total, tf.constant(1e-30, d.dtype)))[:, None]
 
 
 class APGDL1State(NamedTuple):

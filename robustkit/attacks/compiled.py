@@ -19,7 +19,9 @@ import numpy as np
 import tensorflow as tf
 
 from robustkit.attacks.loop import LoopConfig, build_attack_fn
+from robustkit.attacks.loop.records import hit
 from robustkit.attacks.result import AttackResult
+from robustkit.ball import measure64, settle
 from robustkit.errors import ConfigError
 from robustkit.logits import LogitsView
 from robustkit.losses import GUIDED_LOSSES
@@ -159,14 +161,14 @@ def run_validated(
         out = _guided_runs(attack, view, x_compute, goal, keys)
     else:
         out = _compiled_run(attack, view, x_compute, goal, keys, first)
-    x_adv = out["x_adv"] if out["x_adv"].dtype == x.dtype else tf.cast(out["x_adv"], x.dtype)
     queries = radius = None
     rule = attack.step_rule()
     out["grad_evals"] = out["grad_evals"] * getattr(attack, "eot", 1)  # each evaluation averaged eot passes
     if not getattr(rule, "needs_gradient", True):  # its evaluations were forward passes
         queries, out["grad_evals"] = out["grad_evals"], np.zeros_like(out["grad_evals"])
     if getattr(rule, "minimum_norm", False):  # the objective is minus the smallest adversarial norm found
-        radius = -out["loss"]
+        radius = -np.asarray(out["loss"], np.float64)
+    x_adv = _settled(attack, view, x, goal, out, radius)
     if with_clean:
         clean_pred = compiled_predict(view, tuple(x.shape[1:]), compute_dtype)(x_compute).numpy()
     else:
@@ -185,6 +187,40 @@ def run_validated(
         queries=queries,
         radius=radius,
     )
+
+
+def _settled(
+    attack: Any, view: LogitsView, x: tf.Tensor, goal: tf.Tensor, out: dict[str, Any], radius: np.ndarray | None
+) -> tf.Tensor:
+    """The loop's last points in x's dtype, inside the ball and bounds (:func:`robustkit.ball.settle`).
+
+    ``norms`` become those of the returned arrays (in float64). An example whose returned point differs
+    from the loop's (moved inside, or rounded to a half-precision dtype) is classified again there, so
+    that success always describes the point returned. A minimum-norm attack never gains success here;
+    its radius becomes, on success, the returned point's norm, and otherwise a number beyond eps, so
+    that success is exactly ``radius <= eps`` in float64. ``loss`` stays the objective at the loop's
+    own last point.
+    """
+    last = out["x_adv"] if out["x_adv"].dtype == x.dtype else tf.cast(out["x_adv"], x.dtype)
+    x_adv = settle(x, last, attack.eps, attack.norm, attack.lower, attack.upper)
+    out["norms"] = measure64(x, x_adv, attack.norm)
+    # Rows whose returned point differs from the loop's (a half-precision cast moves nearly all of them).
+    compute_dtype = out["x_adv"].dtype
+    returned = tf.cast(x_adv, compute_dtype)
+    changed = tf.reshape(tf.not_equal(returned, out["x_adv"]), [len(out["norms"]), -1])
+    moved = np.flatnonzero(np.any(changed.numpy(), axis=1))
+    if len(moved):
+        rows = tf.gather(returned, moved)
+        prediction = compiled_predict(view, tuple(x.shape[1:]), compute_dtype)(rows).numpy()
+        still = hit(prediction, tf.gather(goal, moved), attack.targeted).numpy()
+        out["adv_pred"][moved] = prediction
+        # Success means "an adversarial point within eps was found": a minimum-norm attack never gains it here.
+        out["success"][moved] = still if radius is None else out["success"][moved] & still
+    if radius is not None:
+        success = out["success"]
+        radius[success] = out["norms"][success]
+        radius[~success] = np.maximum(radius[~success], np.nextafter(float(attack.eps), np.inf))
+    return x_adv
 
 
 GUIDED_RUN_STREAM = 1 << 20  # apart from the restarts' numbers
