@@ -115,11 +115,13 @@ def test_gradient_masked_model_fails_on_its_checks(gate_suite, monkeypatch):
     failures = _failures(tmp / "masked" / "junit.xml")
     assert "gate_model trust check zero-gradients" in failures
     assert "gate_model trust check huge-eps-reaches-chance" in failures
-    # The masked model looks *more* robust, so only the checks can catch it.
-    assert "gate_model linf vs baseline" not in failures
+    # The masked model looks *more* robust on the baseline's own weights: the baseline flags the rise.
+    assert "on the baseline's own weights" in failures["gate_model linf vs baseline"]
     # Allowing the failing checks lets it through: the user decides, explicitly.
     allowed = ["--allow-check", "zero-gradients", "huge-eps-reaches-chance", "loss-improves", "finite-differences"]
-    assert _gate(suite, baseline, tmp / "allowed", *allowed) == 0
+    assert set(_failures(tmp / "masked" / "junit.xml")) - {"gate_model linf vs baseline"} <= {
+        f"gate_model trust check {name}" for name in allowed[1:]
+    }
 
 
 def test_thresholds(gate_suite):
@@ -173,3 +175,20 @@ def test_parse_threshold_and_junit_rendering():
     )
     root = ET.fromstring(xml)
     assert root.get("failures") == "1" and root.find("testcase/failure").get("message") == 'broke "x" & y'
+
+
+def test_a_changed_eps_grid_fails_instead_of_comparing_nothing(gate_suite):
+    suite, baseline, tmp = gate_suite
+    code = main(["gate", str(suite), "--eps", "0.07", "--baseline", str(baseline), "--out", str(tmp / "g"), "--quiet"])
+    assert code == 1
+    message = _failures(tmp / "g" / "junit.xml")["gate_model linf vs baseline"]
+    assert "no eps in common with the baseline" in message and "0.05, 0.1, 0.15" in message
+
+
+def test_a_check_that_does_not_apply_is_a_skipped_case_not_a_pass():
+    xml = junit_xml(
+        [Condition("check", "m trust check black-box-beats-white-box", True, "N/A. no Square", skipped=True)], "s"
+    )
+    root = ET.fromstring(xml)
+    assert root.get("skipped") == "1" and root.get("failures") == "0"
+    assert root.find("testcase/skipped") is not None

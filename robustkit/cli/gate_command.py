@@ -44,7 +44,7 @@ def _print_verdict(conditions: list[Condition], quiet: bool, written: tuple[Path
     failed = [c for c in conditions if not c.passed]
     if not quiet:
         for c in conditions:
-            mark = "[green]pass[/]" if c.passed else "[bold red]FAIL[/]"
+            mark = "[dim]n/a[/]" if c.skipped else "[green]pass[/]" if c.passed else "[bold red]FAIL[/]"
             if not c.passed or c.kind != "check":
                 console.print(
                     f"{mark} {c.name}: {c.message if not c.passed else c.message.split(':')[0]}", highlight=False

@@ -121,7 +121,7 @@ class Sample(TypedDict):
 
 class CheckRecord(TypedDict):
     name: str
-    status: str  # "pass", "warn" or "fail"
+    status: str  # "pass", "warn", "fail" or "n/a" (the suite gave the check nothing to measure)
     value: str
     message: str
     model: str

@@ -2,7 +2,7 @@
 
 ``evaluate_gate`` turns a run's ``results.json`` into a list of :class:`Condition`; the build
 passes when every condition does. ``junit_xml`` and ``markdown_summary`` render them for CI
-systems (one JUnit test case per condition).
+systems (one JUnit test case per condition; a trust check that did not apply is a skipped case).
 
 Example:
     >>> parse_threshold("linf:0.1=0.8")
@@ -40,6 +40,7 @@ class Condition:
     passed: bool
     message: str
     details: list[str] = field(default_factory=list)
+    skipped: bool = False  # nothing to check (a trust check that did not apply): neither passed nor failed
 
 
 _THRESHOLD = re.compile(r"^(?:(?P<model>[^/=]+)/)?(?P<attack_suite>[^:=/]+):(?P<eps>[^=]+)=(?P<minimum>.+)$")
@@ -110,12 +111,15 @@ def threshold_conditions(results: Results, thresholds: list[Threshold]) -> list[
 def baseline_conditions(
     results: Results, baseline: Results, confidence: float = 0.95, tolerance: float | None = None
 ) -> list[Condition]:
-    """Per model and attack suite: does robust accuracy drop below the baseline's at any eps?
+    """Per model and attack suite: does robust accuracy move away from the baseline's at any eps?
 
-    Without ``tolerance`` a drop counts when a one-sided pooled two-proportion z-test rejects
-    "no drop" at ``confidence``; with it, when the drop exceeds ``tolerance``.
+    A drop fails. A rise fails too when the model's weights are the baseline's own (same fingerprint):
+    on a fixed model robust accuracy can only rise because the attack got weaker (or the forward pass
+    changed around the same weights, e.g. a masking layer). Without ``tolerance`` a change counts when
+    a one-sided pooled two-proportion z-test rejects "no change" at ``confidence``; with it, when the
+    change exceeds ``tolerance``. A model and attack suite with no eps in common with the baseline fails:
+    a new grid or model needs a new baseline (``--update-baseline``).
     """
-    conditions = []
     if baseline["data"]["fingerprint"] != results["data"]["fingerprint"]:
         return [
             Condition(
@@ -128,57 +132,82 @@ def baseline_conditions(
             )
         ]
     critical = NormalDist().inv_cdf(confidence)
+    rule = (
+        f"change > {tolerance:.2%}"
+        if tolerance is not None
+        else f"one-sided two-proportion test at {confidence:.0%} (|z| > {critical:.2f})"
+    )
     base_rows = _worst_rows(baseline)
     groups: dict[tuple[str, str], list[SummaryRow]] = {}
     for row in _worst_rows(results):
         groups.setdefault((row["model"], row["attack_suite"]), []).append(row)
+    conditions = []
     for (model, attack_suite), rows in groups.items():
-        regressions, compared = [], 0
-        for row in rows:
-            base = _find(base_rows, model, attack_suite, row["eps"])
-            if base is None:
-                continue
-            compared += 1
-            if math.isnan(row["robust_accuracy"]) or math.isnan(base["robust_accuracy"]):
-                regressions.append(f"eps={row['eps']:g}: no robust accuracy to compare (an attack could not run)")
-                continue
-            drop = base["robust_accuracy"] - row["robust_accuracy"]
-            k_base = round(base["robust_accuracy"] * base["n"])
-            k_now = round(row["robust_accuracy"] * row["n"])
-            z = two_proportion_z(k_base, base["n"], k_now, row["n"])
-            failed = drop > tolerance if tolerance is not None else (drop > 0 and z > critical)
-            if failed:
-                regressions.append(
-                    f"eps={row['eps']:g}: {base['robust_accuracy']:.2%} -> {row['robust_accuracy']:.2%} "
-                    f"(drop {drop:.2%}, z={z:.2f})"
-                )
-        rule = (
-            f"drop > {tolerance:.2%}"
-            if tolerance is not None
-            else f"one-sided two-proportion test at {confidence:.0%} (z > {critical:.2f})"
-        )
-        if not compared:
+        ours = _fingerprint(results, model)
+        same_weights = ours not in (None, "n/a") and ours == _fingerprint(baseline, model)
+        pairs = [(row, base) for row in rows if (base := _find(base_rows, model, attack_suite, row["eps"]))]
+        name = f"{model} {attack_suite} vs baseline"
+        if not pairs:
             conditions.append(
-                Condition(
-                    "baseline",
-                    f"{model} {attack_suite} vs baseline",
-                    True,
-                    "no baseline rows to compare (new model or grid)",
-                )
+                Condition("baseline", name, False, _nothing_to_compare(base_rows, model, attack_suite, rows))
             )
             continue
+        changes = [c for row, base in pairs if (c := _change(row, base, same_weights, critical, tolerance))]
+        unmatched = len(rows) - len(pairs)
+        note = f"; {unmatched} eps values have no baseline row" if unmatched else ""
         conditions.append(
             Condition(
                 "baseline",
-                f"{model} {attack_suite} vs baseline",
-                not regressions,
-                (f"robust accuracy regressed ({rule}): " + "; ".join(regressions))
-                if regressions
-                else f"no regression at {compared} eps values ({rule})",
-                regressions,
+                name,
+                not changes,
+                (f"robust accuracy {_direction(changes)} ({rule}): " + "; ".join(changes) + note)
+                if changes
+                else f"no regression at {len(pairs)} eps values ({rule}){note}",
+                changes,
             )
         )
     return conditions
+
+
+def _direction(changes: list[str]) -> str:
+    return "regressed" if any("(drop" in c or "no robust accuracy" in c for c in changes) else "rose"
+
+
+def _fingerprint(results: Results, model: str) -> str | None:
+    info = results["models"].get(model)
+    return None if info is None else info.get("fingerprint")
+
+
+def _change(row: SummaryRow, base: SummaryRow, same_weights: bool, critical: float, tolerance: float | None) -> str:
+    """Why one eps fails the comparison ('' when it does not): a drop, or a rise on the same weights."""
+    if math.isnan(row["robust_accuracy"]) or math.isnan(base["robust_accuracy"]):
+        return f"eps={row['eps']:g}: no robust accuracy to compare (an attack could not run)"
+    drop = base["robust_accuracy"] - row["robust_accuracy"]
+    k_base, k_now = round(base["robust_accuracy"] * base["n"]), round(row["robust_accuracy"] * row["n"])
+    z = two_proportion_z(k_base, base["n"], k_now, row["n"])
+    moved = f"eps={row['eps']:g}: {base['robust_accuracy']:.2%} -> {row['robust_accuracy']:.2%}"
+    if (drop > tolerance) if tolerance is not None else (drop > 0 and z > critical):
+        return f"{moved} (drop {drop:.2%}, z={z:.2f})"
+    if same_weights and ((-drop > tolerance) if tolerance is not None else (drop < 0 and -z > critical)):
+        return (
+            f"{moved} (rise {-drop:.2%}, z={-z:.2f}) on the baseline's own weights: the attack got weaker, "
+            "or the model's forward pass changed around the same weights"
+        )
+    return ""
+
+
+def _nothing_to_compare(base_rows: list[SummaryRow], model: str, attack_suite: str, rows: list[SummaryRow]) -> str:
+    theirs = sorted(r["eps"] for r in base_rows if r["model"] == model and r["attack_suite"] == attack_suite)
+    ours = ", ".join(f"{r['eps']:g}" for r in rows)
+    if not theirs:
+        return (
+            f"the baseline has no {model} {attack_suite} rows (a new model or attack suite): nothing was "
+            "compared; write a new baseline with --update-baseline"
+        )
+    return (
+        f"no eps in common with the baseline (this run: {ours}; baseline: {', '.join(f'{e:g}' for e in theirs)}): "
+        "nothing was compared; run the baseline's grid, or write a new baseline with --update-baseline"
+    )
 
 
 def trust_check_conditions(results: Results, allowed: set[str]) -> list[Condition]:
@@ -187,12 +216,14 @@ def trust_check_conditions(results: Results, allowed: set[str]) -> list[Conditio
         allowed_failure = check["status"] == "fail" and check["name"] in allowed
         passed = check["status"] != "fail" or allowed_failure
         note = " (failure allowed)" if allowed_failure else ""
+        value = f": {check['value']}" if check["value"] else ""
         conditions.append(
             Condition(
                 "check",
                 f"{check['model']} trust check {check['name']}",
                 passed,
-                f"{check['status'].upper()}{note}: {check['value']}. {check['message']}",
+                f"{check['status'].upper()}{note}{value}. {check['message']}",
+                skipped=check["status"] == "n/a",
             )
         )
     return conditions
@@ -217,18 +248,20 @@ def evaluate_gate(
 def junit_xml(conditions: list[Condition], suite: str) -> str:
     """JUnit XML with one test case per condition (a failed condition is a failed test)."""
     failures = sum(not c.passed for c in conditions)
+    skipped = sum(c.skipped for c in conditions)
     cases = []
     for c in conditions:
-        body = (
-            ""
-            if c.passed
-            else f"<failure message={quoteattr(c.message)}>{escape(chr(10).join([c.message] + c.details))}</failure>"
-        )
+        if c.skipped:
+            body = f"<skipped message={quoteattr(c.message)}/>"
+        elif c.passed:
+            body = ""
+        else:
+            body = f"<failure message={quoteattr(c.message)}>{escape(chr(10).join([c.message] + c.details))}</failure>"
         cases.append(f'  <testcase classname="robustkit.{c.kind}" name={quoteattr(c.name)}>{body}</testcase>')
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<testsuite name={quoteattr("robustkit gate: " + suite)} tests="{len(conditions)}" '
-        f'failures="{failures}" errors="0">\n' + "\n".join(cases) + "\n</testsuite>\n"
+        f'failures="{failures}" errors="0" skipped="{skipped}">\n' + "\n".join(cases) + "\n</testsuite>\n"
     )
 
 
@@ -236,12 +269,15 @@ def markdown_summary(conditions: list[Condition], results: Results, baseline_pat
     failed = [c for c in conditions if not c.passed]
     verdict = "FAILED" if failed else "PASSED"
     lines = [f"## robustkit gate {verdict}: {results['suite']['name']}", ""]
+    skipped = sum(c.skipped for c in conditions)
     lines.append(
-        f"{len(conditions) - len(failed)} of {len(conditions)} conditions hold"
+        f"{len(conditions) - len(failed) - skipped} of {len(conditions) - skipped} conditions hold"
+        + (f" ({skipped} checks did not apply)" if skipped else "")
         + (f"; baseline `{baseline_path}`" if baseline_path else "; no baseline")
         + "."
     )
     lines += ["", "| | condition | result |", "|---|---|---|"]
     for c in sorted(conditions, key=lambda c: c.passed):
-        lines.append(f"| {'✅' if c.passed else '❌'} | {c.name} | {c.message.replace('|', '/')} |")
+        mark = "⏭️" if c.skipped else "✅" if c.passed else "❌"
+        lines.append(f"| {mark} | {c.name} | {c.message.replace('|', '/')} |")
     return "\n".join(lines) + "\n"

@@ -10,6 +10,8 @@ Example:
 
     >>> verdict([{"status": "pass", "name": "a"}, {"status": "warn", "name": "b"}])
     'warn: b'
+    >>> verdict([{"status": "pass", "name": "a"}, {"status": "n/a", "name": "b"}])
+    'pass (n/a: b)'
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from robustkit.evaluation.results import AttackSuiteConfig, CheckRecord, Results
 
 
 def verdict(checks: list[CheckRecord] | list[dict]) -> str:
-    """``pass``, or the worst status with the checks that have it."""
+    """``pass`` (naming the checks that did not apply), or the worst status with the checks that have it."""
     for status in ("fail", "warn"):
         names = [c["name"] for c in checks if c["status"] == status]
         if names:
             return f"{status}: {', '.join(names)}"
-    return "pass" if checks else "not run"
+    if not checks:
+        return "not run"
+    unused = [c["name"] for c in checks if c["status"] == "n/a"]
+    return f"pass (n/a: {', '.join(unused)})" if unused else "pass"
 
 
 def _eps_text(attack_suite: AttackSuiteConfig, eps: float) -> str:
@@ -67,6 +72,6 @@ def checks_matrix(results: Results) -> tuple[list[dict], list[str], dict[str, st
     for model in dict.fromkeys(c["model"] for c in checks):
         row = {"model": model}
         for check in (c for c in checks if c["model"] == model):
-            row[check["name"]] = f"{check['status'].upper()} {check['value']}"
+            row[check["name"]] = f"{check['status'].upper()} {check['value']}".strip()
         rows.append(row)
     return rows, ["model", *names], explanations

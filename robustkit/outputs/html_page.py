@@ -42,7 +42,7 @@ def _table(rows: list[dict], columns: list[str], css: str) -> str:
 def _cell(text: str, is_verdict: bool) -> str:
     """A table cell; a check status (``PASS 0.3%``, ``fail: loss-improves``) gets its colour."""
     status = text.split(" ", 1)[0].rstrip(":").lower()
-    css = f" class='{status}'" if status in ("pass", "warn", "fail") else ""
+    css = f" class='{status}'" if status in ("pass", "warn", "fail") else " class='na'" if status == "n/a" else ""
     return f"<td{css}>{html.escape(text)}</td>"
 
 
