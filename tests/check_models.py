@@ -103,3 +103,26 @@ def nearest_mean():
     means = np.stack([flat[data.y_train == k].mean(axis=0) for k in range(10)]).astype("float32")
     inputs = keras.Input(data.x_train.shape[1:])
     return keras.Model(inputs, _NearestMean(means)(inputs), name="nearest_mean")
+
+
+class _WavyMean(_NearestMean):
+    """Nearest class mean after an elementwise wave: class boundaries that curve, so that searches from
+    different random starts end in different places (64 features per example fill whole SIMD packets,
+    so the sine is computed alike in any batch)."""
+
+    def call(self, x):
+        flat = tf.reshape(x, [tf.shape(x)[0], -1])
+        wave = flat + 0.15 * tf.sin(12.0 * flat)
+        means = self.means + 0.15 * tf.sin(12.0 * self.means)
+        return -8.0 * tf.reduce_sum(tf.square(wave[:, None, :] - means[None]), axis=-1)
+
+
+def wavy_mean():
+    """:func:`nearest_mean` with curved class boundaries: random starts and restarts change its answers."""
+    from robustkit.sources.data import load_digits_split
+
+    data = load_digits_split()
+    flat = data.x_train.reshape(len(data.x_train), -1)
+    means = np.stack([flat[data.y_train == k].mean(axis=0) for k in range(10)]).astype("float32")
+    inputs = keras.Input(data.x_train.shape[1:])
+    return keras.Model(inputs, _WavyMean(means)(inputs), name="wavy_mean")

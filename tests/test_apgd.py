@@ -172,3 +172,44 @@ def test_apgd_l1_adapts_its_sparsity_and_beats_pgd_l1(digits, digits_cnn):
     assert np.all(np.abs(delta).sum(axis=1) <= 2.0 + 1e-6)
     # Sparse: the broken examples' perturbations change far fewer than all 64 pixels.
     assert np.median(np.count_nonzero(delta[apgd.success], axis=1)) < 32
+
+
+def _wavy_problem(steps: int):
+    """A two-class model whose margin loss is wavy along the first feature: large steps overshoot its peaks."""
+    inputs = keras.Input((2,))
+    wave = keras.layers.Lambda(lambda v: tf.stack([tf.sin(3.0 * v[:, 0]) + 0.2 * v[:, 1], tf.zeros_like(v[:, 0])], 1))
+    model = keras.Model(inputs, wave(inputs))
+    x = tf.constant([[0.3, 0.1]], tf.float32)
+    cfg = LoopConfig(get_norm("l2"), "margin", False, steps)
+    problem = Problem(as_logits(model), cfg, x, 2.0, 4.0, example_keys(0, [0]), np.float64(-5), np.float64(5))
+    return problem, x, tf.constant([0])
+
+
+def test_each_step_is_the_momentum_step_from_the_best_point_after_a_halving():
+    """x_{k+1} = P(a z + (1 - a)(2 x_from - x_k)), z = P(x_from + eta dir(g_from)), a = 1 then 0.75, where
+    x_from (and g_from) is the best point so far at a checkpoint that halves the step, else x_k."""
+    steps = 12
+    problem, x, labels = _wavy_problem(steps)
+    rule, rows = APGDRule(steps), problem.rows(x, labels)
+    state = rule.init(problem, x, tf.constant(0))
+    paths = {"momentum": 0, "restart-from-best": 0}
+    for k in range(steps):
+        evaluation = problem.gradient_at(state.x, labels)
+        new = rule.step(problem, state, evaluation, rows)
+        halved = float(new.eta[0]) < float(state.eta[0])
+        x_from = new.x_max.numpy() if halved else state.x.numpy()
+        g_from = new.grad_max.numpy() if halved else evaluation.gradient.numpy()
+        a = 1.0 if k == 0 else 0.75
+
+        def onto_ball(point):
+            delta = point - x.numpy()
+            return np.clip(x.numpy() + delta * min(1.0, 2.0 / np.linalg.norm(delta)), -5, 5)
+
+        z = onto_ball(x_from + float(new.eta[0]) * g_from / np.linalg.norm(g_from))
+        expected = onto_ball(a * z + (1 - a) * (2 * x_from - state.x_prev.numpy()))
+        np.testing.assert_allclose(new.x.numpy(), expected, rtol=1e-5, atol=1e-6, err_msg=f"step {k}")
+        paths["momentum"] += a < 1 and not np.allclose(expected, z, atol=1e-4)
+        paths["restart-from-best"] += halved and not np.allclose(x_from, state.x.numpy(), atol=1e-4)
+        state = new
+    # Both parts of the rule were exercised, so leaving either out changes some step.
+    assert paths["momentum"] >= 3 and paths["restart-from-best"] >= 1, paths

@@ -14,6 +14,7 @@ import tensorflow as tf
 from robustkit.cli import main
 from robustkit.errors import DataError
 from robustkit.sources.data import load_data
+from tests.extras import require
 
 
 def _images(root, n_per_class=6, size=(10, 12)):
@@ -110,7 +111,7 @@ def test_a_tf_data_pipeline_from_a_module_function(tmp_path, monkeypatch):
 
 
 def test_tfds_reads_a_local_copy_and_never_downloads(tmp_path):
-    tfds = pytest.importorskip("tensorflow_datasets", reason="the tfds extra is not installed")
+    tfds = require("tensorflow_datasets", "tfds")
     images = np.random.default_rng(0).integers(0, 256, (15, 8, 8, 1), dtype=np.uint8)
     builder = tfds.dataset_builders.TfDataBuilder(
         name="tiny_digits",

@@ -17,8 +17,9 @@ from robustkit.cli import main
 from robustkit.evaluation.results import example_columns
 from robustkit.evaluation.runner import run_benchmark
 from robustkit.evaluation.suites import AttackSpec, AttackSuite, BenchmarkSuite
+from tests.extras import require
 
-ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'robustkit[ray]')")
+ray = require("ray", "ray")
 from robustkit.evaluation.ray_executor import compute_with_ray, worker_environment  # noqa: E402
 
 LINF = AttackSuite(
