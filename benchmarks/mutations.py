@@ -1,0 +1,292 @@
+"""Mutation testing: plant known bugs in a copy of robustkit and check that the tests meant to catch them fail.
+
+Each mutation edits a temporary copy of the repository (the original is never touched), then runs
+the test files that should catch it, with ``CI`` set (Hypothesis's derandomized profile) and ``-x``.
+A mutation is *caught* when pytest reports failing tests (exit status 1); it *survived* when they
+pass, and a run that cannot even collect its tests counts as *broken*. Before any mutation, the
+same tests run on the unmutated copy and must pass, so that a failure is the mutation's doing.
+
+Usage::
+
+    python benchmarks/mutations.py              # every mutation; exit status 1 if any survives
+    python benchmarks/mutations.py dlr-formula  # some of them
+    python benchmarks/mutations.py --list       # what each one plants, and where
+
+The trained models of the test suite are cached once for all runs (``ROBUSTKIT_TEST_CACHE``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+IGNORED = shutil.ignore_patterns(".git", "__pycache__", ".hypothesis", ".pytest_cache", ".mypy_cache", ".ruff_cache")
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """A planted bug: textual edits of the package, and the pytest arguments that must catch it."""
+
+    name: str
+    what: str
+    edits: tuple[tuple[str, str, str], ...]  # (file, old text, new text); the old text occurs exactly once
+    tests: tuple[str, ...]  # pytest node ids (a file, or file::test[parameters])
+
+
+GUARANTEE = "tests/test_attack_guarantees.py::test_adversarial_examples_are_inside_the_ball_and_the_bounds"
+APGD_STEPS = (
+    "tests/test_apgd.py::test_the_step_halves_at_every_checkpoint_once_the_loss_stops_rising",
+    "tests/test_apgd.py::test_a_step_that_keeps_improving_is_not_halved",
+    "tests/test_apgd.py::test_each_step_is_the_momentum_step_from_the_best_point_after_a_halving",
+)
+CHECKS_RUN = "tests/test_checks.py::test_each_check_fires_on_its_model"
+CHECK_TESTS = {  # the tests that make each trust check fire
+    "probability-outputs": (f"{CHECKS_RUN}[hot-softmax]",),
+    "zero-gradients": (f"{CHECKS_RUN}[hot-softmax]", f"{CHECKS_RUN}[zero-gradient-quantizer]"),
+    "finite-differences": (f"{CHECKS_RUN}[rounding]",),
+    "nondeterminism": (f"{CHECKS_RUN}[dropout-on]",),
+    "huge-eps-reaches-chance": (f"{CHECKS_RUN}[hot-softmax]",),
+    "pgd-weaker-than-fgsm": ("tests/test_checks.py::test_weak_pgd_is_flagged",),
+    "attack-converged": ("tests/test_checks.py::test_weak_pgd_is_flagged",),
+    "loss-improves": (f"{CHECKS_RUN}[zero-gradient-quantizer]",),
+    "black-box-beats-white-box": (
+        "tests/test_masking.py::test_the_checks_fail_on_masked_models_and_not_on_the_healthy_one",
+    ),
+}
+
+
+def _check_always_passes(check: str) -> Mutation:
+    # Planted where every verdict leaves run_checks (for the report, the gate and the CLI): one edit fits all.
+    return Mutation(
+        f"{check}-always-passes",
+        f"the trust check {check} reports pass whatever it measured",
+        (
+            (
+                "robustkit/evaluation/checks.py",
+                "    for result in results:\n        result.model = label\n",
+                f"    for result in results:\n        result.model = label\n"
+                f"        if result.name == {check!r}:\n            result.status = 'pass'\n",
+            ),
+        ),
+        CHECK_TESTS[check],
+    )
+
+
+MUTATIONS = [
+    Mutation(
+        "ball-leak-linf",
+        "the L-inf ball is 0.1% wider, in the loop and in the final rounding",
+        (
+            (
+                "robustkit/attacks/loop/problem.py",
+                "tf.maximum(x - self.eps, self.lo), tf.minimum(x + self.eps, self.hi)",
+                "tf.maximum(x - 1.001 * self.eps, self.lo), tf.minimum(x + 1.001 * self.eps, self.hi)",
+            ),
+            (
+                "robustkit/ball.py",
+                "return tf.minimum(tf.abs(delta), eps)",
+                "return tf.minimum(tf.abs(delta), 1.001 * eps)",
+            ),
+        ),
+        (f"{GUARANTEE}[pgd-linf-float32]", f"{GUARANTEE}[apgd-linf-float64]"),
+    ),
+    Mutation(
+        "ball-leak-l2",
+        "the L2 (and L1) projection keeps 0.1% more than eps, in the loop and in the final rounding",
+        (
+            ("robustkit/norms.py", "eps / tf.maximum(norms, _TINY))", "1.001 * eps / tf.maximum(norms, _TINY))"),
+            ("robustkit/ball.py", "limit = eps * (1.0", "limit = 1.001 * eps * (1.0"),
+        ),
+        (f"{GUARANTEE}[pgd-l2-float32]", f"{GUARANTEE}[apgd-l2-bfloat16]"),
+    ),
+    Mutation(
+        "ball-rounding-away",
+        "the last point is rounded to the input's dtype to nearest, not toward x (the large-magnitude bug)",
+        (
+            (
+                "robustkit/attacks/compiled.py",
+                "x_adv = settle(x, last, attack.eps, attack.norm, attack.lower, attack.upper)",
+                "x_adv = last",
+            ),
+        ),
+        (
+            "tests/test_attack_guarantees.py::test_a_table_with_large_feature_values_has_no_row_outside_the_ball",
+            f"{GUARANTEE}[fgsm-linf-float16]",
+        ),
+    ),
+    Mutation(
+        "apgd-no-halving",
+        "APGD never halves its step at a checkpoint",
+        (
+            (
+                "robustkit/attacks/apgd_schedule.py",
+                "return tf.logical_or(too_few_rises, stalled)",
+                "return stalled & False",
+            ),
+        ),
+        APGD_STEPS,
+    ),
+    Mutation(
+        "apgd-no-restart-from-best",
+        "APGD halves its step but goes on from the current point, not from the best one",
+        (
+            (
+                "robustkit/attacks/apgd.py",
+                "where_rows(halve, x_max, s.x),\n                where_rows(halve, grad_max, g),",
+                "s.x,\n                g,",
+            ),
+        ),
+        APGD_STEPS,
+    ),
+    Mutation(
+        "apgd-no-momentum",
+        "APGD steps without momentum (a = 1 at every step)",
+        (("robustkit/attacks/apgd.py", "tf.constant(MOMENTUM, s.x.dtype)", "tf.constant(1.0, s.x.dtype)"),),
+        APGD_STEPS,
+    ),
+    Mutation(
+        "fab-restart-by-position",
+        "FAB's restart noise is keyed by the example's position in the batch, not by the example",
+        (
+            (
+                "robustkit/attacks/fab.py",
+                "keys = problem.restart_keys(tf.constant(restart))",
+                "keys = problem.restart_keys(tf.constant(restart)) * 0 + tf.range(tf.shape(x0)[0], dtype=tf.int64)",
+            ),
+        ),
+        ("tests/test_any_cut.py::test_any_batch_size_and_any_split_give_bit_identical_results[fab-t]",),
+    ),
+    Mutation(
+        "square-uses-gradient",
+        "the Square attack asks for gradients",
+        (("robustkit/attacks/square.py", "    needs_gradient = False", "    needs_gradient = True"),),
+        ("tests/test_square.py::test_square_needs_no_gradient_and_sees_through_masking",),
+    ),
+    Mutation(
+        "dlr-formula",
+        "DLR divides by z(1) - z(last) instead of z(1) - z(3)",
+        (("robustkit/losses.py", "ranked[:, 0] - ranked[:, 2], tiny", "ranked[:, 0] - ranked[:, -1], tiny"),),
+        ("tests/test_losses.py",),
+    ),
+    Mutation(
+        "dlr-targeted-formula",
+        "targeted DLR divides by z(1) - z(3) instead of z(1) - (z(3) + z(4)) / 2",
+        (("robustkit/losses.py", "0.5 * (ranked[:, 2] + ranked[:, 3])", "ranked[:, 2]"),),
+        ("tests/test_losses.py",),
+    ),
+    *(_check_always_passes(check) for check in CHECK_TESTS),
+]
+
+
+def _apply(mutation: Mutation, copy: Path) -> None:
+    for file, old, new in mutation.edits:
+        path = copy / file
+        text = path.read_text()
+        if text.count(old) != 1:
+            raise SystemExit(
+                f"mutation {mutation.name}: {file} holds its text {text.count(old)} times, not once; "
+                "update the mutation to the code as it is now."
+            )
+        path.write_text(text.replace(old, new))
+
+
+def _pytest(copy: Path, args: tuple[str, ...], env: dict[str, str]) -> tuple[int, str]:
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=", *args]
+    run = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True)
+    return run.returncode, run.stdout + run.stderr
+
+
+def _environment(copy: Path, cache: Path) -> dict[str, str]:
+    env = dict(os.environ, CI="true", PYTHONPATH=str(copy), ROBUSTKIT_TEST_CACHE=str(cache))
+    env.pop("HYPOTHESIS_PROFILE", None)
+    return env
+
+
+def _imports_the_copy(copy: Path, env: dict[str, str]) -> bool:
+    probe = "import robustkit, sys; sys.stdout.write(robustkit.__file__)"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=copy, env=env, capture_output=True, text=True).stdout
+    return Path(out).resolve().is_relative_to(copy.resolve())
+
+
+def _verdict(code: int) -> str:
+    return {0: "survived", 1: "caught"}.get(code, "broken")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="mutations to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the mutations and exit")
+    parser.add_argument("--jobs", type=int, default=2, help="mutations tested at once (default 2)")
+    args = parser.parse_args(argv)
+    known = {m.name: m for m in MUTATIONS}
+    if args.list:
+        for m in MUTATIONS:
+            print(f"{m.name:34} {m.what}\n{'':34} {' '.join(m.tests)}")
+        return 0
+    unknown = [n for n in args.names if n not in known]
+    if unknown:
+        parser.error(f"unknown mutations {unknown}; see --list")
+    chosen = [known[n] for n in args.names] if args.names else MUTATIONS
+    with tempfile.TemporaryDirectory(prefix="robustkit-mutations-") as tmp:
+        return _run_all(chosen, Path(tmp), max(1, args.jobs))
+
+
+def _run_all(chosen: list[Mutation], tmp: Path, jobs: int) -> int:
+    cache = tmp / "model-cache"
+    clean = tmp / "clean"
+    shutil.copytree(ROOT, clean, ignore=IGNORED, symlinks=True)
+    env = _environment(clean, cache)
+    if not _imports_the_copy(clean, env):
+        print("the copy of robustkit is not the one imported (an installed robustkit shadows it); nothing was run")
+        return 2
+    # One run of every selected test on the unmutated copy: a failure below is then the mutation's doing.
+    control = tuple(dict.fromkeys(test for m in chosen for test in m.tests))
+    start = time.perf_counter()
+    code, output = _pytest(clean, control, env)
+    if code != 0:
+        print(output[-4000:])
+        print("the selected tests fail without any mutation: fix them first")
+        return 2
+    print(f"control: the {len(control)} selected tests pass unmutated ({time.perf_counter() - start:.0f} s)\n")
+    began = time.perf_counter()
+    with ThreadPoolExecutor(jobs) as pool:
+        rows = list(pool.map(lambda m: _try(m, clean, tmp, cache), chosen))
+    _table(rows, time.perf_counter() - began)
+    return 0 if all(verdict == "caught" for _, _, verdict, _ in rows) else 1
+
+
+def _try(mutation: Mutation, clean: Path, tmp: Path, cache: Path) -> tuple[str, str, str, float]:
+    """Plant one mutation in its own copy and run its tests there."""
+    copy = tmp / mutation.name
+    shutil.copytree(clean, copy, symlinks=True)
+    _apply(mutation, copy)
+    start = time.perf_counter()
+    code, output = _pytest(copy, mutation.tests, _environment(copy, cache))
+    seconds = time.perf_counter() - start
+    print(f"{mutation.name:34} {_verdict(code):9} {seconds:6.1f} s", flush=True)
+    if code not in (0, 1):
+        print(output[-3000:], flush=True)
+    shutil.rmtree(copy)
+    tests = ", ".join(t.split("::")[-1] for t in mutation.tests)
+    return mutation.name, tests, _verdict(code), seconds
+
+
+def _table(rows: list[tuple[str, str, str, float]], wall: float) -> None:
+    print("\n| mutation | tests | verdict | seconds |\n|---|---|---|---|")
+    for name, tests, verdict, seconds in rows:
+        print(f"| {name} | {tests} | {verdict} | {seconds:.1f} |")
+    caught = sum(verdict == "caught" for _, _, verdict, _ in rows)
+    print(f"\n{caught} of {len(rows)} mutations caught in {wall:.0f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
