@@ -231,3 +231,18 @@ def test_random_starts_fill_the_ball(norm):
     assert radii.max() <= 1.0 + 1e-9
     # For a uniform distribution on a 6-dimensional ball, P(radius <= r) = r**6.
     assert abs(np.mean(radii <= 0.9) - 0.9**6) < 0.05
+
+
+@pytest.mark.parametrize("norm", ["l2", "l1"])
+@pytest.mark.parametrize("kind", ["pgd", "apgd"])
+def test_l2_and_l1_points_reach_the_sphere_and_never_pass_it(kind, norm):
+    """Far from the bounds, long large steps end on the sphere: the projection is tight, not loose."""
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="tanh"), keras.layers.Dense(4)])
+    x = np.random.default_rng(0).uniform(0.4, 0.6, (16, 12)).astype("float32")
+    eps = {"l2": 0.05, "l1": 0.1}[norm]
+    attack = KINDS[kind](dict(eps=eps, norm=norm, seed=0))
+    result = attack.run(model, x, np.arange(16) % 4)
+    sizes = _norm(result.x_adv.numpy().astype(np.float64) - x, norm)
+    assert sizes.max() <= eps
+    assert np.median(sizes) >= eps * (1 - 1e-5), sizes

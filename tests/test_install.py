@@ -1,14 +1,15 @@
 """A plain (non-editable) install works from any folder: the suites ship inside the wheel.
 
 The wheel is built from this checkout and installed into a fresh virtual environment that sees the
-already-installed dependencies (TensorFlow is not installed twice), then the console script runs in
-an empty folder outside the checkout.
+dependencies this test runs with (TensorFlow is not installed twice), wherever they are installed,
+then the console script runs in an empty folder outside the checkout.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import site
 import subprocess
 import sys
 import venv
@@ -46,8 +47,9 @@ def installed(tmp_path_factory):
     assert build.returncode == 0, build.stderr[-3000:]
     (wheel,) = wheels.glob("robustkit-*.whl")
     environment = root / "venv"
-    venv.create(environment, system_site_packages=True, with_pip=False)
+    venv.create(environment, with_pip=False)
     python = environment / "bin" / "python"
+    _see_the_running_packages(python)
     install = _run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
         root,
@@ -59,6 +61,16 @@ def installed(tmp_path_factory):
     env = dict(os.environ, PATH=f"{environment / 'bin'}{os.pathsep}{os.environ['PATH']}")
     env.pop("PYTHONPATH", None)
     return environment / "bin" / "robustkit", python, env
+
+
+def _see_the_running_packages(python: Path) -> None:
+    """Let the new environment import the dependencies this test runs with (wherever they live: a virtual
+    environment, the base interpreter, the user's site), after its own packages. A path in a ``.pth`` file
+    is only appended to ``sys.path``: the ``.pth`` files found there (the checkout's editable install) are
+    not run, so ``robustkit`` comes from the wheel."""
+    paths = [*site.getsitepackages(), site.getusersitepackages()]
+    own = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], python.parent, {})
+    Path(own.stdout.strip(), "_running_packages.pth").write_text("\n".join(p for p in paths if Path(p).is_dir()) + "\n")
 
 
 def test_the_wheel_carries_the_suites_and_not_the_checkout(installed, tmp_path):
