@@ -96,13 +96,18 @@ def nearest_mean():
     one example (elementwise, or a reduction over that example's features), so TensorFlow computes
     each example's logits and input gradient bit for bit the same in any batch. The zoo's dense and
     convolutional kernels do not: their rounding depends on the batch size."""
+    return _mean_classifier(_NearestMean, "nearest_mean")
+
+
+def _mean_classifier(layer, name: str) -> keras.Model:
+    """``layer`` over the digits training set's class means, on 8x8x1 inputs."""
     from robustkit.sources.data import load_digits_split
 
     data = load_digits_split()
     flat = data.x_train.reshape(len(data.x_train), -1)
     means = np.stack([flat[data.y_train == k].mean(axis=0) for k in range(10)]).astype("float32")
     inputs = keras.Input(data.x_train.shape[1:])
-    return keras.Model(inputs, _NearestMean(means)(inputs), name="nearest_mean")
+    return keras.Model(inputs, layer(means)(inputs), name=name)
 
 
 class _WavyMean(_NearestMean):
@@ -119,10 +124,4 @@ class _WavyMean(_NearestMean):
 
 def wavy_mean():
     """:func:`nearest_mean` with curved class boundaries: random starts and restarts change its answers."""
-    from robustkit.sources.data import load_digits_split
-
-    data = load_digits_split()
-    flat = data.x_train.reshape(len(data.x_train), -1)
-    means = np.stack([flat[data.y_train == k].mean(axis=0) for k in range(10)]).astype("float32")
-    inputs = keras.Input(data.x_train.shape[1:])
-    return keras.Model(inputs, _WavyMean(means)(inputs), name="wavy_mean")
+    return _mean_classifier(_WavyMean, "wavy_mean")

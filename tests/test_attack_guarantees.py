@@ -61,8 +61,7 @@ MODELS = {"wide": _model("wide"), "half": _model("half")}
 # Small budgets: the guarantee is about the last step, which every budget takes.
 KINDS = {
     "fgsm": lambda common: FGSM(random_start=True, **common),
-    "pgd": lambda common: PGD(steps=3, restarts=2, random_start=True, loss="dlr", **common),
-    "pgd-targeted": lambda common: PGD(steps=3, target="random", loss="margin", **common),
+    "pgd": lambda common: PGD(steps=3, restarts=2, random_start=True, target="random", loss="margin", **common),
     "apgd": lambda common: APGD(steps=4, **common),
     "apgd-t": lambda common: APGDT(steps=3, n_targets=2, **common),
     "fab": lambda common: FAB(steps=3, n_targets=2, restarts=2, **common),

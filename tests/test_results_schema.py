@@ -92,7 +92,7 @@ def test_results_json_stays_small_and_the_columns_hold_every_example(tmp_path):
         assert columns["digits-cnn/linf/pgd-20/broken_eps"].shape == (n,)
         by = columns["digits-cnn/linf/worst-case/broken_by"]
         worst = columns["digits-cnn/linf/worst-case/broken_eps"]
-        assert set(by[np.isnan(worst)]) == {""} and set(by[~np.isnan(worst)]) <= {"fgsm", "pgd-20", "apgd-ce"}
+        assert set(by[np.isnan(worst)]) == {""} and set(by[~np.isnan(worst)]) <= {"fgsm", "pgd-20", "apgd-ce", "square"}
     (tmp_path / "results.json").write_text(REFERENCE.read_text())
     with pytest.raises(DataError, match="examples.npz, which is missing beside it"):
         read_results(tmp_path / "results.json")

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from robustkit.attacks import PGD, Square
@@ -101,6 +101,7 @@ CONV = keras.Sequential(
 )
 
 
+@settings(max_examples=5)  # each attack's guarantee in every norm and dtype: test_attack_guarantees.py
 @given(
     st.sampled_from(["linf", "l2"]),
     st.integers(1, 4),

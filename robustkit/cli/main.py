@@ -69,7 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown = warnings.showwarning
     warnings.showwarning = _one_line_warnings(shown)
     try:
-        return COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            # robustkit's warnings are part of what the command says (PYTHONWARNINGS=ignore silences Python's)
+            warnings.filterwarnings("default", category=RobustkitWarning)
+            return COMMANDS[args.command](args)
     except RobustkitError as err:
         # escape(): messages quote file contents such as [lower, upper] and [[attack]], not markup
         console.print(f"[bold red]robustkit: error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
