@@ -9,8 +9,9 @@ example satisfies, with the difference ``x_adv - x`` computed in float64 from th
 - ``||x_adv - x|| <= eps`` in the attack's norm (the norm accumulated in float64),
 - ``lower <= x_adv <= upper`` (bounds that x itself exceeds by a rounding are widened to x),
 
-and no coordinate moves farther from x than the attack's own iterate did. The difference computed in
-the input's dtype then obeys the same bound, since rounding is monotone.
+and no coordinate moves farther from x than the attack's own iterate did. The difference rounded to
+the input's dtype obeys the same bound: under L-inf because rounding is monotone, under L2 and L1
+because a point the attack left outside is shrunk with room for that rounding.
 
 Example:
     >>> import numpy as np, tensorflow as tf
@@ -30,6 +31,7 @@ import tensorflow as tf
 from robustkit.norms import Norm, get_norm
 
 _BITS = {tf.float16: tf.int16, tf.bfloat16: tf.int16, tf.float32: tf.int32, tf.float64: tf.int64}
+_UNIT_ROUNDOFF = {tf.float16: 2.0**-11, tf.bfloat16: 2.0**-8, tf.float32: 2.0**-24, tf.float64: 2.0**-53}
 _ROUNDS = 2  # re-roundings before falling back to x; one always suffices when float64 holds the iterate
 
 
@@ -54,14 +56,15 @@ def step_toward(value: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     return tf.where(tf.equal(value, target), value, tf.bitcast(moved, value.dtype))
 
 
-def _allowed(norm: Norm, delta: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
+def _allowed(norm: Norm, delta: tf.Tensor, eps: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
     """The largest move of each coordinate: ``delta`` shrunk into the ball (float64)."""
     if norm.name == "linf":
         return tf.minimum(tf.abs(delta), eps)
     size = norm.measure(delta)
     features = tf.cast(tf.reduce_prod(tf.shape(delta)[1:]), tf.float64)
-    # Headroom for the float64 accumulation of a norm over `features` numbers, far below float32's spacing.
-    limit = eps * (1.0 - tf.maximum(2.0**-40, 4.0 * features * 2.0**-53))
+    # Headroom for rounding the difference to the input's dtype (half its spacing, relative) and for the
+    # float64 accumulation of a norm over `features` numbers: either way the norm stays within eps.
+    limit = eps * (1.0 - _UNIT_ROUNDOFF[dtype] - tf.maximum(2.0**-40, 4.0 * features * 2.0**-53))
     scale = tf.where(size > limit, limit / tf.maximum(size, 1e-300), tf.ones_like(size))
     return tf.abs(delta) * tf.reshape(scale, tf.concat([[-1], tf.ones([tf.rank(delta) - 1], tf.int32)], 0))
 
@@ -77,7 +80,7 @@ def settle(x: tf.Tensor, x_adv: tf.Tensor, eps: float, norm: str | Norm, lower: 
     low = tf.minimum(tf.constant(lower, tf.float64), x64)
     high = tf.maximum(tf.constant(upper, tf.float64), x64)
     delta = adv64 - x64  # exact for float16, bfloat16 and float32 inputs
-    allowed = _allowed(ball, delta, tf.constant(float(eps), tf.float64))
+    allowed = _allowed(ball, delta, tf.constant(float(eps), tf.float64), x.dtype)
     target = tf.clip_by_value(x64 + tf.sign(delta) * allowed, low, high)
     settled = tf.where(tf.equal(target, adv64), x_adv, tf.cast(target, x.dtype))
 
