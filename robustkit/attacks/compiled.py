@@ -21,7 +21,7 @@ import tensorflow as tf
 from robustkit.attacks.loop import LoopConfig, build_attack_fn
 from robustkit.attacks.loop.records import hit
 from robustkit.attacks.result import AttackResult
-from robustkit.ball import measure64, settle
+from robustkit.ball import settle
 from robustkit.errors import ConfigError
 from robustkit.logits import LogitsView
 from robustkit.losses import GUIDED_LOSSES
@@ -69,7 +69,7 @@ def compiled_attack(attack: Any, view: LogitsView, example_shape: tuple, dtype: 
     signature = [
         tf.TensorSpec((None,) + tuple(example_shape), dtype),
         tf.TensorSpec((None,), tf.int32),
-        tf.TensorSpec((), dtype),
+        tf.TensorSpec((), tf.float64),  # eps as given: the loop's box is exact (robustkit.ball.linf_box)
         tf.TensorSpec((), dtype),
         tf.TensorSpec((None,), tf.int64),  # each example's random key
     ]
@@ -201,16 +201,14 @@ def _settled(
     that success is exactly ``radius <= eps`` in float64. ``loss`` stays the objective at the loop's
     own last point.
     """
-    last = out["x_adv"] if out["x_adv"].dtype == x.dtype else tf.cast(out["x_adv"], x.dtype)
-    x_adv = settle(x, last, attack.eps, attack.norm, attack.lower, attack.upper)
-    out["norms"] = measure64(x, x_adv, attack.norm)
+    settled = compiled_settle(attack, tuple(x.shape[1:]), x.dtype, out["x_adv"].dtype)
+    x_adv, norms, changed = settled(x, out["x_adv"], tf.constant(float(attack.eps), tf.float64))
+    out["norms"] = norms.numpy()
     # Rows whose returned point differs from the loop's (a half-precision cast moves nearly all of them).
-    compute_dtype = out["x_adv"].dtype
-    returned = tf.cast(x_adv, compute_dtype)
-    changed = tf.reshape(tf.not_equal(returned, out["x_adv"]), [len(out["norms"]), -1])
-    moved = np.flatnonzero(np.any(changed.numpy(), axis=1))
+    moved = np.flatnonzero(changed.numpy())
     if len(moved):
-        rows = tf.gather(returned, moved)
+        compute_dtype = out["x_adv"].dtype
+        rows = tf.cast(tf.gather(x_adv, moved), compute_dtype)
         prediction = compiled_predict(view, tuple(x.shape[1:]), compute_dtype)(rows).numpy()
         still = hit(prediction, tf.gather(goal, moved), attack.targeted).numpy()
         out["adv_pred"][moved] = prediction
@@ -221,6 +219,32 @@ def _settled(
         radius[success] = out["norms"][success]
         radius[~success] = np.maximum(radius[~success], np.nextafter(float(attack.eps), np.inf))
     return x_adv
+
+
+_SETTLE_OWNER = type("Settle", (), {})()  # the cache's owner: settling depends on no model
+
+
+def compiled_settle(attack: Any, example_shape: tuple, dtype: tf.DType, compute_dtype: tf.DType):
+    """The cached graph of ``(x, loop's last points, eps) -> (x_adv, norms in float64, changed rows)``."""
+    norm, lower, upper = attack.norm, attack.lower, attack.upper
+
+    def build():
+        def settle_batch(x, last, eps):
+            x_adv = settle(x, last if last.dtype == x.dtype else tf.cast(last, x.dtype), eps, norm, lower, upper)
+            norms = norm.measure(tf.cast(x_adv, tf.float64) - tf.cast(x, tf.float64))
+            changed = tf.not_equal(tf.cast(x_adv, compute_dtype), last)
+            return x_adv, norms, tf.reduce_any(tf.reshape(changed, [tf.shape(x)[0], -1]), axis=1)
+
+        return settle_batch
+
+    bounds = (lower.tobytes(), lower.shape, upper.tobytes(), upper.shape)
+    key = (tuple(example_shape), dtype.name, compute_dtype.name, repr(norm), *bounds)
+    signature = [
+        tf.TensorSpec((None,) + tuple(example_shape), dtype),
+        tf.TensorSpec((None,) + tuple(example_shape), compute_dtype),
+        tf.TensorSpec((), tf.float64),
+    ]
+    return compiled(_SETTLE_OWNER, key, build, input_signature=signature)
 
 
 GUIDED_RUN_STREAM = 1 << 20  # apart from the restarts' numbers
@@ -239,7 +263,8 @@ def _compiled_run(
     """One call of the compiled attack; everything but ``x_adv`` as numpy arrays."""
     dtype = x.dtype
     fn = compiled_attack(attack, view, tuple(x.shape[1:]), dtype, first_given=first is not None)
-    args: list = [x, goal, tf.constant(attack.eps, dtype), tf.constant(attack.effective_step_size(), dtype), keys]
+    eps = tf.constant(attack.eps, tf.float64)
+    args: list = [x, goal, eps, tf.constant(attack.effective_step_size(), dtype), keys]
     if first is not None:
         objective, gradient, prediction = first
         args.append((tf.cast(objective, dtype), tf.cast(gradient, dtype), prediction))

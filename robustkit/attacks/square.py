@@ -79,7 +79,7 @@ class SquareRule:
         width, channels = x.shape[2], x.shape[3]
         key = problem.restart_keys(restart)
         up = tf.reshape(row_uniform(key, -1, width * channels) < 0.5, [-1, 1, width, channels])
-        low, high = tf.maximum(x - problem.eps, problem.lo), tf.minimum(x + problem.eps, problem.hi)
+        low, high = problem.linf_box(x)
         return SquareState.start(tf.where(up, high, low), key)
 
     def step(self, problem: Problem, state: SquareState, evaluation: Evaluation, rows: Rows) -> SquareState:

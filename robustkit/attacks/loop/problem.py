@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from robustkit.attacks.loop.records import Evaluation, hit
+from robustkit.ball import linf_box
 from robustkit.logits import LogitsView
 from robustkit.losses import GUIDED_LOSSES, attack_objective
 from robustkit.norms import Norm
@@ -97,14 +98,20 @@ class Problem:
         self.dtype = x.dtype
         self.lo = tf.constant(lower, self.dtype)
         self.hi = tf.constant(upper, self.dtype)
+        self.lower64, self.upper64 = tf.constant(lower, tf.float64), tf.constant(upper, tf.float64)
         self.eps = tf.cast(eps, self.dtype)
+        self.eps64 = tf.cast(eps, tf.float64)  # eps as given: the ball's exact radius
         self.step_size = tf.cast(step_size, self.dtype)
         self.keys = keys  # one random key per example (robustkit.row_random)
 
     def rows(self, x: tf.Tensor, labels: tf.Tensor, guide: tf.Tensor | None = None) -> Rows:
         if self.norm.name == "linf":
-            return Rows(labels, None, tf.maximum(x - self.eps, self.lo), tf.minimum(x + self.eps, self.hi), guide)
+            return Rows(labels, None, *self.linf_box(x), guide)
         return Rows(labels, x, None, None, guide)
+
+    def linf_box(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """The L-inf ball around ``x`` intersected with the bounds, exactly as x's dtype can hold it."""
+        return linf_box(x, self.eps64, self.lower64, self.upper64)
 
     def project(self, x_new: tf.Tensor, x_orig: tf.Tensor) -> tf.Tensor:
         """The closest point to ``x_new`` in the eps-ball around ``x_orig`` and the bounds."""
