@@ -86,11 +86,8 @@ MUTATIONS = [
         "ball-leak-linf",
         "the L-inf ball is 0.1% wider, in the loop and in the final rounding",
         (
-            (
-                "robustkit/attacks/loop/problem.py",
-                "tf.maximum(x - self.eps, self.lo), tf.minimum(x + self.eps, self.hi)",
-                "tf.maximum(x - 1.001 * self.eps, self.lo), tf.minimum(x + 1.001 * self.eps, self.hi)",
-            ),
+            ("robustkit/ball.py", "tf.maximum(x64 - eps, ", "tf.maximum(x64 - 1.001 * eps, "),
+            ("robustkit/ball.py", "tf.minimum(x64 + eps, ", "tf.minimum(x64 + 1.001 * eps, "),
             (
                 "robustkit/ball.py",
                 "return tf.minimum(tf.abs(delta), eps)",
@@ -104,7 +101,7 @@ MUTATIONS = [
         "the L2 (and L1) projection keeps 0.1% more than eps, in the loop and in the final rounding",
         (
             ("robustkit/norms.py", "eps / tf.maximum(norms, _TINY))", "1.001 * eps / tf.maximum(norms, _TINY))"),
-            ("robustkit/ball.py", "limit = eps * (1.0", "limit = 1.001 * eps * (1.0"),
+            ("robustkit/ball.py", "    limit = eps * (\n", "    limit = 1.001 * eps * (\n"),
         ),
         (
             "tests/test_attack_guarantees.py::test_l2_and_l1_points_reach_the_sphere_and_never_pass_it",
@@ -113,12 +110,22 @@ MUTATIONS = [
     ),
     Mutation(
         "ball-rounding-away",
-        "the last point is rounded to the input's dtype to nearest, not toward x (the large-magnitude bug)",
+        "x + eps and the last point are rounded to the nearest number, not toward x (the large-magnitude bug)",
         (
             (
+                "robustkit/ball.py",
+                "    low = tf.where(tf.cast(low, tf.float64) < low64, step_toward(low, x), low)\n",
+                "",
+            ),
+            (
+                "robustkit/ball.py",
+                "    high = tf.where(tf.cast(high, tf.float64) > high64, step_toward(high, x), high)\n",
+                "",
+            ),
+            (
                 "robustkit/attacks/compiled.py",
-                "x_adv = settle(x, last, attack.eps, attack.norm, attack.lower, attack.upper)",
-                "x_adv = last",
+                "x_adv = settle(x, last if last.dtype == x.dtype else tf.cast(last, x.dtype), eps, norm, lower, upper)",
+                "x_adv = last if last.dtype == x.dtype else tf.cast(last, x.dtype)",
             ),
         ),
         (
