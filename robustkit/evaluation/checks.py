@@ -41,11 +41,9 @@ CHECKS = (
     "black-box-beats-white-box",
 )
 NOT_APPLICABLE = "n/a"
-SCORE_BASED = ("square",)
-STEPPED = (
-    "pgd",
-    "apgd",
-)  # the gradient attacks whose steps and restarts the checks can vary  # attack types that use no gradient
+SCORE_BASED = ("square",)  # attack types that use no gradient
+STEPPED = ("pgd", "apgd")  # the gradient attacks whose steps and restarts the checks can vary
+FALLBACK = AttackSpec("pgd-20", "pgd", "linf", steps=20, random_start=True)  # takes the suite's norm
 NO_GRADIENT = (
     "The model has no input gradient (it is None: rounding, a cast, stop_gradient or a numpy call on the input "
     "path), so gradient attacks cannot run and their robust accuracy means nothing. Evaluate it with a "
@@ -186,9 +184,7 @@ def _stepped_spec(suite: AttackSuite) -> tuple[AttackSpec, str]:
     for spec in suite.attacks:
         if spec.type in STEPPED:
             return spec, spec.name
-    return AttackSpec(
-        "pgd-20", "pgd", suite.norm, steps=20, random_start=True
-    ), "pgd-20 (fallback: the suite runs no PGD or APGD)"
+    return dataclasses.replace(FALLBACK, norm=suite.norm), "pgd-20 (fallback: the suite runs no PGD or APGD)"
 
 
 def _chance(labels: np.ndarray, classes: int) -> float:

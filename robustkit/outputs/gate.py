@@ -152,7 +152,9 @@ def baseline_conditions(
                 Condition("baseline", name, False, _nothing_to_compare(base_rows, model, attack_suite, rows))
             )
             continue
-        changes = [c for row, base in pairs if (c := _change(row, base, same_weights, critical, tolerance))]
+        found = [c for row, base in pairs if (c := _change(row, base, same_weights, critical, tolerance))]
+        changes = [text for _, text in found]
+        direction = "regressed" if any(kind == "regressed" for kind, _ in found) else "rose"
         unmatched = len(rows) - len(pairs)
         note = f"; {unmatched} eps values have no baseline row" if unmatched else ""
         conditions.append(
@@ -160,7 +162,7 @@ def baseline_conditions(
                 "baseline",
                 name,
                 not changes,
-                (f"robust accuracy {_direction(changes)} ({rule}): " + "; ".join(changes) + note)
+                (f"robust accuracy {direction} ({rule}): " + "; ".join(changes) + note)
                 if changes
                 else f"no regression at {len(pairs)} eps values ({rule}){note}",
                 changes,
@@ -169,31 +171,30 @@ def baseline_conditions(
     return conditions
 
 
-def _direction(changes: list[str]) -> str:
-    return "regressed" if any("(drop" in c or "no robust accuracy" in c for c in changes) else "rose"
-
-
 def _fingerprint(results: Results, model: str) -> str | None:
     info = results["models"].get(model)
     return None if info is None else info.get("fingerprint")
 
 
-def _change(row: SummaryRow, base: SummaryRow, same_weights: bool, critical: float, tolerance: float | None) -> str:
-    """Why one eps fails the comparison ('' when it does not): a drop, or a rise on the same weights."""
+def _change(
+    row: SummaryRow, base: SummaryRow, same_weights: bool, critical: float, tolerance: float | None
+) -> tuple[str, str] | None:
+    """Whether one eps fails the comparison, and why: ``("regressed", ...)`` for a drop (or nothing to
+    compare), ``("rose", ...)`` for a rise on the baseline's own weights, ``None`` when it passes."""
     if math.isnan(row["robust_accuracy"]) or math.isnan(base["robust_accuracy"]):
-        return f"eps={row['eps']:g}: no robust accuracy to compare (an attack could not run)"
+        return "regressed", f"eps={row['eps']:g}: no robust accuracy to compare (an attack could not run)"
     drop = base["robust_accuracy"] - row["robust_accuracy"]
     k_base, k_now = round(base["robust_accuracy"] * base["n"]), round(row["robust_accuracy"] * row["n"])
     z = two_proportion_z(k_base, base["n"], k_now, row["n"])
     moved = f"eps={row['eps']:g}: {base['robust_accuracy']:.2%} -> {row['robust_accuracy']:.2%}"
     if (drop > tolerance) if tolerance is not None else (drop > 0 and z > critical):
-        return f"{moved} (drop {drop:.2%}, z={z:.2f})"
+        return "regressed", f"{moved} (drop {drop:.2%}, z={z:.2f})"
     if same_weights and ((-drop > tolerance) if tolerance is not None else (drop < 0 and -z > critical)):
-        return (
+        return "rose", (
             f"{moved} (rise {-drop:.2%}, z={-z:.2f}) on the baseline's own weights: the attack got weaker, "
             "or the model's forward pass changed around the same weights"
         )
-    return ""
+    return None
 
 
 def _nothing_to_compare(base_rows: list[SummaryRow], model: str, attack_suite: str, rows: list[SummaryRow]) -> str:
