@@ -38,6 +38,8 @@ def parse_eps(value: Any, name: str = "eps") -> Eps:
         return value
     if isinstance(value, str):
         match = _FRACTION.match(value)
+        if not match and _FRACTION.match(value.strip().lstrip("-")):
+            raise ConfigError(f"{name} must be >= 0, got {value!r}.")
         if not match:
             try:
                 number = float(value)

@@ -128,7 +128,10 @@ def test_gradient_masked_model_fails_on_its_checks(gate_suite, monkeypatch):
 
 def test_thresholds(gate_suite):
     suite, baseline, tmp = gate_suite
-    assert _gate(suite, baseline, tmp / "t1", "--min-robust-accuracy", "linf:0.05=0.5") == 0
+    # eps as --eps takes it: a fraction of the [0, 1] range is the same eps as the number
+    assert _gate(suite, baseline, tmp / "t1", "--min-robust-accuracy", "linf:0.05=0.5", "linf:1/10=0") == 0
+    cases = [case.get("name") for case in ET.parse(tmp / "t1" / "junit.xml").getroot().findall("testcase")]
+    assert "gate_model linf eps=0.1 robust accuracy >= 0.00%" in cases
     assert _gate(suite, baseline, tmp / "t2", "--min-robust-accuracy", "gate_model/linf:0.1=0.99") == 1
     assert any("robust accuracy >= 99.00%" in name for name in _failures(tmp / "t2" / "junit.xml"))
 
@@ -137,7 +140,9 @@ def test_thresholds(gate_suite):
     "extra, message",
     [
         (["--min-robust-accuracy", "linf=0.5"], "Bad threshold 'linf=0.5'"),
-        (["--min-robust-accuracy", "linf:0.3=0.5"], "matches no result"),
+        (["--min-robust-accuracy", "linf:0.3=0.5"], "eps 0.3 is not in the grid of 'linf' (0.05, 0.1, 0.15)"),
+        (["--min-robust-accuracy", "linf:abc=0.5"], "eps is written as for --eps"),
+        (["--min-robust-accuracy", "l1:0.1=0.5"], "names attack suite 'l1'; the run has linf (linf)"),
         (["--allow-check", "vibes"], "Unknown trust check(s) ['vibes']"),
         (["--confidence", "2"], "--confidence must lie in (0.5, 1)"),
     ],
@@ -146,6 +151,7 @@ def test_usage_errors_exit_2(gate_suite, capsys, extra, message):
     suite, baseline, tmp = gate_suite
     assert _gate(suite, baseline, tmp / "usage", *extra) == 2
     assert message in capsys.readouterr().err.replace("\n", "")
+    assert not (tmp / "usage").exists()  # refused before the run, not after it
 
 
 def test_missing_baseline_file_exits_2(tmp_path, capsys):

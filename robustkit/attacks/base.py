@@ -25,9 +25,10 @@ from robustkit.attacks.replicas import map_on_replicas
 from robustkit.attacks.result import AttackResult
 from robustkit.attacks.settings import optional_step_size, positive_int, restarts_for, target_mode
 from robustkit.errors import InputError
-from robustkit.inputs import validate_bounds, validate_eps
+from robustkit.inputs import validate_bounds
 from robustkit.losses import validate_loss
 from robustkit.norms import Norm, get_norm
+from robustkit.ranges import Eps, in_input_units, parse_eps
 from robustkit.row_random import example_keys
 
 
@@ -35,7 +36,8 @@ class GradientAttack:
     """Projected gradient ascent on a loss inside an eps-ball; FGSM and PGD are configurations.
 
     Args:
-        eps: radius of the threat model (>= 0).
+        eps: radius of the threat model (>= 0): a number in input units, or a fraction of the input
+            range such as ``"8/255"`` (8 units on [0, 255] bounds, 8/255 on [0, 1]).
         steps: gradient steps per restart.
         step_size: size of each step in the attack's norm (None: the subclass's default).
         norm: ``"linf"``, ``"l2"``, ``"l1"`` or a :class:`robustkit.norms.Norm`.
@@ -60,7 +62,7 @@ class GradientAttack:
 
     def __init__(
         self,
-        eps: float,
+        eps: Eps | str,
         steps: int = 1,
         step_size: float | None = None,
         norm: str | Norm = "linf",
@@ -77,7 +79,8 @@ class GradientAttack:
         straight_through: bool = False,
     ):
         ensure_tensorflow_backend()
-        self.eps = validate_eps(eps)
+        self.lower, self.upper = validate_bounds(bounds)
+        self.eps = in_input_units(parse_eps(eps), (self.lower, self.upper))
         self.steps = positive_int("steps", steps)
         self.step_size = optional_step_size(step_size)
         self.norm = get_norm(norm)
@@ -87,7 +90,6 @@ class GradientAttack:
         self.random_start = bool(random_start)
         self.restarts = restarts_for(restarts, self.random_start)
         self.early_stop = bool(early_stop)
-        self.lower, self.upper = validate_bounds(bounds)
         self.batch_size = positive_int("batch_size", batch_size)
         self.seed = None if seed is None else positive_int("seed", seed, minimum=0)
         self.jit_compile = bool(jit_compile)

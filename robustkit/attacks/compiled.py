@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from robustkit.attacks.few_classes import for_classes
 from robustkit.attacks.loop import LoopConfig, build_attack_fn
 from robustkit.attacks.loop.records import hit
 from robustkit.attacks.result import AttackResult
 from robustkit.ball import settle
 from robustkit.errors import ConfigError
-from robustkit.logits import LogitsView
+from robustkit.logits import LogitsView, num_classes_of
 from robustkit.losses import GUIDED_LOSSES
 from robustkit.row_random import mix_keys
 from robustkit.straight_through import straight_through
@@ -118,6 +119,7 @@ def evaluation_at_x(attack: Any, view: LogitsView, x: tf.Tensor, labels: tf.Tens
     the attack gets: the targets of a targeted attack.
     """
     shape, dtype = tuple(x.shape[1:]), x.dtype
+    attack = for_classes(attack, num_classes_of(view, x), warn=False)
 
     def build():
         def at_x(x, labels):
@@ -152,6 +154,7 @@ def run_validated(
     An attack with a guided loss (APGD-T) runs once per guide class, each time on the examples
     that are still robust.
     """
+    attack = for_classes(attack, num_classes_of(view, x))  # APGD-T and APGD-DLR on 2 or 3 classes
     if first is not None and not attack.step_rule().starts_at_x:
         raise ConfigError("first= is for attacks without random start: theirs is the only first step taken from x.")
     compute_dtype = tf.float32 if x.dtype in (tf.float16, tf.bfloat16) else x.dtype

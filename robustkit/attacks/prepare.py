@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from robustkit.attacks.few_classes import loss_for_classes
 from robustkit.errors import ConfigError, InputError, LabelError
 from robustkit.inputs import as_float_tensor, as_int_labels, ensure_in_bounds
 from robustkit.logits import LogitsView, as_logits, num_classes_of
@@ -51,7 +52,7 @@ def prepare_batch(attack: Any, model: Any, x: Any, y: Any, target: Any) -> Prepa
     ensure_in_bounds(x, attack.lower, attack.upper)
     view = as_logits(model, x_sample=x[:8])
     classes = num_classes_of(view, x)
-    if classes < min_classes(attack.loss):
+    if classes < min_classes(loss_for_classes(attack.loss, classes)):
         raise ConfigError(
             f"loss={attack.loss!r} needs at least {min_classes(attack.loss)} classes; the model has {classes}."
         )

@@ -10,9 +10,18 @@ A window whose top-left pixel already holds the drawn corner takes the opposite 
 (the published code draws again until the window changes). Every random number is keyed by the example
 (:mod:`robustkit.row_random`), so early stopping changes the work, never the answer.
 
+Inputs without two spatial axes (a table's features ``(batch, features)``, a sequence
+``(batch, steps, channels)``) get windows that are runs of consecutive features (or steps, every
+channel with its own sign): a run covers the share ``p`` of the features, between 1 and all but
+one of them, and the stripes become a sign per feature. Neighbouring features of a table are no
+more related than any others, but a run is a random subset as cheap to draw as a window, and on a
+sequence it is the one-dimensional window.
+
 Example:
     >>> window_sides(10000, 8)[:3], window_sides(10000, 8)[-1]
     ([7, 7, 7], 1)
+    >>> run_lengths(10000, 64)[:2], run_lengths(10000, 64)[-1]
+    ([51, 51], 1)
 """
 
 from __future__ import annotations
@@ -48,6 +57,38 @@ def window_sides(queries: int, height: int, p_init: float = 0.8) -> list[int]:
     return sides
 
 
+def run_lengths(queries: int, length: int, p_init: float = 0.8) -> list[int]:
+    """The run length at each query after the first, for inputs laid out along one axis."""
+    runs = []
+    for query in range(queries):
+        run = int(round(window_share(p_init, query, queries) * length))
+        runs.append(min(max(run, 1), max(length - 1, 1)))
+    return runs
+
+
+def image_view(t: tf.Tensor) -> tf.Tensor:
+    """``t`` as ``(batch, height, width, channels)``: images as they are, one-axis inputs as one row."""
+    rank = t.shape.rank
+    if rank == 4:
+        return t
+    if rank == 2:
+        return tf.reshape(t, [-1, 1, t.shape[1], 1])
+    if rank == 3:
+        return tf.reshape(t, [-1, 1, t.shape[1], t.shape[2]])
+    raise ConfigError(
+        f"Square takes images (batch, height, width, channels), sequences (batch, steps, channels) or feature "
+        f"vectors (batch, features); got inputs of rank {rank}."
+    )
+
+
+def window_extent(queries: int, height: int, width: int, runs: bool, p_init: float) -> tuple[list[int], list[int]]:
+    """Per query, the window's height and width: squares on images, runs of one row otherwise."""
+    if runs:
+        return [1] * queries, run_lengths(queries, width, p_init)
+    sides = window_sides(queries, height, p_init)
+    return sides, sides
+
+
 class SquareState(NamedTuple):
     x: tf.Tensor  # the proposal to evaluate next
     x_acc: tf.Tensor  # the accepted point
@@ -76,42 +117,43 @@ class SquareRule:
     starts_at_x = False
 
     def init(self, problem: Problem, x: tf.Tensor, restart: tf.Tensor) -> SquareState:
-        width, channels = x.shape[2], x.shape[3]
+        view = image_view(x)
+        width, channels = view.shape[2], view.shape[3]
         key = problem.restart_keys(restart)
         up = tf.reshape(row_uniform(key, -1, width * channels) < 0.5, [-1, 1, width, channels])
         low, high = problem.linf_box(x)
-        return SquareState.start(tf.where(up, high, low), key)
+        start = tf.where(up, image_view(high), image_view(low))
+        return SquareState.start(tf.reshape(start, tf.shape(x)), key)
 
     def step(self, problem: Problem, state: SquareState, evaluation: Evaluation, rows: Rows) -> SquareState:
         s = state
         x_acc, objective_acc = s.accept(evaluation)
         t = tf.reduce_max(s.t)  # every example being attacked has made the same number of queries
-        height, width, channels = s.x.shape[1], s.x.shape[2], s.x.shape[3]
-        side = tf.gather(tf.constant(window_sides(self.queries, height, self.p_init), tf.int32), t)
+        acc, high, low = image_view(x_acc), image_view(rows.high), image_view(rows.low)
+        height, width, channels = acc.shape[1], acc.shape[2], acc.shape[3]
+        tall, wide = window_extent(self.queries, height, width, s.x.shape.rank != 4, self.p_init)
+        side_h = tf.gather(tf.constant(tall, tf.int32), t)
+        side_w = tf.gather(tf.constant(wide, tf.int32), t)
         draws = row_uniform(s.key, t, 2 + channels)
-        top = tf.cast(draws[:, 0] * tf.cast(height - side + 1, tf.float32), tf.int32)[:, None, None, None]
-        left = tf.cast(draws[:, 1] * tf.cast(width - side + 1, tf.float32), tf.int32)[:, None, None, None]
+        top = tf.cast(draws[:, 0] * tf.cast(height - side_h + 1, tf.float32), tf.int32)[:, None, None, None]
+        left = tf.cast(draws[:, 1] * tf.cast(width - side_w + 1, tf.float32), tf.int32)[:, None, None, None]
         rows_in = tf.range(height)[None, :, None, None]
         cols_in = tf.range(width)[None, None, :, None]
-        shape = tf.shape(x_acc)
+        shape = tf.shape(acc)
         up = tf.reshape(draws[:, 2:] < 0.5, [-1, 1, 1, channels])
         # A window whose top-left pixel already has the drawn corner most likely has it all over
         # (windows shrink, and overwrite earlier, larger ones): draw the opposite corner instead.
         corner = tf.concat([tf.range(shape[0])[:, None], top[:, :, 0, 0], left[:, :, 0, 0]], axis=1)
-        there = tf.gather_nd(x_acc, corner)
-        drawn = tf.where(
-            tf.reshape(up, [-1, channels]), tf.gather_nd(rows.high, corner), tf.gather_nd(rows.low, corner)
-        )
+        there = tf.gather_nd(acc, corner)
+        drawn = tf.where(tf.reshape(up, [-1, channels]), tf.gather_nd(high, corner), tf.gather_nd(low, corner))
         unchanged = tf.reduce_all(tf.equal(there, drawn), axis=1)
         up = tf.broadcast_to(tf.math.logical_xor(up, unchanged[:, None, None, None]), shape)
         window = tf.broadcast_to(
-            (rows_in >= top) & (rows_in < top + side) & (cols_in >= left) & (cols_in < left + side), shape
+            (rows_in >= top) & (rows_in < top + side_h) & (cols_in >= left) & (cols_in < left + side_w), shape
         )
         # The row-wise Select, not tf.where: it does not broadcast, and is much faster on CPU.
-        proposal = tf.raw_ops.Select(
-            condition=window, x=tf.raw_ops.Select(condition=up, x=rows.high, y=rows.low), y=x_acc
-        )
-        return SquareState(proposal, x_acc, objective_acc, s.t + 1, s.key)
+        proposal = tf.raw_ops.Select(condition=window, x=tf.raw_ops.Select(condition=up, x=high, y=low), y=acc)
+        return SquareState(tf.reshape(proposal, tf.shape(x_acc)), x_acc, objective_acc, s.t + 1, s.key)
 
 
 class Square(GradientAttack):
@@ -119,7 +161,8 @@ class Square(GradientAttack):
     per restart, no gradients.
 
     It works on models whose gradients are masked or missing. Inputs are images
-    ``(batch, height, width, channels)``. The objective is the margin loss; a targeted attack
+    ``(batch, height, width, channels)``, sequences ``(batch, steps, channels)`` or feature vectors
+    ``(batch, features)``, whose windows are runs of features. The objective is the margin loss; a targeted attack
     takes ``loss="margin"`` or ``"ce"`` towards its targets.
 
     Example:

@@ -11,9 +11,15 @@ when the margin loss improves. Every random number is keyed by the example.
 The eta pattern of side ``s``: concentric squares weighted ``1 / (k + 1)^2``, positive in the top
 half and negative in the bottom half, of unit L2 norm, transposed half of the time.
 
+Inputs laid out along one axis (feature vectors, sequences; see :mod:`robustkit.attacks.square`)
+get runs instead of squares: the eta pattern of a run is the same two halves in one row, and the
+start tiles the features with runs of a fifth of their length.
+
 Example:
     >>> [round(float(v), 3) for v in eta_pattern(3)[:, 1]]
     [0.68, -0.129, -0.645]
+    >>> [round(float(v), 3) for v in eta_run(4)]
+    [0.139, 0.693, -0.139, -0.693]
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import tensorflow as tf
 
 from robustkit.attacks.loop import Evaluation, Problem, Rows
 from robustkit.attacks.loop.records import per_row, where_rows
-from robustkit.attacks.square import window_share
+from robustkit.attacks.square import image_view, window_share
 from robustkit.row_random import per_example, row_uniform
 
 
@@ -52,6 +58,23 @@ def eta_pattern(side: int) -> np.ndarray:
     return pattern / np.sqrt(np.sum(pattern**2))
 
 
+def eta_run(length: int) -> np.ndarray:
+    """The eta pattern of a run of ``length`` features: a positive and a negative half, unit L2 norm."""
+    half = length // 2
+    pattern = np.concatenate([_rectangles(1, half)[0] if half else np.zeros(0), -_rectangles(1, length - half)[0]])
+    return pattern / np.sqrt(np.sum(pattern**2))
+
+
+def run_lengths_l2(queries: int, length: int, p_init: float) -> list[int]:
+    """The run length at each query: odd, at least 3, at most the number of features."""
+    runs = []
+    for query in range(queries):
+        run = max(int(round(window_share(p_init, query, queries) * length)), 3)
+        run += 1 - run % 2
+        runs.append(max(min(run, length), 1))
+    return runs
+
+
 def window_sides_l2(queries: int, height: int, width: int, p_init: float) -> list[int]:
     """The window side at each query: odd, at least 3, at most the image's smaller side."""
     sides = []
@@ -62,12 +85,17 @@ def window_sides_l2(queries: int, height: int, width: int, p_init: float) -> lis
     return sides
 
 
-def _patterns(sides: list[int], size: int) -> np.ndarray:
-    """The eta pattern of each side in ``sides``, zero-padded to ``size x size``; index [k, transposed]."""
-    table = np.zeros((len(sides), 2, size, size), np.float32)
+def _patterns(sides: list[int], size: int, runs: bool = False) -> np.ndarray:
+    """The eta pattern of each side in ``sides``, zero-padded to ``size x size`` (runs: ``1 x size``);
+    index [k, transposed] (a run's "transposed" pattern is the run reversed)."""
+    table = np.zeros((len(sides), 2, 1 if runs else size, size), np.float32)
     for k, side in enumerate(sides):
-        table[k, 0, :side, :side] = eta_pattern(side)
-        table[k, 1, :side, :side] = eta_pattern(side).T
+        if runs:
+            table[k, 0, 0, :side] = eta_run(side)
+            table[k, 1, 0, :side] = eta_run(side)[::-1]
+        else:
+            table[k, 0, :side, :side] = eta_pattern(side)
+            table[k, 1, :side, :side] = eta_pattern(side).T
     return table
 
 
@@ -88,16 +116,16 @@ def _sum2(t: tf.Tensor) -> tf.Tensor:
 
 
 def _lanes(window: tf.Tensor) -> tf.Tensor:
-    """(batch, s, s, channels) -> (batch, channels, P): each channel's values, zero-padded to a multiple of 16."""
-    batch, side, channels = tf.shape(window)[0], tf.shape(window)[1], tf.shape(window)[3]
-    flat = tf.reshape(tf.transpose(window, [0, 3, 1, 2]), [batch, channels, side * side])
-    return tf.pad(flat, [[0, 0], [0, 0], [0, (16 - side * side % 16) % 16]])
+    """(batch, a, b, channels) -> (batch, channels, P): each channel's values, zero-padded to a multiple of 16."""
+    batch, tall, wide, channels = tf.shape(window)[0], tf.shape(window)[1], tf.shape(window)[2], tf.shape(window)[3]
+    flat = tf.reshape(tf.transpose(window, [0, 3, 1, 2]), [batch, channels, tall * wide])
+    return tf.pad(flat, [[0, 0], [0, 0], [0, (16 - tall * wide % 16) % 16]])
 
 
-def _unlanes(lanes: tf.Tensor, side: tf.Tensor) -> tf.Tensor:
+def _unlanes(lanes: tf.Tensor, tall: tf.Tensor, wide: tf.Tensor) -> tf.Tensor:
     """The inverse of :func:`_lanes`."""
     batch, channels = tf.shape(lanes)[0], tf.shape(lanes)[1]
-    return tf.transpose(tf.reshape(lanes[:, :, : side * side], [batch, channels, side, side]), [0, 2, 3, 1])
+    return tf.transpose(tf.reshape(lanes[:, :, : tall * wide], [batch, channels, tall, wide]), [0, 2, 3, 1])
 
 
 def _crop(t: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
@@ -133,25 +161,33 @@ class SquareL2Rule:
         return point, _sum2(point - origin)
 
     def init(self, problem: Problem, x: tf.Tensor, restart: tf.Tensor) -> SquareL2State:
-        batch, height, width, channels = tf.shape(x)[0], x.shape[1], x.shape[2], x.shape[3]
+        view = image_view(x)
+        batch, height, width, channels = tf.shape(x)[0], view.shape[1], view.shape[2], view.shape[3]
         key = problem.restart_keys(restart)
-        side = max(min(height, width) // 5, 1)
-        start = (height - side * 5) // 2 if height >= 5 else 0
-        tiles = [
-            (top, left)
-            for top in range(start, height - side + 1, side)[: height // side]
-            for left in range(start, width - side + 1, side)[: width // side]
-        ]
+        runs = x.shape.rank != 4
+        if runs:  # a row of runs, each a fifth of the features
+            tall, wide = 1, max(width // 5, 1)
+            tiles = [(0, left) for left in range(0, width - wide + 1, wide)]
+            pattern = tf.constant(np.stack([eta_run(wide), eta_run(wide)[::-1]])[:, None, :], x.dtype)
+        else:
+            tall = wide = max(min(height, width) // 5, 1)
+            start = (height - tall * 5) // 2 if height >= 5 else 0
+            tiles = [
+                (top, left)
+                for top in range(start, height - tall + 1, tall)[: height // tall]
+                for left in range(start, width - tall + 1, tall)[: width // tall]
+            ]
+            pattern = tf.constant(np.stack([eta_pattern(tall), eta_pattern(tall).T]), x.dtype)  # (2, side, side)
         draws = row_uniform(key, -1, len(tiles) * (channels + 1))
-        pattern = tf.constant(np.stack([eta_pattern(side), eta_pattern(side).T]), x.dtype)  # (2, side, side)
-        delta = tf.zeros_like(x)
+        delta = tf.zeros_like(view)
         for k, (top, left) in enumerate(tiles):
             flip = tf.cast(draws[:, k * (channels + 1)] < 0.5, tf.int32)
             signs = tf.where(draws[:, k * (channels + 1) + 1 : (k + 1) * (channels + 1)] < 0.5, -1.0, 1.0)
             tile = tf.gather(pattern, flip)[..., None] * tf.cast(signs, x.dtype)[:, None, None, :]
-            rows = tf.broadcast_to(tf.range(top, top + side)[None], [batch, side])
-            cols = tf.broadcast_to(tf.range(left, left + side)[None], [batch, side])
+            rows = tf.broadcast_to(tf.range(top, top + tall)[None], [batch, tall])
+            cols = tf.broadcast_to(tf.range(left, left + wide)[None], [batch, wide])
             delta = tf.tensor_scatter_nd_add(delta, _cells(rows, cols), tile)
+        delta = tf.reshape(delta, tf.shape(x))
         point, norm2 = self._to_ball(problem, x, delta, _sum2(delta))
         unscored = tf.fill([batch], tf.constant(-np.inf, x.dtype))
         return SquareL2State(point, point, unscored, tf.zeros([batch], tf.int32), key, norm2, norm2)
@@ -162,35 +198,42 @@ class SquareL2Rule:
         x_acc = where_rows(better, s.x, s.x_acc)
         objective_acc = tf.where(better, evaluation.objective, s.objective_acc)
         norm2_acc = tf.where(better, s.norm2, s.norm2_acc)
-        origin, dtype = rows.origin, s.x.dtype
-        height, width, channels = s.x.shape[1], s.x.shape[2], s.x.shape[3]
-        sides = window_sides_l2(self.queries, height, width, self.p_init)
+        origin, dtype = image_view(rows.origin), s.x.dtype
+        view = image_view(s.x)
+        height, width, channels = view.shape[1], view.shape[2], view.shape[3]
+        runs = s.x.shape.rank != 4
+        sides = (
+            run_lengths_l2(self.queries, width, self.p_init)
+            if runs
+            else window_sides_l2(self.queries, height, width, self.p_init)
+        )
         distinct = sorted(set(sides))
         t = tf.reduce_max(s.t)
         side = tf.gather(tf.constant(sides, tf.int32), t)
+        tall = tf.ones_like(side) if runs else side  # a run is one row high
         index = tf.gather(tf.constant([distinct.index(v) for v in sides], tf.int32), t)
         draws = row_uniform(s.key, t, 5 + channels)
-        top1, left1 = self._corner(draws[:, 0], height - side), self._corner(draws[:, 1], width - side)
-        top2, left2 = self._corner(draws[:, 2], height - side), self._corner(draws[:, 3], width - side)
+        top1, left1 = self._corner(draws[:, 0], height - tall), self._corner(draws[:, 1], width - side)
+        top2, left2 = self._corner(draws[:, 2], height - tall), self._corner(draws[:, 3], width - side)
         flip = tf.cast(draws[:, 4] < 0.5, tf.int32)
         signs = tf.cast(tf.where(draws[:, 5:] < 0.5, -1.0, 1.0), dtype)[:, None, None, :]
-        span = tf.range(side)[None]
-        rows1, cols1 = top1[:, None] + span, left1[:, None] + span
-        rows2, cols2 = top2[:, None] + span, left2[:, None] + span
+        down, span = tf.range(tall)[None], tf.range(side)[None]
+        rows1, cols1 = top1[:, None] + down, left1[:, None] + span
+        rows2, cols2 = top2[:, None] + down, left2[:, None] + span
 
-        delta = x_acc - origin
+        delta = image_view(x_acc) - origin
         crop1, crop2 = _crop(delta, rows1, cols1), _crop(delta, rows2, cols2)
         # The mass of both windows together: the second window's cells inside the first count once.
         overlap = tf.cast(
-            ((rows1 >= top2[:, None]) & (rows1 < (top2 + side)[:, None]))[:, :, None]
+            ((rows1 >= top2[:, None]) & (rows1 < (top2 + tall)[:, None]))[:, :, None]
             & ((cols1 >= left2[:, None]) & (cols1 < (left2 + side)[:, None]))[:, None, :],
             dtype,
         )[..., None]
         norm2_windows = _sum2(crop1) + _sum2(crop2) - _sum2(crop1 * overlap)
         tiny = tf.constant(1e-12, dtype)
-        table = tf.constant(_patterns(distinct, max(distinct)), dtype)  # (sides, 2, size, size)
+        table = tf.constant(_patterns(distinct, max(distinct), runs), dtype)  # (sides, 2, size or 1, size)
         pattern = tf.gather(tf.gather(table, tf.fill(tf.shape(flip), index)), flip, batch_dims=1)
-        pattern = pattern[:, :side, :side, None]
+        pattern = pattern[:, :tall, :side, None]
         room = tf.maximum(problem.eps**2 - norm2_acc, tf.zeros_like(norm2_acc)) / channels + norm2_windows
         # The window's arithmetic runs per channel on rows padded to whole SIMD packets (see
         # robustkit.row_random.rowwise): a window is small, and otherwise which of its numbers fall
@@ -199,9 +242,9 @@ class SquareL2Rule:
         old = old / (tiny + per_example(tf.sqrt, tf.reduce_sum(tf.square(old), axis=2, keepdims=True)))
         new = _lanes(pattern * signs) + old
         new = new / (tiny + per_example(tf.sqrt, tf.reduce_sum(tf.square(new), axis=2, keepdims=True)))
-        new = _unlanes(new * per_example(tf.sqrt, room)[:, None, None], side)
+        new = _unlanes(new * per_example(tf.sqrt, room)[:, None, None], tall, side)
         delta = tf.tensor_scatter_nd_update(delta, _cells(rows2, cols2), tf.zeros_like(crop2))
         delta = tf.tensor_scatter_nd_update(delta, _cells(rows1, cols1), new)
         norm2 = tf.maximum(norm2_acc - norm2_windows, tf.zeros_like(norm2_acc)) + _sum2(new)
-        point, norm2_point = self._to_ball(problem, origin, delta, norm2)
+        point, norm2_point = self._to_ball(problem, rows.origin, tf.reshape(delta, tf.shape(s.x)), norm2)
         return SquareL2State(point, x_acc, objective_acc, s.t + 1, s.key, norm2_point, norm2_acc)

@@ -10,7 +10,14 @@ import numpy as np
 from rich.table import Table
 
 from robustkit.attacks import AutoAttack, build_attack
-from robustkit.cli.running import console, out, run_with_progress, suite_with_overrides, summary_table
+from robustkit.cli.running import (
+    console,
+    out,
+    print_closing_notes,
+    run_with_progress,
+    suite_with_overrides,
+    summary_table,
+)
 from robustkit.errors import ConfigError
 from robustkit.evaluation.results import read_results
 from robustkit.evaluation.suite_files import available_suites, read_toml
@@ -19,6 +26,7 @@ from robustkit.files import atomic_path
 from robustkit.outputs.plots import PLOT_HINT
 from robustkit.outputs.report import write_report
 from robustkit.ranges import ensure_data_in_bounds, in_input_units
+from robustkit.sources.classes import with_class_names
 from robustkit.sources.data import load_data
 from robustkit.sources.models import load_model, with_option
 from robustkit.sources.zoo import ZOO, model_path
@@ -32,6 +40,7 @@ def cmd_bench(args) -> int:
     written = write_report(run.results, out_dir, run.summary)
     if not args.quiet:
         out.print(summary_table(run.summary))
+        print_closing_notes(run.results, written.get("report.md"))
         resumed = f", {run.cells_reused} resumed" if run.cells_reused else ""
         console.print(f"{run.cells_computed} cells computed{resumed} in {run.results['run']['seconds']:.1f} s")
         console.print(f"wrote {', '.join(str(p) for p in written.values())}")
@@ -66,7 +75,7 @@ def cmd_attack(args) -> int:
     out_path = Path(args.out)
     if out_path.suffix != ".npz":
         raise ConfigError(f"--out must end in .npz, got {args.out!r}.")
-    data = load_data(args.data)
+    data = with_class_names(load_data(args.data), args.class_names)
     x, y = (data.x_train, data.y_train) if args.split == "train" else (data.x_test, data.y_test)
     if x is None or y is None:
         raise ConfigError(f"The data {args.data!r} has no {args.split} split.")
@@ -126,15 +135,28 @@ def cmd_models(args) -> int:
     return 0
 
 
+def _shown_path(path: Path) -> str:
+    """A suite file's path, relative to the working folder when it lies inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def cmd_suites(args) -> int:
-    table = Table(title="suites (a file in ./attacks or ./benchmarks overrides robustkit's own)")
-    for column in ("kind", "name", "from", "file", "description"):
-        table.add_column(column, overflow="fold")
+    """Two narrow columns per kind (name; description and file), readable in an 80-column terminal."""
     for kind, folder in (("benchmark", "benchmarks"), ("attack", "attacks")):
+        table = Table(
+            title=f"{kind} suites (a file in ./{folder} overrides robustkit's own)",
+            show_lines=True,
+            title_justify="left",
+        )
+        table.add_column("name", no_wrap=True)
+        table.add_column("description and file", overflow="fold")
         for name, (origin, path) in sorted(available_suites(folder).items()):
-            description = read_toml(path).get("description", "")
-            table.add_row(kind, name, origin, str(path), str(description))
-    out.print(table)
+            description = str(read_toml(path).get("description", ""))
+            table.add_row(name, f"{description}\n[dim]{origin}: {_shown_path(path)}[/]")
+        out.print(table)
     return 0
 
 

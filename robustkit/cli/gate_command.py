@@ -9,8 +9,17 @@ from robustkit.errors import ConfigError
 from robustkit.evaluation.checks import CHECKS
 from robustkit.evaluation.results import Results, read_results
 from robustkit.files import atomic_write
-from robustkit.outputs.gate import Condition, Threshold, evaluate_gate, junit_xml, markdown_summary, parse_threshold
+from robustkit.outputs.gate import (
+    Condition,
+    Threshold,
+    check_thresholds_fit,
+    evaluate_gate,
+    junit_xml,
+    markdown_summary,
+    parse_threshold,
+)
 from robustkit.outputs.report import write_report
+from robustkit.sources.models import model_label
 
 
 def _settings(args, gate: dict) -> tuple[list[Threshold], float, float | None, set[str]]:
@@ -65,6 +74,7 @@ def cmd_gate(args) -> int:
         console.print("`robustkit check` is now `robustkit gate`; the old name will be removed.", highlight=False)
     suite = suite_with_overrides(args)
     thresholds, confidence, tolerance, allowed = _settings(args, suite.gate)
+    check_thresholds_fit(thresholds, suite.attack_suites, [model_label(m) for m in suite.models])
     baseline_dir = Path("reports") / suite.name
     baseline, baseline_path = _baseline(args, suite.gate, baseline_dir)
     out_dir = Path(args.out) if args.out else Path("reports") / f"{suite.name}-gate"

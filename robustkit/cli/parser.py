@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 from robustkit.attacks import ATTACKS
 from robustkit.attacks.ensemble import VERSIONS
@@ -16,6 +17,7 @@ from robustkit.errors import ConfigError
 from robustkit.losses import LOSSES
 from robustkit.norms import NORMS
 from robustkit.ranges import Eps, parse_eps
+from robustkit.sources.classes import parse_class_names
 
 
 def _integer(minimum: int):
@@ -37,6 +39,19 @@ def _eps(text: str) -> Eps:
         return parse_eps(text)
     except ConfigError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _class_names(text: str) -> list[str]:
+    try:
+        return parse_class_names(text)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+CLASS_NAMES_HELP = (
+    "the model's class names in its order, comma-separated (e.g. circle,square,triangle); an image folder's or "
+    "a table's labels are renumbered to it by name (default: sorted, as Keras numbers a folder's classes)"
+)
 
 
 def _number(text: str) -> float:
@@ -81,6 +96,7 @@ def _add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
         help="epsilon grid instead of each attack suite's: numbers or fractions of the range, 8/255",
     )
     parser.add_argument("--bounds", nargs=2, type=_number, metavar=("LOW", "HIGH"), help=BOUNDS_HELP)
+    parser.add_argument("--class-names", type=_class_names, metavar="NAME,NAME,...", help=CLASS_NAMES_HELP)
     parser.add_argument("--limit", type=_integer(1), help="use only the first N test examples")
     parser.add_argument(
         "--shard-size",
@@ -130,6 +146,7 @@ def _add_attack_options(attack: argparse.ArgumentParser) -> None:
     attack.add_argument(
         "--data", default="digits", help="as for bench: digits, .npz, image folder, table, module:function, tfds:NAME"
     )
+    attack.add_argument("--class-names", type=_class_names, metavar="NAME,NAME,...", help=CLASS_NAMES_HELP)
     attack.add_argument(
         "--split", choices=["test", "train"], default="test", help="which split of the data (default: test)"
     )
@@ -170,6 +187,10 @@ def _add_attack_options(attack: argparse.ArgumentParser) -> None:
     attack.add_argument("--quiet", "-q", action="store_true")
 
 
+# argparse reads "-0.1" as a value but "-8/255" as an unknown option; both are (negative) eps values.
+NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d+(\.\d+)?/\d+(\.\d+)?$")
+
+
 def _with_parents(common: argparse.ArgumentParser):
     """A subparser class that gives every command the options of ``common``."""
 
@@ -177,6 +198,7 @@ def _with_parents(common: argparse.ArgumentParser):
         def __init__(self, *args, **kwargs):
             kwargs.setdefault("parents", [common])
             super().__init__(*args, **kwargs)
+            self._negative_number_matcher = NEGATIVE_NUMBER
 
     return CommandParser
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from rich.console import Console
@@ -13,6 +14,7 @@ from rich.table import Table
 from robustkit.errors import ConfigError
 from robustkit.evaluation.runner import BenchmarkRun, run_benchmark
 from robustkit.evaluation.suites import BenchmarkSuite, load_attack_suite, load_benchmark_suite
+from robustkit.outputs.notes import flagged_checks, run_notes
 from robustkit.sources.models import with_option
 
 console = Console(stderr=True)
@@ -39,6 +41,8 @@ def suite_with_overrides(args) -> BenchmarkSuite:
         if not low < high:
             raise ConfigError(f"--bounds needs LOW < HIGH, got {low:g} {high:g}.")
         suite.bounds = (low, high)
+    if args.class_names:
+        suite.class_names = tuple(args.class_names)
     if args.limit is not None:
         suite.limit = args.limit
     if args.shard_size is not None:
@@ -63,6 +67,18 @@ def summary_table(summary: pd.DataFrame) -> Table:
             str(row.grad_evals),
         )
     return table
+
+
+def print_closing_notes(results: Any, report: Path | None) -> None:
+    """The classes, substitutions and constraints, then every trust check that warns or fails, per model."""
+    for note in run_notes(results):
+        console.print(note, highlight=False, soft_wrap=True)
+    flagged = flagged_checks(results)
+    if flagged:
+        where = f" (why and what to do: {report})" if report else ""
+        console.print(f"[bold yellow]trust checks that warn or fail{where}:[/]", highlight=False, soft_wrap=True)
+        for line in flagged:
+            console.print(f"  {line}", highlight=False, soft_wrap=True)
 
 
 def run_with_progress(suite: BenchmarkSuite, out_dir: Path, args) -> BenchmarkRun:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from robustkit.attacks.few_classes import loss_for_classes
 from robustkit.errors import GradientError
 from robustkit.evaluation.results import CheckRecord, broken_at
 from robustkit.evaluation.suites import AttackSpec, AttackSuite
@@ -30,6 +31,7 @@ from robustkit.logits import as_logits
 from robustkit.losses import attack_objective
 
 CHECKS = (
+    "clean-accuracy",
     "probability-outputs",
     "zero-gradients",
     "finite-differences",
@@ -193,6 +195,26 @@ def _chance(labels: np.ndarray, classes: int) -> float:
     return max(1.0 / classes, float(counts.max() / max(counts.sum(), 1)))
 
 
+NEAR_CHANCE = 0.1  # clean accuracy less than this far above chance warns
+
+
+def check_clean_accuracy(correct: np.ndarray, labels: np.ndarray, classes: int) -> CheckResult:
+    """Clean accuracy against chance: a model near or below chance is misread, not non-robust."""
+    chance = _chance(labels, classes)
+    accuracy = float(np.mean(correct)) if len(correct) else 0.0
+    status = "warn" if accuracy < chance + NEAR_CHANCE else "pass"
+    return CheckResult(
+        "clean-accuracy",
+        status,
+        f"{accuracy:.1%} (chance {chance:.1%})",
+        f"Clean accuracy near or below chance ({chance:.0%}: one class in {classes}, or the most common label's "
+        "share) means the model is misread or untrained, and its robust accuracies mean nothing. Check that the "
+        "classes are numbered as in training (an image folder's classes are its subfolders in sorted order: give "
+        "--class-names in the model's order), that the inputs are preprocessed and scaled as in training "
+        "(--bounds), and that the model is trained.",
+    )
+
+
 HUGE_EPS_MARGIN = 0.1  # robust accuracy this far above chance at a huge eps fails the check
 
 
@@ -279,7 +301,8 @@ def check_convergence(model, x, y, suite, bounds, seed, eps) -> CheckResult:
 def check_loss_improves(model, x, y, suite, bounds, seed, eps) -> CheckResult:
     spec, label = _stepped_spec(suite)
     # Eager on purpose: one more compiled gradient for yet another batch size buys nothing here.
-    clean_loss = attack_objective(spec.loss, as_logits(model)(tf.constant(x)), tf.constant(y, tf.int32))
+    logits = as_logits(model)(tf.constant(x))
+    clean_loss = attack_objective(loss_for_classes(spec.loss, logits.shape[-1]), logits, tf.constant(y, tf.int32))
     result = attack_for(spec, eps, bounds, seed, 512, early_stop=False).run(model, x, y)
     failed = ~result.success
     stuck = (result.loss <= clean_loss.numpy() + 1e-6) & failed
@@ -352,6 +375,7 @@ def run_checks(
     xc, yc = (x[correct_rows], y[correct_rows]) if len(correct_rows) else (xs, ys)
     eps = _middle_eps(suite, records, correct)
     results = [
+        check_clean_accuracy(correct, y, num_classes),
         check_probability_outputs(model, xs),
         _guarded("zero-gradients", check_zero_gradients, model, xs, ys),
         _guarded("finite-differences", check_finite_differences, model, xs, ys, bounds, seed),

@@ -59,6 +59,7 @@ class AttackSuiteConfig(_AttackSuiteOptional):
 
 class _SuiteOptional(TypedDict, total=False):
     bounds: list[Any]  # bounds set for every attack suite (the benchmark suite's file or --bounds)
+    class_names: list[str]  # the models' class order given by the suite or --class-names
 
 
 class SuiteConfig(_SuiteOptional):
@@ -82,7 +83,11 @@ class DataInfo(TypedDict):
     labels: Any  # per example (numpy array in memory; in examples.npz on disk)
 
 
-class ModelInfo(TypedDict):
+class _ModelOptional(TypedDict, total=False):
+    substitutions: list[str]  # attacks whose loss the model has too few classes for, and what replaced it
+
+
+class ModelInfo(_ModelOptional):
     spec: str
     fingerprint: str  # SHA-256 prefix of the weights
     clean_accuracy: float

@@ -33,7 +33,8 @@ import pandas as pd
 import tensorflow as tf
 
 import robustkit
-from robustkit.errors import DataError, InputError, RobustkitError
+from robustkit.attacks.few_classes import substitution_note
+from robustkit.errors import DataError, InputError, LabelError, RobustkitError
 from robustkit.evaluation.checks import run_checks
 from robustkit.evaluation.contributions import contribution_rows
 from robustkit.evaluation.results import RESULTS_FORMAT, AttackRecord, Environment, ModelExamples, Results, Sample
@@ -41,9 +42,9 @@ from robustkit.evaluation.samples import select_samples
 from robustkit.evaluation.suites import AttackSpec, AttackSuite, BenchmarkSuite
 from robustkit.evaluation.summary import example_table, summarize
 from robustkit.evaluation.sweep import attack_record, chained_record, merge_records, sweep
-from robustkit.inputs import as_int_labels
 from robustkit.logits import as_logits, num_classes_of
 from robustkit.ranges import bounds_to_json, ensure_data_in_bounds
+from robustkit.sources.classes import with_class_names
 from robustkit.sources.data import CHUNK, DataSplit, load_data
 from robustkit.sources.models import fingerprint, load_model, model_label
 from robustkit.tape import validate_input_shape
@@ -93,16 +94,23 @@ def environment() -> Environment:
     }
 
 
-def _validate_model_fits(model: Any, x: np.ndarray, y: np.ndarray, label: str) -> None:
-    """The model takes the data's shape and has a class for every label (checked once per model)."""
+def _validate_model_fits(model: Any, x: np.ndarray, y: np.ndarray, label: str, data_name: str) -> int:
+    """The model takes the data's shape and has a class for every label (checked once per model); its classes."""
     sample = tf.constant(x[:8])
     try:
         validate_input_shape(model, sample)
         view = as_logits(model, x_sample=sample)
         classes = num_classes_of(view, sample)
-        as_int_labels(y, classes, len(y), name=f"the labels of the data (model {label})")
     except RobustkitError as err:
-        raise type(err)(f"Model {label!r} does not fit the data: {err}") from None
+        raise type(err)(f"Model {label!r} does not fit the data {data_name!r}: {err}") from None
+    low, high = int(np.min(y)), int(np.max(y))
+    if low < 0 or high >= classes:
+        raise LabelError(
+            f"Model {label!r} does not fit the data {data_name!r}: its labels lie in [{low}, {high}], but the model "
+            f"has {classes} classes (labels 0 to {classes - 1}). Give the model that was trained on these classes, "
+            "or data whose labels it knows."
+        )
+    return classes
 
 
 def _validate_data(data: DataSplit, bounds: tuple[Any, Any]) -> None:
@@ -149,7 +157,7 @@ class _Runner:
     ):
         self.suite, self.out_dir, self.progress, self.fresh = suite, out_dir, progress, fresh
         self.strategy = strategy  # a tf.distribute strategy: batches side by side on its replicas
-        self.data = load_data(suite.data).take(suite.limit)
+        self.data = with_class_names(load_data(suite.data), suite.class_names).take(suite.limit)
         # eps written as fractions of the range ("8/255") become input units once the bounds are known
         self.suite = suite = replace(suite, attack_suites=[s.resolved(self.bounds(s)) for s in suite.attack_suites])
         self.x, self.y = self.data.x_test, self.data.y_test  # x may stay on disk (NpyOnDisk): read a shard at a time
@@ -179,7 +187,7 @@ class _Runner:
         label = model_label(spec_string)
         model = load_model(spec_string, seed=suite.seed)
         model_hash = fingerprint(model)
-        _validate_model_fits(model, x, y, label)
+        classes = _validate_model_fits(model, x, y, label, self.data.name)
         clean_pred = self.clean_predictions(model)
         correct = clean_pred == y
         self.results["models"][label] = {
@@ -187,6 +195,14 @@ class _Runner:
             "fingerprint": model_hash,
             "clean_accuracy": float(correct.mean()),
         }
+        notes = [
+            note
+            for attack_suite in suite.attack_suites
+            for spec in attack_suite.attacks
+            if (note := substitution_note(f"{attack_suite.name}/{spec.name}", spec.loss_used, classes))
+        ]
+        if notes:
+            self.results["models"][label]["substitutions"] = notes
         per_model: ModelExamples = {"clean_pred": clean_pred.astype(np.int64), "attack_suites": {}}
         for attack_suite in suite.attack_suites:
             self.validate_data(attack_suite)

@@ -53,6 +53,7 @@ from robustkit.inputs import validate_bounds
 from robustkit.losses import LOSSES
 from robustkit.norms import NORMS
 from robustkit.ranges import Eps, as_fraction_of_range, bounds_to_json, eps_label, in_input_units, parse_eps
+from robustkit.sources.classes import checked_names
 
 ATTACK_TYPES = tuple(ATTACKS)
 DEFAULT_SHARD_SIZE = 65_536
@@ -97,6 +98,7 @@ BENCH_KEYS = {
     "checks": "true or false: run the trust checks (default true)",
     "shard_size": "examples in memory at a time (integer >= 1, default 65536): larger data is evaluated in shards",
     "bounds": "[lower, upper] the model reads, for every attack suite (each a number, per channel or per feature)",
+    "class_names": "the models' class names in their order: the data's labels are renumbered to it by name",
 }
 
 
@@ -116,6 +118,11 @@ class AttackSpec:
     sparsity: float | None = None
     n_targets: int | None = None
     straight_through: bool = False
+
+    @property
+    def loss_used(self) -> str:
+        """The loss this attack climbs: its own (apgd-t, fab) or the one the suite gives it."""
+        return OWN_LOSS.get(self.type, self.loss)
 
     def settings(self, eps: float) -> dict:
         """The attack's settings at one eps, for :func:`robustkit.attacks.build_attack` (the runner builds it)."""
@@ -352,6 +359,7 @@ class BenchmarkSuite:
     checks: bool = True
     bounds: tuple[Any, Any] | None = None  # the bounds the models read, for every attack suite
     shard_size: int = DEFAULT_SHARD_SIZE  # examples in memory at a time; larger data is evaluated shard by shard
+    class_names: tuple[str, ...] | None = None  # the models' classes in order (the data's labels follow, by name)
 
     def config(self) -> SuiteConfig:
         config: SuiteConfig = {
@@ -366,6 +374,8 @@ class BenchmarkSuite:
         }
         if self.bounds is not None:
             config["bounds"] = bounds_to_json(self.bounds)
+        if self.class_names is not None:
+            config["class_names"] = list(self.class_names)
         return config
 
 
@@ -441,4 +451,16 @@ def load_benchmark_suite(name_or_path: str) -> BenchmarkSuite:
         checks,
         _bounds_value(path, data.get("bounds")),
         integer_value(path, "top-level", "shard_size", data.get("shard_size", DEFAULT_SHARD_SIZE), 1),
+        _class_names(path, data.get("class_names")),
     )
+
+
+def _class_names(path: Path, names: Any) -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise bad_value(path, "top-level", "class_names", names, BENCH_KEYS["class_names"])
+    try:
+        return tuple(checked_names(names))
+    except ConfigError as err:
+        raise bad_value(path, "top-level", "class_names", names, str(err)) from None

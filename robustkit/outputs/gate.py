@@ -4,9 +4,14 @@
 passes when every condition does. ``junit_xml`` and ``markdown_summary`` render them for CI
 systems (one JUnit test case per condition; a trust check that did not apply is a skipped case).
 
+A threshold's eps is written as ``--eps`` takes it: a number in input units, or a fraction of the
+input range (``linf:8/255=0.9`` means 8 on [0, 255] data and 8/255 on [0, 1] data).
+
 Example:
     >>> parse_threshold("linf:0.1=0.8")
     Threshold(model=None, attack_suite='linf', eps=0.1, minimum=0.8)
+    >>> parse_threshold("linf:8/255=0.9").eps
+    Fraction(8, 255)
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from statistics import NormalDist
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from robustkit.errors import ConfigError
 from robustkit.evaluation.results import Results, SummaryRow
+from robustkit.ranges import Eps, eps_label, in_input_units, parse_eps
 from robustkit.stats import two_proportion_z
 
 
@@ -27,8 +34,12 @@ from robustkit.stats import two_proportion_z
 class Threshold:
     model: str | None
     attack_suite: str  # an attack suite's name, or a norm
-    eps: float
+    eps: Eps  # in input units, or a fraction of the input range
     minimum: float
+
+    @property
+    def text(self) -> str:
+        return f"{self.model + '/' if self.model else ''}{self.attack_suite}:{eps_label(self.eps)}={self.minimum:g}"
 
 
 @dataclass
@@ -50,14 +61,62 @@ def parse_threshold(text: str) -> Threshold:
     """Parse ``[model/]attack_suite:eps=minimum``, e.g. ``linf:0.1=0.80`` or ``digits-cnn/l2:0.5=0.6``."""
     match = _THRESHOLD.match(text.strip())
     if not match:
-        raise ConfigError(f"Bad threshold {text!r}: write [model/]attack_suite:eps=minimum, e.g. linf:0.1=0.80.")
+        raise ConfigError(
+            f"Bad threshold {text!r}: write [model/]attack_suite:eps=minimum, e.g. linf:0.1=0.80 or linf:8/255=0.80."
+        )
     try:
-        eps, minimum = float(match["eps"]), float(match["minimum"])
+        eps = parse_eps(match["eps"].strip(), "the threshold's eps")
+    except ConfigError as err:
+        raise ConfigError(f"Bad threshold {text!r}: {err} (eps is written as for --eps)") from None
+    try:
+        minimum = float(match["minimum"])
     except ValueError:
-        raise ConfigError(f"Bad threshold {text!r}: eps and minimum must be numbers.") from None
-    if not (0 <= minimum <= 1) or not math.isfinite(eps) or eps < 0:
-        raise ConfigError(f"Bad threshold {text!r}: the minimum is a robust accuracy in [0, 1] and eps >= 0.")
+        minimum = math.nan
+    if not 0 <= minimum <= 1:
+        raise ConfigError(
+            f"Bad threshold {text!r}: the minimum is a robust accuracy in [0, 1], got {match['minimum']!r}."
+        )
     return Threshold(match["model"], match["attack_suite"], eps, minimum)
+
+
+def _suite_bounds(results: Results, attack_suite: str) -> Any:
+    """The bounds an attack suite (named, or by its norm) ran in: its own, the suite's, else the data's."""
+    for config in results["suite"]["attack_suites"]:
+        if attack_suite in (config["name"], config["norm"]) and config.get("bounds") is not None:
+            return config["bounds"]
+    return results["suite"].get("bounds") or results["data"]["bounds"]
+
+
+def threshold_input_eps(results: Results, threshold: Threshold) -> float:
+    """The threshold's eps in input units, for the bounds its attack suite ran in."""
+    return in_input_units(threshold.eps, _suite_bounds(results, threshold.attack_suite))
+
+
+def check_thresholds_fit(thresholds: list[Threshold], attack_suites: list[Any], models: list[str]) -> None:
+    """Before a run: every threshold names an attack suite (or norm) and model of the run, and an eps of its
+    grid when both are written alike (numbers, or fractions of the range); a :class:`ConfigError` if not."""
+    for threshold in thresholds:
+        if threshold.model is not None and threshold.model not in models:
+            raise ConfigError(
+                f"Threshold {threshold.text!r} names model {threshold.model!r}; the run's models are "
+                f"{', '.join(models)}."
+            )
+        matching = [s for s in attack_suites if threshold.attack_suite in (s.name, s.norm)]
+        if not matching:
+            names = ", ".join(f"{s.name} ({s.norm})" for s in attack_suites)
+            raise ConfigError(
+                f"Threshold {threshold.text!r} names attack suite {threshold.attack_suite!r}; the run has {names}."
+            )
+        comparable = [
+            e for s in matching for e in s.eps if isinstance(e, Fraction) == isinstance(threshold.eps, Fraction)
+        ]
+        if comparable and len(comparable) == sum(len(s.eps) for s in matching):
+            if not any(math.isclose(float(e), float(threshold.eps), rel_tol=1e-9, abs_tol=1e-12) for e in comparable):
+                grid = ", ".join(eps_label(e) for e in comparable)
+                raise ConfigError(
+                    f"Threshold {threshold.text!r}: eps {eps_label(threshold.eps)} is not in the grid of "
+                    f"{threshold.attack_suite!r} ({grid}); give one of those, or add it with --eps."
+                )
 
 
 def _worst_rows(results: Results) -> list[SummaryRow]:
@@ -85,11 +144,12 @@ def threshold_conditions(results: Results, thresholds: list[Threshold]) -> list[
                 raise ConfigError(
                     f"Threshold names model {model!r}, which the run does not have ({', '.join(models)})."
                 )
-            row = _find(rows, model, threshold.attack_suite, threshold.eps)
+            eps = threshold_input_eps(results, threshold)
+            row = _find(rows, model, threshold.attack_suite, eps)
             if row is None:
                 grid = sorted({(r["attack_suite"], r["eps"]) for r in rows})
                 raise ConfigError(
-                    f"Threshold {threshold.attack_suite}:{threshold.eps:g} matches no result; the run has "
+                    f"Threshold {threshold.text} ({eps:g} in input units) matches no result; the run has "
                     + ", ".join(f"{t}:{e:g}" for t, e in grid)
                     + "."
                 )
@@ -98,7 +158,8 @@ def threshold_conditions(results: Results, thresholds: list[Threshold]) -> list[
             conditions.append(
                 Condition(
                     "threshold",
-                    f"{model} {row['attack_suite']} eps={threshold.eps:g} robust accuracy >= {threshold.minimum:.2%}",
+                    f"{model} {row['attack_suite']} eps={eps_label(threshold.eps)} robust accuracy >= "
+                    f"{threshold.minimum:.2%}",
                     passed,
                     f"robust accuracy {accuracy:.2%} (95% interval {row['robust_accuracy_low']:.2%}-"
                     f"{row['robust_accuracy_high']:.2%}) "

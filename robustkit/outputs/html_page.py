@@ -11,6 +11,7 @@ from robustkit.evaluation.contributions import contribution_rows
 from robustkit.evaluation.results import Results, headline_eps
 from robustkit.outputs.glance import checks_matrix, summary_rows
 from robustkit.outputs.markdown import eps_units, pivot_rows
+from robustkit.outputs.notes import run_notes
 from robustkit.outputs.plots import PLOT_HINT
 from robustkit.ranges import describe_bounds
 
@@ -65,6 +66,7 @@ def html_report(results: Results, summary: pd.DataFrame, curves: bytes | None, g
         f"bounds {describe_bounds(data['bounds'])}. "
         f"Seed {suite['seed']}. robustkit {env['robustkit']}, TensorFlow {env['tensorflow']}, Keras {env['keras']}, "
         f"Python {env['python']}. Created {html.escape(results['created'])}.</p>",
+        "".join(f"<p>{html.escape(note)}</p>" for note in run_notes(results)),
         "<h2>Summary</h2><p>Clean and worst-case robust accuracy (%) at each threat model's headline eps, "
         "and the trust checks.</p>",
         _table(rows, columns, "summary-first"),

@@ -13,6 +13,7 @@ import pandas as pd
 from robustkit.evaluation.contributions import contribution_rows
 from robustkit.evaluation.results import AttackSuiteConfig, Results
 from robustkit.outputs.glance import checks_matrix, headline_eps, summary_rows
+from robustkit.outputs.notes import run_notes
 from robustkit.ranges import describe_bounds
 
 
@@ -86,6 +87,7 @@ def _header(results: Results) -> list[str]:
         "",
         "Robust accuracy in % (an example counts as robust when it is classified correctly and no attack "
         "at that eps changed its prediction). **worst-case** takes each example's strongest attack.",
+        *(["", *[f"- {note}" for note in run_notes(results)]] if run_notes(results) else []),
     ]
 
 

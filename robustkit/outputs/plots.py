@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from robustkit.evaluation.results import Results
+from robustkit.sources.classes import class_label
 
 PLOT_HINT = "Install matplotlib (pip install matplotlib) to get the robustness curves and example images."
 
@@ -18,8 +20,23 @@ def _figure_png(fig) -> bytes:
     return buffer.getvalue()
 
 
+ATTACK_STYLES = (("--", "s"), (":", "^"), ("-.", "v"), ((0, (5, 1, 1, 1)), "D"), ((0, (1, 3)), "x"))
+
+
+def panel_title(attack_suite: Any) -> str:
+    """An attack suite's panel title: its name, and its norm when the name does not say it.
+
+    Example:
+        >>> panel_title({"name": "linf", "norm": "linf"}), panel_title({"name": "autoattack-l2", "norm": "l2"})
+        ('linf', 'autoattack-l2 (l2)')
+    """
+    name, norm = attack_suite["name"], attack_suite["norm"]
+    return name if norm in name else f"{name} ({norm})"
+
+
 def curves_png(results: Results, summary: pd.DataFrame) -> bytes | None:
-    """Robust accuracy against eps: one panel per attack suite, one line per model and attack."""
+    """Robust accuracy against eps: one panel per attack suite; a colour per model, a line style and
+    marker per attack (the worst case thick and solid), the legend beside the panels."""
     try:
         import matplotlib
 
@@ -28,39 +45,58 @@ def curves_png(results: Results, summary: pd.DataFrame) -> bytes | None:
     except ImportError:
         return None
     attack_suites = results["suite"]["attack_suites"]
-    fig, axes = plt.subplots(1, len(attack_suites), figsize=(5.5 * len(attack_suites), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(attack_suites), figsize=(4.8 * len(attack_suites), 3.8), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     models = list(results["models"])
     for ax, attack_suite in zip(axes[0], attack_suites):
         part = summary[summary["attack_suite"] == attack_suite["name"]]
+        attacks = [a for a in dict.fromkeys(part["attack"]) if a != "worst-case"]
         for (model, attack), group in part.groupby(["model", "attack"], sort=False):
             color = colors[models.index(model) % len(colors)]
             worst = attack == "worst-case"
+            style, marker = ("-", "o") if worst else ATTACK_STYLES[attacks.index(attack) % len(ATTACK_STYLES)]
             eps = [0.0] + group["eps"].tolist()
             acc = [group["clean_accuracy"].iloc[0]] + group["robust_accuracy"].tolist()
             ax.plot(
                 eps,
                 acc,
                 color=color,
-                lw=2.4 if worst else 1.2,
-                ls="-" if worst else "--",
-                marker="o" if worst else ".",
-                label=f"{model} {attack}",
+                lw=2.4 if worst else 1.1,
+                ls=style,
+                marker=marker,
+                ms=4 if worst else 3,
+                label=f"{model}: {attack}",
             )
             if worst:
                 ax.fill_between(
                     group["eps"], group["robust_accuracy_low"], group["robust_accuracy_high"], color=color, alpha=0.15
                 )
-        ax.set_title(f"{attack_suite['name']} ({attack_suite['norm']})")
+        ax.set_title(panel_title(attack_suite))
         ax.set_xlabel("eps")
         ax.set_ylabel("robust accuracy")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    for ax in axes[0][1:]:  # every line once, beside the panels rather than over them
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 0.95), fontsize=7, frameon=False)
     fig.suptitle(f"Robustness curves: {results['suite']['name']}")
+    fig.tight_layout()
     png = _figure_png(fig)
     plt.close(fig)
     return png
+
+
+def eps_writer(results: Results):
+    """A function from a sample to its eps as the suite wrote it (``8/255``), else in input units."""
+    labels = {}
+    for suite in results["suite"]["attack_suites"]:
+        for eps, text in zip(suite["eps"], suite.get("eps_written") or []):
+            labels[(suite["name"], eps)] = text
+    return lambda sample: labels.get((sample["attack_suite"], sample["eps"]), f"{sample['eps']:g}")
 
 
 MAX_TILES = 24  # a report's example grid never shows more than this many examples
@@ -98,6 +134,8 @@ def examples_png(results: Results) -> bytes | None:
     except ImportError:
         return None
     models, rows = _grid_samples(samples)
+    info = results["data"].get("info", {})
+    written = eps_writer(results)
     columns = max(len(r) for r in rows)
     lower, upper = results["data"]["bounds"]
     low, high = float(np.min(lower)), float(np.max(upper))  # one grey scale for every feature
@@ -111,8 +149,8 @@ def examples_png(results: Results) -> bytes | None:
             delta = x_adv - x
             scale = max(float(np.abs(delta).max()), 1e-12)
             panels = (
-                (_shown(x, low, high), f"label {sample['label']}"),
-                (_shown(x_adv, low, high), f"→ {sample['adv_pred']} @{sample['eps']:g}"),
+                (_shown(x, low, high), class_label(info, sample["label"])),
+                (_shown(x_adv, low, high), f"→ {class_label(info, sample['adv_pred'])} @ {written(sample)}"),
                 (_shown(delta, low, high, scale), f"±{scale:.3g}"),
             )
             for offset, ((shown, style), caption) in enumerate(panels):

@@ -12,7 +12,12 @@ slow down unrelated test runs.
 
 from __future__ import annotations
 
-import pytest
+try:
+    import pytest
+except ImportError as err:  # pragma: no cover - pytest loads this module, so it is there
+    raise ImportError(
+        "robustkit's pytest plugin (the assert_robust fixture) needs pytest: pip install 'robustkit[pytest]'."
+    ) from err
 
 
 @pytest.fixture

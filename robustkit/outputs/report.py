@@ -53,9 +53,10 @@ def write_report(results: Results, out_dir: str | Path, summary: pd.DataFrame | 
     put("report.md", markdown_report(results, summary))
     curves = curves_png(results, summary)
     grid = examples_png(results)
-    if curves:
-        put("robustness_curves.png", curves)
-    if grid:
-        put("examples.png", grid)
+    for name, picture in (("robustness_curves.png", curves), ("examples.png", grid)):
+        if picture:
+            put(name, picture)
+        else:  # a picture from an earlier run would describe other results
+            (out_dir / name).unlink(missing_ok=True)
     put("report.html", html_report(results, summary, curves, grid))
     return written

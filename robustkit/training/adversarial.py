@@ -35,9 +35,10 @@ import tensorflow as tf
 from robustkit.attacks.ascent import ProjectedAscent
 from robustkit.attacks.loop import LoopConfig, build_attack_fn
 from robustkit.errors import ConfigError
-from robustkit.inputs import validate_bounds, validate_eps
+from robustkit.inputs import validate_bounds
 from robustkit.logits import as_logits
 from robustkit.norms import get_norm
+from robustkit.ranges import in_input_units, parse_eps
 from robustkit.row_random import row_keys
 from robustkit.tape import value_and_gradient
 
@@ -91,7 +92,7 @@ class AdversarialTrainer(keras.Model):
             raise ConfigError(f"ramp_epochs must be an integer >= 0, got {ramp_epochs!r}.")
         self.model = model
         self.method = method
-        self.full_eps = validate_eps(eps)
+        self.full_eps = in_input_units(parse_eps(eps), validate_bounds(bounds))
         self.norm = get_norm(norm)
         single = method in ("fgsm-rs", "fgsm")
         self.steps = 1 if single else steps
