@@ -49,7 +49,10 @@ APGD_STEPS = (
     "tests/test_apgd.py::test_each_step_is_the_momentum_step_from_the_best_point_after_a_halving",
 )
 CHECKS_RUN = "tests/test_checks.py::test_each_check_fires_on_its_model"
+USER = "tests/test_user_messages.py"
+CONSTRAINED = "tests/test_constraints.py::test_every_attack_keeps_every_constraint"
 CHECK_TESTS = {  # the tests that make each trust check fire
+    "clean-accuracy": (f"{USER}::test_class_order_the_clean_accuracy_check_and_the_closing_summary",),
     "probability-outputs": (f"{CHECKS_RUN}[hot-softmax]",),
     "zero-gradients": (f"{CHECKS_RUN}[hot-softmax]", f"{CHECKS_RUN}[zero-gradient-quantizer]"),
     "finite-differences": (f"{CHECKS_RUN}[rounding]",),
@@ -90,8 +93,8 @@ MUTATIONS = [
             ("robustkit/ball.py", "tf.minimum(x64 + eps, ", "tf.minimum(x64 + 1.001 * eps, "),
             (
                 "robustkit/ball.py",
-                "return tf.minimum(tf.abs(delta), eps)",
-                "return tf.minimum(tf.abs(delta), 1.001 * eps)",
+                "return tf.minimum(tf.abs(delta), eps if radius is None else eps * radius())",
+                "return tf.minimum(tf.abs(delta), 1.001 * eps if radius is None else 1.001 * eps * radius())",
             ),
         ),
         (f"{GUARANTEE}[pgd-linf-float32]", f"{GUARANTEE}[apgd-linf-float64]"),
@@ -124,8 +127,8 @@ MUTATIONS = [
             ),
             (
                 "robustkit/attacks/compiled.py",
-                "x_adv = settle(x, last if last.dtype == x.dtype else tf.cast(last, x.dtype), eps, norm, lower, upper)",
-                "x_adv = last if last.dtype == x.dtype else tf.cast(last, x.dtype)",
+                "x_adv = settle(x, point, eps, norm, lower, upper)",
+                "x_adv = point",
             ),
         ),
         (
@@ -195,6 +198,97 @@ MUTATIONS = [
         "targeted DLR divides by z(1) - z(3) instead of z(1) - (z(3) + z(4)) / 2",
         (("robustkit/losses.py", "0.5 * (ranked[:, 2] + ranked[:, 3])", "ranked[:, 2]"),),
         ("tests/test_losses.py",),
+    ),
+    Mutation(
+        "integer-not-rounded",
+        "integer features keep the attack's fractional values",
+        (("robustkit/constraints.py", "    if integer.any():\n", "    if False:\n"),),
+        (f"{CONSTRAINED}[pgd-linf]", f"{CONSTRAINED}[square-l2]"),
+    ),
+    Mutation(
+        "integer-rounds-away",
+        "integer features take the nearest integer even where it leaves the ball",
+        (
+            (
+                "robustkit/constraints.py",
+                "flat = np.where(inside(nearest) & integer, nearest, toward_x)",
+                "flat = np.where(integer, nearest, toward_x)",
+            ),
+        ),
+        (f"{CONSTRAINED}[pgd-linf]", f"{CONSTRAINED}[apgd-l2]", f"{CONSTRAINED}[fgsm-l1]"),
+    ),
+    Mutation(
+        "one-hot-not-repaired",
+        "one-hot groups keep the attack's fractional values",
+        (("robustkit/constraints.py", "    if constraints.one_hot:\n", "    if False:\n"),),
+        (f"{CONSTRAINED}[pgd-linf]",),
+    ),
+    Mutation(
+        "immutable-moves",
+        "features with radius 0 are not put back at x nor measured as outside the ball",
+        (
+            ("robustkit/attacks/compiled.py", "point = tf.where(tf.constant(radius > 0), point, x)", "point = point"),
+            (
+                "robustkit/scaled_norm.py",
+                "return tf.where(pinned_moved, tf.constant(np.inf, size.dtype), size)",
+                "return size",
+            ),
+        ),  # fmt: skip
+        (f"{CONSTRAINED}[square-l2]", f"{CONSTRAINED}[fab-l2]"),
+    ),
+    Mutation(
+        "feature-scale-ignored",
+        "the L-inf box ignores each feature's eps scale",
+        (
+            (
+                "robustkit/attacks/loop/problem.py",
+                "self.eps64 if radius is None else self.eps64 * radius()",
+                "self.eps64",
+            ),
+        ),
+        ("tests/test_constraints.py::test_the_scale_lets_each_feature_move_by_its_own_eps",),
+    ),
+    Mutation(
+        "few-classes-keep-dlr",
+        "APGD-T and APGD-DLR keep the DLR losses on 2 and 3 classes",
+        (
+            (
+                "robustkit/attacks/few_classes.py",
+                "    if loss in SUBSTITUTES and classes < min_classes(loss):",
+                "    if False:",
+            ),
+        ),  # fmt: skip
+        ("tests/test_few_classes.py::test_autoattack_runs_on_two_and_three_classes_with_flat_inputs[standard-2]",),
+    ),
+    Mutation(
+        "class-order-ignored",
+        "--class-names names the classes but does not renumber the labels",
+        (
+            (
+                "robustkit/sources/classes.py",
+                "order = np.array([names.index(name) for name in own], np.int64)",
+                "order = np.arange(len(own))",
+            ),
+        ),
+        (f"{USER}::test_class_order_the_clean_accuracy_check_and_the_closing_summary",),
+    ),
+    Mutation(
+        "threshold-fraction-as-number",
+        "a gate threshold's eps 8/255 is read as the number 0.031 whatever the range",
+        (
+            (
+                "robustkit/outputs/gate.py",
+                "return in_input_units(threshold.eps, _suite_bounds(results, threshold.attack_suite))",
+                "return float(threshold.eps)",
+            ),
+        ),
+        (f"{USER}::test_a_gate_threshold_in_pixels_or_as_a_fraction_is_checked_before_the_run",),
+    ),
+    Mutation(
+        "unreadable-image-ignored",
+        "an image folder drops the files it cannot decode without a word",
+        (("robustkit/sources/folders.py", "    if unreadable:\n", "    if False:\n"),),
+        (f"{USER}::test_an_unreadable_image_is_named_and_other_files_are_skipped_once",),
     ),
     *(_check_always_passes(check) for check in CHECK_TESTS),
 ]

@@ -25,6 +25,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
 
@@ -56,17 +58,21 @@ def step_toward(value: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     return tf.where(tf.equal(value, target), value, tf.bitcast(moved, value.dtype))
 
 
+def norm_limit(eps: Any, dtype: Any, features: Any) -> Any:
+    """The largest L2/L1 norm left as it is: eps less headroom for rounding the difference to ``dtype``
+    (half its spacing, relative) and for the float64 accumulation of a norm over ``features`` numbers."""
+    roundoff = _UNIT_ROUNDOFF[tf.as_dtype(dtype)]
+    return eps * (1.0 - roundoff - tf.maximum(tf.constant(2.0**-40, tf.float64), 4.0 * features * 2.0**-53))
+
+
 def _allowed(norm: Norm, delta: tf.Tensor, eps: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
     """The largest move of each coordinate: ``delta`` shrunk into the ball (float64)."""
     if norm.name == "linf":
-        return tf.minimum(tf.abs(delta), eps)
+        radius = getattr(norm, "feature_radius", None)
+        return tf.minimum(tf.abs(delta), eps if radius is None else eps * radius())
     size = norm.measure(delta)
     features = tf.cast(tf.reduce_prod(tf.shape(delta)[1:]), tf.float64)
-    # Headroom for rounding the difference to the input's dtype (half its spacing, relative) and for the
-    # float64 accumulation of a norm over `features` numbers: either way the norm stays within eps.
-    limit = eps * (
-        1.0 - _UNIT_ROUNDOFF[dtype] - tf.maximum(tf.constant(2.0**-40, tf.float64), 4.0 * features * 2.0**-53)
-    )
+    limit = norm_limit(eps, dtype, features)
     scale = tf.where(size > limit, limit / tf.maximum(size, 1e-300), tf.ones_like(size))
     return tf.abs(delta) * tf.reshape(scale, tf.concat([[-1], tf.ones([tf.rank(delta) - 1], tf.int32)], 0))
 

@@ -76,7 +76,9 @@ def range_width(bounds: Any) -> float:
     if not math.isclose(widest, narrowest, rel_tol=1e-9):
         raise ConfigError(
             f"eps written as a fraction of the range needs one range for every feature, but these bounds have "
-            f"widths from {narrowest:g} to {widest:g}; write eps in input units instead."
+            f"widths from {narrowest:g} to {widest:g} (a table's columns, for instance). Write eps in input units "
+            "(--eps 0.1, or eps = [0.1] in the attack suite), or give each feature its own eps with --eps-scale std "
+            "or --eps-scale range (eps_scale in the suite): then eps, 8/255 too, counts in each feature's scale."
         )
     return widest
 

@@ -37,6 +37,7 @@ from robustkit.attacks.loop.records import per_row, where_rows
 from robustkit.attacks.settings import positive_int
 from robustkit.errors import ConfigError
 from robustkit.norms import Norm
+from robustkit.ranges import Eps
 
 MOMENTUM = 0.75
 
@@ -129,7 +130,7 @@ class APGD(GradientAttack):
 
     def __init__(
         self,
-        eps: float,
+        eps: Eps | str,
         steps: int = 100,
         norm: str | Norm = "linf",
         loss: str = "ce",
@@ -195,7 +196,7 @@ class APGDT(APGD):
 
     def __init__(
         self,
-        eps: float,
+        eps: Eps | str,
         steps: int = 100,
         norm: str | Norm = "linf",
         n_targets: int = 9,

@@ -9,6 +9,7 @@ that returns it from :meth:`GradientAttack.step_rule`.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Iterator
 from typing import Any
@@ -24,12 +25,14 @@ from robustkit.attacks.prepare import batches, choose_targets, prepare_batch
 from robustkit.attacks.replicas import map_on_replicas
 from robustkit.attacks.result import AttackResult
 from robustkit.attacks.settings import optional_step_size, positive_int, restarts_for, target_mode
+from robustkit.constraints import Constraints
 from robustkit.errors import InputError
 from robustkit.inputs import validate_bounds
 from robustkit.losses import validate_loss
 from robustkit.norms import Norm, get_norm
 from robustkit.ranges import Eps, in_input_units, parse_eps
 from robustkit.row_random import example_keys
+from robustkit.scaled_norm import ScaledNorm
 
 
 class GradientAttack:
@@ -59,6 +62,7 @@ class GradientAttack:
     keep_best = True
     name = "attack"
     eot = 1  # gradients averaged over this many passes (PGD and APGD take eot=)
+    constraints: Constraints | None = None  # per-feature eps, immutable, integer and one-hot features
 
     def __init__(
         self,
@@ -97,6 +101,28 @@ class GradientAttack:
 
     # -- configuration -------------------------------------------------------------------------
 
+    def with_constraints(self, constraints: Constraints | None) -> GradientAttack:
+        """This attack under feature constraints (:mod:`robustkit.constraints`): a copy, or itself for None.
+
+        Example:
+            >>> import numpy as np
+            >>> from robustkit.attacks import PGD
+            >>> from robustkit.constraints import FeatureSpec
+            >>> rule = FeatureSpec(immutable=(0,)).resolve(None, np.zeros((1, 3)), (0.0, 1.0))
+            >>> PGD(eps=0.1).with_constraints(rule).norm
+            ScaledNorm(LinfNorm(), radius=...)
+        """
+        if constraints is None:
+            return self
+        changed = copy.copy(self)
+        changed.constraints = constraints
+        changed.norm = ScaledNorm(getattr(self.norm, "base", self.norm), constraints.radius)
+        if constraints.needs_repair:
+            # The loop sees unrounded points: one it finds adversarial may stop being so once its integers
+            # and categories are made valid, so it must not stop early on it.
+            changed.early_stop = False
+        return changed
+
     def step_rule(self) -> StepRule:
         """The attack family's part of the loop (see :mod:`robustkit.attacks.loop.rule`)."""
         return ProjectedAscent(random_start=self.random_start)
@@ -130,6 +156,7 @@ class GradientAttack:
             "seed": self.seed,
             **({"eot": self.eot} if self.eot > 1 else {}),
             **({"straight_through": True} if self.straight_through else {}),
+            **({"constraints": list(self.constraints.described)} if self.constraints is not None else {}),
         }
 
     def __repr__(self) -> str:

@@ -23,6 +23,7 @@ from robustkit.attacks.loop import LoopConfig, build_attack_fn
 from robustkit.attacks.loop.records import hit
 from robustkit.attacks.result import AttackResult
 from robustkit.ball import settle
+from robustkit.constraints import repair
 from robustkit.errors import ConfigError
 from robustkit.logits import LogitsView, num_classes_of
 from robustkit.losses import GUIDED_LOSSES
@@ -206,9 +207,12 @@ def _settled(
     """
     settled = compiled_settle(attack, tuple(x.shape[1:]), x.dtype, out["x_adv"].dtype)
     x_adv, norms, changed = settled(x, out["x_adv"], tf.constant(float(attack.eps), tf.float64))
+    constraints = getattr(attack, "constraints", None)
+    if constraints is not None and constraints.needs_repair:
+        x_adv, norms, changed = _repaired(attack, x, x_adv, out["x_adv"])
     out["norms"] = norms.numpy()
     # Rows whose returned point differs from the loop's (a half-precision cast moves nearly all of them).
-    moved = np.flatnonzero(changed.numpy())
+    moved = np.flatnonzero(np.asarray(changed))
     if len(moved):
         compute_dtype = out["x_adv"].dtype
         rows = tf.cast(tf.gather(x_adv, moved), compute_dtype)
@@ -228,12 +232,20 @@ _SETTLE_OWNER = type("Settle", (), {})()  # the cache's owner: settling depends 
 
 
 def compiled_settle(attack: Any, example_shape: tuple, dtype: tf.DType, compute_dtype: tf.DType):
-    """The cached graph of ``(x, loop's last points, eps) -> (x_adv, norms in float64, changed rows)``."""
+    """The cached graph of ``(x, loop's last points, eps) -> (x_adv, norms in float64, changed rows)``.
+
+    Under feature constraints, immutable features are first put back at x (an attack with its own
+    geometry, FAB or Square's L2 proposal, may have moved them).
+    """
     norm, lower, upper = attack.norm, attack.lower, attack.upper
+    radius = getattr(norm, "radius", None)
 
     def build():
         def settle_batch(x, last, eps):
-            x_adv = settle(x, last if last.dtype == x.dtype else tf.cast(last, x.dtype), eps, norm, lower, upper)
+            point = last if last.dtype == x.dtype else tf.cast(last, x.dtype)
+            if radius is not None:
+                point = tf.where(tf.constant(radius > 0), point, x)
+            x_adv = settle(x, point, eps, norm, lower, upper)
             norms = norm.measure(tf.cast(x_adv, tf.float64) - tf.cast(x, tf.float64))
             changed = tf.not_equal(tf.cast(x_adv, compute_dtype), last)
             return x_adv, norms, tf.reduce_any(tf.reshape(changed, [tf.shape(x)[0], -1]), axis=1)
@@ -248,6 +260,24 @@ def compiled_settle(attack: Any, example_shape: tuple, dtype: tf.DType, compute_
         tf.TensorSpec((), tf.float64),
     ]
     return compiled(_SETTLE_OWNER, key, build, input_signature=signature)
+
+
+def _repaired(attack: Any, x: tf.Tensor, x_adv: tf.Tensor, last: tf.Tensor) -> tuple[tf.Tensor, Any, Any]:
+    """Integer features and one-hot groups made valid on the settled points (:func:`robustkit.constraints.repair`),
+    settled again in x's dtype; the norms and which rows differ from the loop's ``last`` points."""
+    fixed = repair(
+        x.numpy(),
+        x_adv.numpy(),
+        attack.eps,
+        attack.norm.base,
+        attack.constraints,
+        (attack.lower, attack.upper),
+        x.dtype,
+    )
+    settled = compiled_settle(attack, tuple(x.shape[1:]), x.dtype, x.dtype)
+    x_adv, norms, _ = settled(x, tf.cast(fixed, x.dtype), tf.constant(float(attack.eps), tf.float64))
+    changed = np.any((tf.cast(x_adv, last.dtype) != last).numpy().reshape(len(fixed), -1), axis=1)
+    return x_adv, norms, changed
 
 
 GUIDED_RUN_STREAM = 1 << 20  # apart from the restarts' numbers

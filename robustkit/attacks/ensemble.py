@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,9 @@ from robustkit.attacks.fab import FAB
 from robustkit.attacks.result import AttackResult
 from robustkit.attacks.settings import positive_int
 from robustkit.attacks.square import Square
+from robustkit.constraints import Constraints
 from robustkit.errors import ConfigError, InputError
+from robustkit.ranges import Eps
 
 VERSIONS = ("standard", "fast", "rand")
 EOT_SAMPLES = 20  # passes per gradient in the rand version
@@ -46,7 +49,7 @@ class AutoAttack:
     """Attacks in sequence, each on the survivors of the ones before (see the module docstring).
 
     Args:
-        eps: radius of the threat model.
+        eps: radius of the threat model: a number, or a fraction of the input range such as ``"8/255"``.
         norm: ``"linf"``, ``"l2"`` or ``"l1"``.
         version: ``"standard"`` or ``"fast"`` (see the module docstring), unless ``attacks`` is given.
         attacks: the attacks to run, in order, instead of a version's.
@@ -55,13 +58,14 @@ class AutoAttack:
         queries: Square's queries (5,000 in AutoAttack).
         straight_through: BPDA for every gradient attack of a version (see ``GradientAttack``).
         bounds, batch_size, seed: as for every attack.
+        constraints: feature constraints for every attack (:mod:`robustkit.constraints`).
     """
 
     name = "autoattack"
 
     def __init__(
         self,
-        eps: float,
+        eps: Eps | str,
         norm: str = "linf",
         version: str = "standard",
         attacks: list[GradientAttack] | None = None,
@@ -72,6 +76,7 @@ class AutoAttack:
         bounds: Any = (0.0, 1.0),
         batch_size: int = 256,
         seed: int | None = None,
+        constraints: Constraints | None = None,
     ):
         given = attacks is not None
         if attacks is None:
@@ -113,7 +118,7 @@ class AutoAttack:
                 attacks += [fab, square]
         if not attacks:
             raise ConfigError("attacks must name at least one attack.")
-        self.attacks = list(attacks)
+        self.attacks = [attack.with_constraints(constraints) for attack in attacks]
         self.names = [_label(a) for a in self.attacks]
         if len(set(self.names)) != len(self.names):
             raise ConfigError(f"The attacks must differ; got {self.names}.")
@@ -154,6 +159,14 @@ class AutoAttack:
 
     def __repr__(self) -> str:
         return f"AutoAttack({', '.join(self.names)})"
+
+    def with_constraints(self, constraints: Constraints | None) -> AutoAttack:
+        """This ensemble with every attack under feature constraints (:mod:`robustkit.constraints`)."""
+        if constraints is None:
+            return self
+        changed = copy.copy(self)
+        changed.attacks = [attack.with_constraints(constraints) for attack in self.attacks]
+        return changed
 
     def __call__(self, model: Any, x: Any, y: Any, *, seed: int | None = None, index: Any = None) -> tf.Tensor:
         return self.run(model, x, y, seed=seed, index=index).x_adv

@@ -44,6 +44,7 @@ from robustkit.attacks.settings import positive_int
 from robustkit.errors import ConfigError
 from robustkit.logits import LogitsView
 from robustkit.norms import Norm
+from robustkit.ranges import Eps
 from robustkit.row_random import row_normal, row_uniform
 from robustkit.tape import objective_and_gradient
 from robustkit.tracing import note_trace
@@ -177,7 +178,7 @@ class FAB(GradientAttack):
 
     def __init__(
         self,
-        eps: float,
+        eps: Eps | str,
         steps: int = 100,
         norm: str | Norm = "linf",
         n_targets: int = 9,

@@ -6,6 +6,7 @@ from typing import Any
 
 from robustkit.attacks.base import GradientAttack
 from robustkit.norms import Norm
+from robustkit.ranges import Eps
 
 
 class FGSM(GradientAttack):
@@ -30,7 +31,7 @@ class FGSM(GradientAttack):
 
     def __init__(
         self,
-        eps: float,
+        eps: Eps | str,
         norm: str | Norm = "linf",
         loss: str = "ce",
         targeted: bool = False,

@@ -7,6 +7,7 @@ from typing import Any
 from robustkit.attacks.base import GradientAttack
 from robustkit.attacks.settings import positive_int
 from robustkit.norms import Norm
+from robustkit.ranges import Eps
 
 
 class PGD(GradientAttack):
@@ -32,7 +33,7 @@ class PGD(GradientAttack):
 
     def __init__(
         self,
-        eps: float,
+        eps: Eps | str,
         steps: int = 10,
         step_size: float | None = None,
         norm: str | Norm = "linf",

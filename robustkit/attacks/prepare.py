@@ -50,6 +50,12 @@ def prepare_batch(attack: Any, model: Any, x: Any, y: Any, target: Any) -> Prepa
             f"example of shape {tuple(x.shape[1:])}."
         ) from None
     ensure_in_bounds(x, attack.lower, attack.upper)
+    constraints = getattr(attack, "constraints", None)
+    if constraints is not None and constraints.radius.shape != tuple(x.shape[1:]):
+        raise ConfigError(
+            f"The feature constraints were made for examples of shape {constraints.radius.shape}, but x has "
+            f"examples of shape {tuple(x.shape[1:])}."
+        )
     view = as_logits(model, x_sample=x[:8])
     classes = num_classes_of(view, x)
     if classes < min_classes(loss_for_classes(attack.loss, classes)):

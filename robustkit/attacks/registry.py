@@ -19,6 +19,7 @@ from robustkit.attacks.fab import FAB
 from robustkit.attacks.fgsm import FGSM
 from robustkit.attacks.pgd import PGD
 from robustkit.attacks.square import Square
+from robustkit.constraints import Constraints
 from robustkit.errors import ConfigError
 from robustkit.norms import L1Norm
 
@@ -32,7 +33,9 @@ ATTACKS: dict[str, type[GradientAttack]] = {
 }
 
 
-def build_attack(name: str, *, sparsity: float | None = None, **settings: Any) -> GradientAttack:
+def build_attack(
+    name: str, *, sparsity: float | None = None, constraints: Constraints | None = None, **settings: Any
+) -> GradientAttack:
     """The attack ``name`` (``"fgsm"`` or ``"pgd"``) with ``settings`` (its constructor's arguments).
 
     ``sparsity`` sets the share of coordinates an L1 step moves (``norm="l1"`` only).
@@ -45,6 +48,7 @@ def build_attack(name: str, *, sparsity: float | None = None, **settings: Any) -
             raise ConfigError("sparsity is a setting of L1 attacks; set norm='l1' or leave it out.")
         settings["norm"] = L1Norm(sparsity)
     try:
-        return ATTACKS[kind](**settings)
+        attack = ATTACKS[kind](**settings)
     except TypeError as err:
         raise ConfigError(f"Bad settings for the {kind} attack: {err}.") from None
+    return attack.with_constraints(constraints)

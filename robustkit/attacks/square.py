@@ -37,6 +37,7 @@ from robustkit.attacks.base import GradientAttack
 from robustkit.attacks.loop import Evaluation, Problem, Rows
 from robustkit.attacks.loop.records import where_rows
 from robustkit.errors import ConfigError
+from robustkit.ranges import Eps
 from robustkit.row_random import row_uniform
 
 HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)  # of every 10,000 queries
@@ -178,7 +179,7 @@ class Square(GradientAttack):
 
     def __init__(
         self,
-        eps: float,
+        eps: Eps | str,
         queries: int = 5000,
         norm: str = "linf",
         p_init: float = 0.8,

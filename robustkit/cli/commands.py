@@ -12,12 +12,14 @@ from rich.table import Table
 from robustkit.attacks import AutoAttack, build_attack
 from robustkit.cli.running import (
     console,
+    features_with_overrides,
     out,
     print_closing_notes,
     run_with_progress,
     suite_with_overrides,
     summary_table,
 )
+from robustkit.constraints import FeatureSpec
 from robustkit.errors import ConfigError
 from robustkit.evaluation.results import read_results
 from robustkit.evaluation.suite_files import available_suites, read_toml
@@ -49,10 +51,10 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def _attack_settings(args, bounds) -> dict:
+def _attack_settings(args, eps: float, bounds) -> dict:
     """The attack's settings from the options, each attack's defaults filling the rest."""
     kind = args.attack
-    settings = dict(eps=args.eps, norm=args.norm, bounds=bounds, seed=args.seed, step_size=args.step_size)
+    settings = dict(eps=eps, norm=args.norm, bounds=bounds, seed=args.seed, step_size=args.step_size)
     if kind in OWN_LOSS:
         if args.loss is not None:
             raise ConfigError(f"--loss is not a setting of {kind}: it always uses its own loss.")
@@ -83,24 +85,28 @@ def cmd_attack(args) -> int:
         raise ConfigError(f"--bounds needs LOW < HIGH, got {args.bounds[0]:g} {args.bounds[1]:g}.")
     bounds = tuple(args.bounds) if args.bounds else data.bounds
     ensure_data_in_bounds(x, bounds, f"The {args.split} data of {args.data!r}")
-    args.eps = in_input_units(args.eps, bounds)
+    features = features_with_overrides(FeatureSpec(), args)
+    constraints = features.resolve(data.info.get("features"), x, bounds) if features else None
+    # under a per-feature scale eps is in the scale's units, and a fraction "a/b" is just that number
+    eps = in_input_units(args.eps, (0.0, 1.0) if features.eps_scale is not None else bounds)
     if args.attack == "autoattack":
         attack: Any = AutoAttack(
-            args.eps,
+            eps,
             norm=args.norm,
             version=args.ensemble,
             steps=args.steps or 100,
             bounds=bounds,
             seed=args.seed,
             straight_through=args.straight_through,
+            constraints=constraints,
         )
     else:
-        settings = _attack_settings(args, bounds)
+        settings = _attack_settings(args, eps, bounds)
         if args.straight_through:
             if args.attack == "square":
                 raise ConfigError("--straight-through is for gradient attacks; square uses no gradient.")
             settings["straight_through"] = True
-        attack = build_attack(args.attack, **settings)
+        attack = build_attack(args.attack, **settings, constraints=constraints)
     model = load_model(with_option(args.model, "output", args.output) if args.output else args.model)
     start = time.perf_counter()
     result = attack.run(model, x, y)

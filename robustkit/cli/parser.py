@@ -13,6 +13,7 @@ import re
 
 from robustkit.attacks import ATTACKS
 from robustkit.attacks.ensemble import VERSIONS
+from robustkit.constraints import parse_eps_scale, parse_features
 from robustkit.errors import ConfigError
 from robustkit.losses import LOSSES
 from robustkit.norms import NORMS
@@ -64,6 +65,41 @@ def _number(text: str) -> float:
     return value
 
 
+def _features(text: str) -> tuple[str, ...]:
+    try:
+        return parse_features(text)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _eps_scale(text: str) -> str | tuple[float, ...]:
+    try:
+        return parse_eps_scale(text)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _add_feature_options(parser: argparse.ArgumentParser) -> None:
+    """The tabular threat model: features by column name (tables) or flat index (anything else)."""
+    parser.add_argument(
+        "--eps-scale",
+        type=_eps_scale,
+        metavar="std|range|S,S,...",
+        help="per-feature eps: feature i moves by eps times its standard deviation, its range, or a given scale",
+    )
+    parser.add_argument("--immutable", type=_features, metavar="F,F,...", help="features that never move")
+    parser.add_argument(
+        "--integer", type=_features, metavar="F,F,...", help="features whose adversarial values are integers"
+    )
+    parser.add_argument(
+        "--one-hot",
+        type=_features,
+        action="append",
+        metavar="F,F,...",
+        help="features that one-hot encode a category and stay one category (repeat for each group)",
+    )
+
+
 OUTPUT_HELP = "the output that holds the logits, for models with several outputs (its name)"
 BOUNDS_HELP = "the range the model reads, e.g. 0 255 (default: the attack suite's, else the data's, else 0 1)"
 
@@ -97,6 +133,7 @@ def _add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
     )
     parser.add_argument("--bounds", nargs=2, type=_number, metavar=("LOW", "HIGH"), help=BOUNDS_HELP)
     parser.add_argument("--class-names", type=_class_names, metavar="NAME,NAME,...", help=CLASS_NAMES_HELP)
+    _add_feature_options(parser)
     parser.add_argument("--limit", type=_integer(1), help="use only the first N test examples")
     parser.add_argument(
         "--shard-size",
@@ -170,6 +207,7 @@ def _add_attack_options(attack: argparse.ArgumentParser) -> None:
         "--eps", type=_eps, required=True, help="a number in input units, or a fraction of the range: 8/255"
     )
     attack.add_argument("--bounds", nargs=2, type=_number, metavar=("LOW", "HIGH"), help=BOUNDS_HELP)
+    _add_feature_options(attack)
     attack.add_argument(
         "--steps", type=_integer(1), help="steps (pgd: default 10; apgd, apgd-t, fab, autoattack: 100; square: queries)"
     )

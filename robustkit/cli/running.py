@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from robustkit.constraints import FeatureSpec
 from robustkit.errors import ConfigError
 from robustkit.evaluation.runner import BenchmarkRun, run_benchmark
 from robustkit.evaluation.suites import BenchmarkSuite, load_attack_suite, load_benchmark_suite
@@ -43,6 +44,7 @@ def suite_with_overrides(args) -> BenchmarkSuite:
         suite.bounds = (low, high)
     if args.class_names:
         suite.class_names = tuple(args.class_names)
+    suite.features = features_with_overrides(suite.features, args)
     if args.limit is not None:
         suite.limit = args.limit
     if args.shard_size is not None:
@@ -50,6 +52,16 @@ def suite_with_overrides(args) -> BenchmarkSuite:
     if args.seed is not None:
         suite.seed = args.seed
     return suite
+
+
+def features_with_overrides(features: FeatureSpec, args) -> FeatureSpec:
+    """The suite's feature constraints with those the options give (each option replaces its key)."""
+    return FeatureSpec(
+        args.eps_scale if args.eps_scale is not None else features.eps_scale,
+        args.immutable if args.immutable else features.immutable,
+        args.integer if args.integer else features.integer,
+        tuple(args.one_hot) if args.one_hot else features.one_hot,
+    )
 
 
 def summary_table(summary: pd.DataFrame) -> Table:

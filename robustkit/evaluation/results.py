@@ -47,6 +47,7 @@ class _AttackSuiteOptional(TypedDict, total=False):
     eps_written: list[str]  # eps as written, when given as fractions of the input range ("8/255")
     headline_eps: float  # the eps the report's summary shows, when the suite names one
     chain: bool  # each attack attacks only what the earlier ones left robust; its rows are cumulative
+    constraints: dict[str, Any]  # feature constraints: radius, integer, one_hot (flat indices), described
 
 
 class AttackSuiteConfig(_AttackSuiteOptional):
@@ -60,6 +61,7 @@ class AttackSuiteConfig(_AttackSuiteOptional):
 class _SuiteOptional(TypedDict, total=False):
     bounds: list[Any]  # bounds set for every attack suite (the benchmark suite's file or --bounds)
     class_names: list[str]  # the models' class order given by the suite or --class-names
+    features: dict[str, Any]  # the feature constraints as written: eps_scale, immutable, integer, one_hot
 
 
 class SuiteConfig(_SuiteOptional):

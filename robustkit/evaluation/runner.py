@@ -158,8 +158,9 @@ class _Runner:
         self.suite, self.out_dir, self.progress, self.fresh = suite, out_dir, progress, fresh
         self.strategy = strategy  # a tf.distribute strategy: batches side by side on its replicas
         self.data = with_class_names(load_data(suite.data), suite.class_names).take(suite.limit)
-        # eps written as fractions of the range ("8/255") become input units once the bounds are known
-        self.suite = suite = replace(suite, attack_suites=[s.resolved(self.bounds(s)) for s in suite.attack_suites])
+        # eps written as fractions of the range ("8/255") become input units once the bounds are known;
+        # under a per-feature eps scale, eps is in the scale's units and a fraction is just a number
+        self.suite = suite = replace(suite, attack_suites=[self.threat_model(s) for s in suite.attack_suites])
         self.x, self.y = self.data.x_test, self.data.y_test  # x may stay on disk (NpyOnDisk): read a shard at a time
         self.results = _new_results(suite, self.data, self.y)
         n = len(self.y)
@@ -168,6 +169,17 @@ class _Runner:
         self.total = len(suite.models) * cells_per_model * len(self.shards)
         self.done = self.computed = self.reused = 0
         self.validated: set[str] = set()  # the bounds the data was checked against
+
+    def threat_model(self, attack_suite: AttackSuite) -> AttackSuite:
+        """An attack suite with its eps in input units and the suite's feature constraints resolved on the data."""
+        features = self.suite.features
+        if not features:
+            return attack_suite.resolved(self.bounds(attack_suite))
+        sample = np.asarray(self.data.x_test[:CHUNK], np.float64)  # the scale ("std") of data that may be on disk
+        constraints = features.resolve(self.data.info.get("features"), sample, self.bounds(attack_suite))
+        scaled = features.eps_scale is not None
+        resolved = attack_suite.resolved((0.0, 1.0) if scaled else self.bounds(attack_suite))
+        return replace(resolved, constraints=constraints)
 
     def validate_data(self, attack_suite: AttackSuite) -> None:
         """Check the data against an attack suite's bounds, once per bounds (a pass over data that may be large)."""

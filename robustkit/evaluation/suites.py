@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from robustkit.attacks.registry import ATTACKS
+from robustkit.constraints import SCALES, Constraints, FeatureSpec
 from robustkit.errors import ConfigError
 from robustkit.evaluation.results import AttackSuiteConfig, SuiteConfig
 from robustkit.evaluation.suite_files import (
@@ -99,6 +100,10 @@ BENCH_KEYS = {
     "shard_size": "examples in memory at a time (integer >= 1, default 65536): larger data is evaluated in shards",
     "bounds": "[lower, upper] the model reads, for every attack suite (each a number, per channel or per feature)",
     "class_names": "the models' class names in their order: the data's labels are renumbered to it by name",
+    "eps_scale": "'std', 'range' or one number per feature: feature i moves by eps times its scale",
+    "immutable": "features that never move: column names of a table, or flat indices",
+    "integer": "features whose adversarial values are integers: column names, or flat indices",
+    "one_hot": "groups of features that encode one category each: a list of lists of names or indices",
 }
 
 
@@ -171,6 +176,7 @@ class AttackSuite:
     eps_written: tuple[str, ...] = ()
     headline_eps: Eps | None = None
     chain: bool = False  # each attack only on what the earlier ones left robust; rows are cumulative
+    constraints: Constraints | None = None  # per-feature eps, immutable, integer, one-hot (resolved on the data)
 
     def resolved(self, bounds: Any) -> AttackSuite:
         """This suite with every eps in input units, for inputs in ``bounds`` (fractions of the range scaled).
@@ -213,6 +219,8 @@ class AttackSuite:
             config["eps_written"] = list(self.eps_written)
         if self.headline_eps is not None:
             config["headline_eps"] = float(self.headline_eps)
+        if self.constraints is not None:  # only then: cells of unconstrained suites keep their keys
+            config["constraints"] = self.constraints.config()
         if self.chain:
             config["chain"] = True
         return config
@@ -360,6 +368,7 @@ class BenchmarkSuite:
     bounds: tuple[Any, Any] | None = None  # the bounds the models read, for every attack suite
     shard_size: int = DEFAULT_SHARD_SIZE  # examples in memory at a time; larger data is evaluated shard by shard
     class_names: tuple[str, ...] | None = None  # the models' classes in order (the data's labels follow, by name)
+    features: FeatureSpec = field(default_factory=FeatureSpec)  # constraints on the features, by name or index
 
     def config(self) -> SuiteConfig:
         config: SuiteConfig = {
@@ -376,6 +385,8 @@ class BenchmarkSuite:
             config["bounds"] = bounds_to_json(self.bounds)
         if self.class_names is not None:
             config["class_names"] = list(self.class_names)
+        if self.features:
+            config["features"] = self.features.config()
         return config
 
 
@@ -452,6 +463,31 @@ def load_benchmark_suite(name_or_path: str) -> BenchmarkSuite:
         _bounds_value(path, data.get("bounds")),
         integer_value(path, "top-level", "shard_size", data.get("shard_size", DEFAULT_SHARD_SIZE), 1),
         _class_names(path, data.get("class_names")),
+        _feature_spec(path, data),
+    )
+
+
+def _feature_spec(path: Path, data: dict) -> FeatureSpec:
+    """The feature constraints of a benchmark suite file (``eps_scale``, ``immutable``, ``integer``, ``one_hot``)."""
+
+    def features(key: str, value: Any) -> tuple:
+        if not isinstance(value, list) or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+            raise bad_value(path, "top-level", key, value, BENCH_KEYS[key])
+        return tuple(value)
+
+    scale = data.get("eps_scale")
+    if isinstance(scale, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in scale):
+        scale = tuple(float(v) for v in scale)
+    elif scale is not None and scale not in SCALES:
+        raise bad_value(path, "top-level", "eps_scale", scale, BENCH_KEYS["eps_scale"])
+    groups = data.get("one_hot", [])
+    if not isinstance(groups, list):
+        raise bad_value(path, "top-level", "one_hot", groups, BENCH_KEYS["one_hot"])
+    return FeatureSpec(
+        scale,
+        features("immutable", data.get("immutable", [])),
+        features("integer", data.get("integer", [])),
+        tuple(features("one_hot", group) for group in groups),
     )
 
 

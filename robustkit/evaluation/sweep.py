@@ -21,6 +21,7 @@ import tensorflow as tf
 from robustkit.attacks import AttackResult, GradientAttack, build_attack
 from robustkit.attacks.compiled import evaluation_at_x, run_validated
 from robustkit.attacks.replicas import map_on_replicas
+from robustkit.constraints import Constraints
 from robustkit.errors import GradientError
 from robustkit.evaluation.cells import Cell, cell_seed
 from robustkit.evaluation.results import PER_EXAMPLE, AttackRecord
@@ -33,11 +34,23 @@ NO_GRADIENT = "no-gradient"
 
 
 def attack_for(
-    spec: AttackSpec, eps: float, bounds: Any, seed: int, batch_size: int, early_stop: bool = True
+    spec: AttackSpec,
+    eps: float,
+    bounds: Any,
+    seed: int,
+    batch_size: int,
+    early_stop: bool = True,
+    constraints: Constraints | None = None,
 ) -> GradientAttack:
     """The attack a suite's ``spec`` describes, at one eps (evaluation mode: early stopping on by default)."""
     return build_attack(
-        spec.type, **spec.settings(eps), bounds=bounds, seed=seed, batch_size=batch_size, early_stop=early_stop
+        spec.type,
+        **spec.settings(eps),
+        bounds=bounds,
+        seed=seed,
+        batch_size=batch_size,
+        early_stop=early_stop,
+        constraints=constraints,
     )
 
 
@@ -158,7 +171,8 @@ def sweep(
             elif masked:  # no input gradient at an earlier eps: none at this one either
                 cell = Cell.empty(x.shape[1:], x.dtype, alive, NO_GRADIENT)
             else:
-                attack = attack_for(spec, eps, bounds, cell_seed(seed, label, suite.name, spec.name, eps), batch_size)
+                seed_here = cell_seed(seed, label, suite.name, spec.name, eps)
+                attack = attack_for(spec, eps, bounds, seed_here, batch_size, constraints=suite.constraints)
                 cell, at_x = _attack_cell(attack, view, x, y, alive, batch_size, at_x, charge_here, strategy, offset)
             cell.seconds = time.perf_counter() - start
             cell.save(path)

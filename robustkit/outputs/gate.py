@@ -36,10 +36,12 @@ class Threshold:
     attack_suite: str  # an attack suite's name, or a norm
     eps: Eps  # in input units, or a fraction of the input range
     minimum: float
+    written: str = field(default="", compare=False, repr=False)  # the threshold as the user wrote it
 
     @property
     def text(self) -> str:
-        return f"{self.model + '/' if self.model else ''}{self.attack_suite}:{eps_label(self.eps)}={self.minimum:g}"
+        shown = f"{self.model + '/' if self.model else ''}{self.attack_suite}:{eps_label(self.eps)}={self.minimum:g}"
+        return self.written or shown
 
 
 @dataclass
@@ -76,7 +78,7 @@ def parse_threshold(text: str) -> Threshold:
         raise ConfigError(
             f"Bad threshold {text!r}: the minimum is a robust accuracy in [0, 1], got {match['minimum']!r}."
         )
-    return Threshold(match["model"], match["attack_suite"], eps, minimum)
+    return Threshold(match["model"], match["attack_suite"], eps, minimum, text.strip())
 
 
 def _suite_bounds(results: Results, attack_suite: str) -> Any:
@@ -113,8 +115,11 @@ def check_thresholds_fit(thresholds: list[Threshold], attack_suites: list[Any], 
         if comparable and len(comparable) == sum(len(s.eps) for s in matching):
             if not any(math.isclose(float(e), float(threshold.eps), rel_tol=1e-9, abs_tol=1e-12) for e in comparable):
                 grid = ", ".join(eps_label(e) for e in comparable)
+                written = (
+                    threshold.text.split(":", 1)[1].rsplit("=", 1)[0] if threshold.written else eps_label(threshold.eps)
+                )
                 raise ConfigError(
-                    f"Threshold {threshold.text!r}: eps {eps_label(threshold.eps)} is not in the grid of "
+                    f"Threshold {threshold.text!r}: eps {written} is not in the grid of "
                     f"{threshold.attack_suite!r} ({grid}); give one of those, or add it with --eps."
                 )
 

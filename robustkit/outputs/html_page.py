@@ -13,6 +13,7 @@ from robustkit.outputs.glance import checks_matrix, summary_rows
 from robustkit.outputs.markdown import eps_units, pivot_rows
 from robustkit.outputs.notes import run_notes
 from robustkit.outputs.plots import PLOT_HINT
+from robustkit.outputs.table_examples import COLUMNS, is_table, table_example_rows
 from robustkit.ranges import describe_bounds
 
 HTML_STYLE = """
@@ -90,6 +91,9 @@ def html_report(results: Results, summary: pd.DataFrame, curves: bytes | None, g
             body.append(pd.DataFrame(broke, columns=order).to_html(index=False, escape=True, classes="contributions"))
     if grid:
         body.append(_image("Examples", "original, adversarial and perturbation images", grid))
+    if is_table(results):
+        body.append("<h2>Examples</h2><p>Broken examples and the features the attack changed most.</p>")
+        body.append(_table(table_example_rows(results), COLUMNS, "examples"))
     body.append("<details><summary>All results</summary>")
     body.append(summary.to_html(index=False, float_format=lambda v: f"{v:.4g}", classes="summary"))
     body.append("</details>")

@@ -14,6 +14,7 @@ from robustkit.evaluation.contributions import contribution_rows
 from robustkit.evaluation.results import AttackSuiteConfig, Results
 from robustkit.outputs.glance import checks_matrix, headline_eps, summary_rows
 from robustkit.outputs.notes import run_notes
+from robustkit.outputs.table_examples import COLUMNS, is_table, table_example_rows
 from robustkit.ranges import describe_bounds
 
 
@@ -165,6 +166,13 @@ def _models(results: Results) -> list[str]:
     return ["", "## Models", "", render_markdown_table(models, columns)]
 
 
+def _table_examples(results: Results) -> list[str]:
+    if not is_table(results):
+        return []
+    text = "Broken examples and the features the attack changed most (largest relative change first)."
+    return ["", "## Examples", "", text, "", render_markdown_table(table_example_rows(results), COLUMNS)]
+
+
 def markdown_report(results: Results, summary: pd.DataFrame) -> str:
     """The whole ``report.md``."""
     run = results.get("run", {})
@@ -175,5 +183,5 @@ def markdown_report(results: Results, summary: pd.DataFrame) -> str:
         "",
     ]
     parts = _header(results) + _at_a_glance(results, summary) + _attack_suite_tables(results, summary)
-    parts += _contributions(results)
+    parts += _contributions(results) + _table_examples(results)
     return "\n".join(parts + _worst_case_table(summary) + _models(results) + footer)

@@ -28,9 +28,13 @@ def run_notes(results: Any) -> list[str]:
     classes = describe_classes(results["data"].get("info", {}))
     if classes:
         notes.append(f"Classes: {classes}.")
-    constraints = results["suite"].get("constraints") if "suite" in results else None
-    if constraints:
-        notes.append("Constraints in force: " + "; ".join(constraints["described"]) + ".")
+    described = {
+        tuple(suite["constraints"]["described"])
+        for suite in results.get("suite", {}).get("attack_suites", [])
+        if suite.get("constraints")
+    }
+    for texts in sorted(described):
+        notes.append("Constraints in force: " + "; ".join(texts) + ".")
     for model, info in results.get("models", {}).items():
         for text in info.get("substitutions", []):
             notes.append(f"{model}: {text}")

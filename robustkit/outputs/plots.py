@@ -124,7 +124,7 @@ def _grid_samples(samples: list) -> tuple[list[str], list[list]]:
 def examples_png(results: Results) -> bytes | None:
     """A compact grid: one row per model, each example a tile of original, adversarial and perturbation."""
     samples = results.get("samples") or []
-    if not samples:
+    if not samples or np.asarray(samples[0]["x"]).ndim == 1:  # tables: the report lists their changed features
         return None
     try:
         import matplotlib

@@ -111,7 +111,8 @@ class Problem:
 
     def linf_box(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """The L-inf ball around ``x`` intersected with the bounds, exactly as x's dtype can hold it."""
-        return linf_box(x, self.eps64, self.lower64, self.upper64)
+        radius = getattr(self.norm, "feature_radius", None)  # a per-feature ball (robustkit.scaled_norm)
+        return linf_box(x, self.eps64 if radius is None else self.eps64 * radius(), self.lower64, self.upper64)
 
     def project(self, x_new: tf.Tensor, x_orig: tf.Tensor) -> tf.Tensor:
         """The closest point to ``x_new`` in the eps-ball around ``x_orig`` and the bounds."""
