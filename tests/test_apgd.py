@@ -13,7 +13,7 @@ from robustkit.attacks import APGD, APGDT, PGD
 from robustkit.attacks.apgd import APGDRule
 from robustkit.attacks.apgd_schedule import checkpoints, interval_table
 from robustkit.attacks.loop import LoopConfig, Problem
-from robustkit.errors import ConfigError
+from robustkit.errors import ConfigError, RobustkitWarning
 from robustkit.logits import as_logits
 from robustkit.norms import get_norm
 from robustkit.row_random import example_keys
@@ -111,10 +111,12 @@ def test_apgd_t_runs_each_target_on_the_survivors_only(digits, digits_cnn):
     assert set(np.unique(result.grad_evals)) <= {steps * k for k in range(1, n_targets + 1)}
 
 
-def test_apgd_t_needs_four_classes_and_caps_its_targets():
+def test_apgd_t_below_four_classes_steers_with_the_margin_and_caps_its_targets():
+    """Targeted DLR needs a fourth logit: on 3 classes APGD-T says so and climbs the targeted margin."""
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3)])
-    with pytest.raises(ConfigError, match="needs at least 4 classes"):
-        APGDT(eps=0.1, steps=2).run(model, np.full((2, 3), 0.5, "float32"), [0, 1])
+    with pytest.warns(RobustkitWarning, match="targeted margin z_t - z_y instead of its loss 'dlr-targeted'"):
+        result = APGDT(eps=0.1, steps=2).run(model, np.full((2, 3), 0.5, "float32"), [0, 1])
+    assert np.abs(result.x_adv.numpy() - 0.5).max() <= 0.1
     assert APGDT(eps=0.1, n_targets=20).guide_ranks(5) == [2, 3, 4, 5]
 
 

@@ -70,11 +70,14 @@ def test_a_binary_table_through_autoattack_on_the_command_line_and_in_a_report(t
     frame.to_csv(tmp_path / "t.csv", index=False)
     model.save(tmp_path / "m.keras")
     common = ["--model", str(tmp_path / "m.keras"), "--data", str(tmp_path / "t.csv")]
-    code = main(["attack", *common, "--attack", "autoattack", "--ensemble", "standard", "--eps", "0.2", "--steps", "5"]
-                + ["--out", str(tmp_path / "adv.npz")])  # fmt: skip
-    err = capsys.readouterr().err
-    assert code == 0, err
-    assert "apgd-t uses the targeted margin z_t - z_y instead of its loss 'dlr-targeted'" in err.replace("\n", " ")
+    for version, substituted in (("standard", "dlr-targeted"), ("fast", "dlr-targeted"), ("rand", "dlr")):
+        out = tmp_path / f"{version}.npz"
+        code = main(["attack", *common, "--attack", "autoattack", "--ensemble", version, "--eps", "0.2", "--steps", "5"]
+                    + ["--out", str(out)])  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 0 and "Traceback" not in err, err
+        assert f"instead of its loss '{substituted}'" in err.replace("\n", " ")
+        assert np.abs(np.load(out)["x_adv"] - x).max() <= 0.2 + 1e-6
     suite = tmp_path / "aa.toml"
     suite.write_text(
         'name = "aa"\nnorm = "linf"\neps = [0.2]\nchain = true\n\n'

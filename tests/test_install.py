@@ -120,5 +120,6 @@ def test_a_local_suite_overrides_the_packaged_one(installed, tmp_path):
         'name = "linf"\nnorm = "linf"\neps = [0.05]\n[[attack]]\ntype = "fgsm"\n'
     )
     listing = _run([str(script), "suites"], tmp_path, dict(env, COLUMNS="200"))
-    line = next(row for row in listing.stdout.splitlines() if " linf " in row)
-    assert "local" in line
+    rows = listing.stdout.splitlines()
+    at = next(i for i, row in enumerate(rows) if row.startswith("│ linf "))
+    assert "local: attacks/linf.toml" in rows[at + 1]  # the row's second line names where it comes from

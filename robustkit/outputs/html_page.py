@@ -12,7 +12,7 @@ from robustkit.evaluation.results import Results, headline_eps
 from robustkit.outputs.glance import checks_matrix, summary_rows
 from robustkit.outputs.markdown import eps_units, pivot_rows
 from robustkit.outputs.notes import run_notes
-from robustkit.outputs.plots import PLOT_HINT
+from robustkit.outputs.plots import PLOT_HINT, panel_title
 from robustkit.outputs.table_examples import COLUMNS, is_table, table_example_rows
 from robustkit.ranges import describe_bounds
 
@@ -78,7 +78,7 @@ def html_report(results: Results, summary: pd.DataFrame, curves: bytes | None, g
         rows, columns = pivot_rows(summary, attack_suite["name"])
         frame = pd.DataFrame(rows, columns=columns)
         frame["attack"] = frame["attack"].str.replace("**", "", regex=False)
-        body.append(f"<h2>{html.escape(attack_suite['name'])} ({attack_suite['norm']}): robust accuracy %</h2>")
+        body.append(f"<h2>{html.escape(panel_title(attack_suite))}: robust accuracy %</h2>")
         body.append(f"<p>{html.escape(eps_units(attack_suite))}.</p>")
         body.append(frame.to_html(index=False, escape=True, classes="robust-accuracy"))
         broke = [r for r in contribution_rows(results) if r["attack suite"] == attack_suite["name"]]

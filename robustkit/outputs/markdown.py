@@ -14,6 +14,7 @@ from robustkit.evaluation.contributions import contribution_rows
 from robustkit.evaluation.results import AttackSuiteConfig, Results
 from robustkit.outputs.glance import checks_matrix, headline_eps, summary_rows
 from robustkit.outputs.notes import run_notes
+from robustkit.outputs.plots import panel_title
 from robustkit.outputs.table_examples import COLUMNS, is_table, table_example_rows
 from robustkit.ranges import describe_bounds
 
@@ -97,7 +98,7 @@ def _attack_suite_tables(results: Results, summary: pd.DataFrame) -> list[str]:
     for attack_suite in results["suite"]["attack_suites"]:
         rows, columns = pivot_rows(summary, attack_suite["name"])
         attacks = ", ".join(describe_attack(a) for a in attack_suite["attacks"])
-        heading = f"## {attack_suite['name']} ({attack_suite['norm']}): {attacks}"
+        heading = f"## {panel_title(attack_suite)}: {attacks}"
         parts += ["", heading, "", eps_units(attack_suite) + ".", "", render_markdown_table(rows, columns)]
     return parts
 

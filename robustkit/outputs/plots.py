@@ -27,8 +27,8 @@ def panel_title(attack_suite: Any) -> str:
     """An attack suite's panel title: its name, and its norm when the name does not say it.
 
     Example:
-        >>> panel_title({"name": "linf", "norm": "linf"}), panel_title({"name": "autoattack-l2", "norm": "l2"})
-        ('linf', 'autoattack-l2 (l2)')
+        >>> panel_title({"name": "linf", "norm": "linf"}), panel_title({"name": "aa", "norm": "l2"})
+        ('linf', 'aa (l2)')
     """
     name, norm = attack_suite["name"], attack_suite["norm"]
     return name if norm in name else f"{name} ({norm})"
