@@ -45,6 +45,8 @@ from robustkit.norms import get_norm
 from robustkit.ranges import broadcast_bounds
 from robustkit.scaled_norm import ScaledNorm
 
+__all__ = ["SCALES", "Constraints", "FeatureSpec", "parse_eps_scale", "parse_features", "repair"]
+
 SCALES = ("std", "range")
 Feature = str | int
 

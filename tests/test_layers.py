@@ -42,6 +42,10 @@ LAYERS = [
     ("sources", ["robustkit.sources"]),
     ("evaluation", ["robustkit.evaluation"]),
     ("outputs", ["robustkit.outputs"]),
+    (  # old import paths of moved modules, kept for one release: they may point at any layer below
+        "deprecated aliases",
+        [f"robustkit.{old}" for old in ("train", "augment", "data", "models", "zoo", "testing")],
+    ),
     ("cli", ["robustkit.cli", "robustkit.__main__"]),
 ]
 

@@ -1,1 +1,32 @@
-"""Adversarial training inside ``model.fit`` and adversarial data augmentation (uses attacks only)."""
+"""Adversarial training inside ``model.fit`` and adversarial data augmentation (uses attacks only).
+
+Example:
+    >>> from robustkit.training import AdversarialTrainer, RobustAccuracyMonitor, augment_dataset
+    >>> AdversarialTrainer.__name__
+    'AdversarialTrainer'
+"""
+
+from typing import TYPE_CHECKING
+
+from robustkit._facade import lazy_exports
+
+_EXPORTS = {
+    "AdversarialTrainer": "robustkit.training.adversarial",
+    "RobustAccuracyMonitor": "robustkit.training.monitor",
+    "adversarial_arrays": "robustkit.training.augment",
+    "augment_dataset": "robustkit.training.augment",
+    "mix_adversarial": "robustkit.training.augment",
+}
+__all__ = [
+    "AdversarialTrainer",
+    "RobustAccuracyMonitor",
+    "adversarial_arrays",
+    "augment_dataset",
+    "mix_adversarial",
+]
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:
+    from robustkit.training.adversarial import AdversarialTrainer
+    from robustkit.training.augment import adversarial_arrays, augment_dataset, mix_adversarial
+    from robustkit.training.monitor import RobustAccuracyMonitor
