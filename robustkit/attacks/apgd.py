@@ -127,6 +127,10 @@ class APGD(GradientAttack):
     """
 
     name = "apgd"
+    chooses_start = True
+
+    def label(self) -> str:
+        return f"apgd-{self.loss}"
 
     def __init__(
         self,
@@ -193,6 +197,10 @@ class APGDT(APGD):
     """
 
     name = "apgd-t"
+    own_loss = "dlr-targeted"
+
+    def label(self) -> str:
+        return "apgd-t"
 
     def __init__(
         self,

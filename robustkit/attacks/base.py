@@ -10,9 +10,10 @@ that returns it from :meth:`GradientAttack.step_rule`.
 from __future__ import annotations
 
 import copy
+import inspect
 import itertools
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import tensorflow as tf
@@ -61,6 +62,11 @@ class GradientAttack:
 
     keep_best = True
     name = "attack"
+    # What suites, the command line, reports and checks know of an attack, they ask its class:
+    kind: ClassVar[str] = "gradient"  # "gradient", "score" (outputs only) or "minimum-norm"
+    budget: ClassVar[str | None] = "steps"  # what `steps` counts ("steps", "queries"), or None: one step
+    own_loss: ClassVar[str | None] = None  # the loss it always climbs (it takes no loss setting)
+    chooses_start: ClassVar[bool] = False  # starts at points of its own choosing (no random_start setting)
     eot = 1  # gradients averaged over this many passes (PGD and APGD take eot=)
     constraints: Constraints | None = None  # per-feature eps, immutable, integer and one-hot features
 
@@ -98,6 +104,43 @@ class GradientAttack:
         self.seed = None if seed is None else positive_int("seed", seed, minimum=0)
         self.jit_compile = bool(jit_compile)
         self.straight_through = bool(straight_through)
+
+    # -- what the class declares ---------------------------------------------------------------
+
+    @classmethod
+    def parameters(cls) -> dict[str, inspect.Parameter]:
+        """The settings the constructor takes, with their defaults: the one list of them.
+
+        Example:
+            >>> from robustkit.attacks import Square
+            >>> Square.parameters()["queries"].default, "step_size" in Square.parameters()
+            (5000, False)
+        """
+        return {k: v for k, v in inspect.signature(cls.__init__).parameters.items() if k != "self"}
+
+    @classmethod
+    def accepts(cls, setting: str) -> bool:
+        """Whether ``setting`` is one of the constructor's settings."""
+        return setting in cls.parameters()
+
+    @classmethod
+    def default_budget(cls) -> int:
+        """The default of what :attr:`budget` counts (1 for a one-step attack)."""
+        if cls.budget is None:
+            return 1
+        return int(cls.parameters()[cls.budget].default)
+
+    @classmethod
+    def default_loss(cls) -> str:
+        """The loss it climbs unless told otherwise."""
+        if cls.own_loss is not None:
+            return cls.own_loss
+        loss = cls.parameters().get("loss")
+        return "ce" if loss is None else str(loss.default)
+
+    def label(self) -> str:
+        """How an ensemble names this attack among others (``apgd-ce``, ``fab-t``)."""
+        return self.name
 
     # -- configuration -------------------------------------------------------------------------
 

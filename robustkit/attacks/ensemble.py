@@ -119,7 +119,7 @@ class AutoAttack:
         if not attacks:
             raise ConfigError("attacks must name at least one attack.")
         self.attacks = [attack.with_constraints(constraints) for attack in attacks]
-        self.names = [_label(a) for a in self.attacks]
+        self.names = [a.label() for a in self.attacks]
         if len(set(self.names)) != len(self.names):
             raise ConfigError(f"The attacks must differ; got {self.names}.")
         self.version = "custom" if given else version
@@ -174,12 +174,6 @@ class AutoAttack:
     def contributions(self, result: AttackResult) -> dict[str, int]:
         """How many examples each attack broke that the ones before it had missed."""
         return {name: int(np.sum(result.broken_by == name)) for name in self.names}
-
-
-def _label(attack: GradientAttack) -> str:
-    if attack.name == "apgd":
-        return f"apgd-{attack.loss}"
-    return "fab-t" if attack.name == "fab" else attack.name
 
 
 def _merge_into(merged: AttackResult, part: AttackResult, rows: np.ndarray) -> None:

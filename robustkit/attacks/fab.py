@@ -175,6 +175,12 @@ class FAB(GradientAttack):
     """
 
     name = "fab"
+    kind = "minimum-norm"
+    own_loss = "gap-targeted"
+    chooses_start = True
+
+    def label(self) -> str:
+        return "fab-t"
 
     def __init__(
         self,

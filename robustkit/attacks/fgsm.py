@@ -27,6 +27,7 @@ class FGSM(GradientAttack):
     """
 
     name = "fgsm"
+    budget = None
     keep_best = False
 
     def __init__(

@@ -176,6 +176,9 @@ class Square(GradientAttack):
     """
 
     name = "square"
+    kind = "score"
+    budget = "queries"
+    chooses_start = True
 
     def __init__(
         self,

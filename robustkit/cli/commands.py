@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from robustkit.attacks import AutoAttack, build_attack
+from robustkit.attacks import ATTACKS, AutoAttack, build_attack
 from robustkit.cli.running import (
     console,
     features_with_overrides,
@@ -23,7 +23,6 @@ from robustkit.constraints import FeatureSpec
 from robustkit.errors import ConfigError
 from robustkit.evaluation.results import read_results
 from robustkit.evaluation.suite_files import available_suites, read_toml
-from robustkit.evaluation.suites import DEFAULT_LOSS, DEFAULT_STEPS, OWN_LOSS
 from robustkit.files import atomic_path
 from robustkit.outputs.plots import PLOT_HINT
 from robustkit.outputs.report import write_report
@@ -52,24 +51,28 @@ def cmd_bench(args) -> int:
 
 
 def _attack_settings(args, eps: float, bounds) -> dict:
-    """The attack's settings from the options, each attack's defaults filling the rest."""
-    kind = args.attack
-    settings = dict(eps=eps, norm=args.norm, bounds=bounds, seed=args.seed, step_size=args.step_size)
-    if kind in OWN_LOSS:
-        if args.loss is not None:
-            raise ConfigError(f"--loss is not a setting of {kind}: it always uses its own loss.")
-    else:
-        settings["loss"] = args.loss or DEFAULT_LOSS.get(kind, "ce")
-    if kind == "fgsm":
+    """The attack's settings from the options, each attack's defaults filling the rest; an option the
+    attack's class does not take is a usage error."""
+    kind, attack = args.attack, ATTACKS[args.attack]
+    settings: dict = dict(eps=eps, norm=args.norm, bounds=bounds, seed=args.seed)
+    if attack.own_loss is not None and args.loss is not None:
+        raise ConfigError(f"--loss is not a setting of {kind}: it always uses its own loss.")
+    if attack.accepts("loss"):
+        settings["loss"] = args.loss or attack.default_loss()
+    if attack.budget is None:
         if args.steps is not None or args.restarts is not None:
-            raise ConfigError("--steps and --restarts are settings of iterative attacks; fgsm takes one step from x.")
-        return settings
-    steps = args.steps or DEFAULT_STEPS[kind]
-    settings.update({"queries" if kind == "square" else "steps": steps, "restarts": args.restarts or 1})
-    if kind in ("square", "fab"):  # square's steps are windows of the eps-box, fab's are projections
-        settings.pop("step_size")
-    if kind == "pgd":
-        settings["random_start"] = True
+            raise ConfigError(
+                f"--steps and --restarts are settings of iterative attacks; {kind} takes one step from x."
+            )
+    else:
+        settings[attack.budget] = args.steps or attack.default_budget()
+        settings["restarts"] = args.restarts or 1
+    if attack.accepts("step_size"):
+        settings["step_size"] = args.step_size
+    elif args.step_size is not None:
+        raise ConfigError(f"--step-size is not a setting of {kind}: it chooses its own steps.")
+    if attack.budget is not None and attack.accepts("random_start"):
+        settings["random_start"] = True  # an iterative attack restarts from random points
     return settings
 
 

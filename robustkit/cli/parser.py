@@ -209,7 +209,11 @@ def _add_attack_options(attack: argparse.ArgumentParser) -> None:
     attack.add_argument("--bounds", nargs=2, type=_number, metavar=("LOW", "HIGH"), help=BOUNDS_HELP)
     _add_feature_options(attack)
     attack.add_argument(
-        "--steps", type=_integer(1), help="steps (pgd: default 10; apgd, apgd-t, fab, autoattack: 100; square: queries)"
+        "--steps",
+        type=_integer(1),
+        help="steps (queries for score-based attacks); defaults: "
+        + ", ".join(f"{k} {a.default_budget()}" for k, a in ATTACKS.items() if a.budget is not None)
+        + ", autoattack 100",
     )
     attack.add_argument("--step-size", type=_number)
     attack.add_argument("--restarts", type=_integer(1), help="random restarts (pgd, apgd; default 1)")

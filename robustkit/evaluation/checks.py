@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from robustkit.attacks import ATTACKS
 from robustkit.attacks.few_classes import loss_for_classes
 from robustkit.errors import GradientError
 from robustkit.evaluation.results import CheckRecord, broken_at
@@ -43,8 +44,12 @@ CHECKS = (
     "black-box-beats-white-box",
 )
 NOT_APPLICABLE = "n/a"
-SCORE_BASED = ("square",)  # attack types that use no gradient
-STEPPED = ("pgd", "apgd")  # the gradient attacks whose steps and restarts the checks can vary
+SCORE_BASED = tuple(kind for kind, attack in ATTACKS.items() if attack.kind == "score")  # outputs only
+STEPPED = tuple(  # the gradient attacks on their own loss whose steps and restarts the checks can vary
+    kind
+    for kind, attack in ATTACKS.items()
+    if attack.kind == "gradient" and attack.budget == "steps" and attack.own_loss is None
+)
 FALLBACK = AttackSpec("pgd-20", "pgd", "linf", steps=20, random_start=True)  # takes the suite's norm
 NO_GRADIENT = (
     "The model has no input gradient (it is None: rounding, a cast, stop_gradient or a numpy call on the input "

@@ -58,10 +58,11 @@ from robustkit.sources.classes import checked_names
 
 ATTACK_TYPES = tuple(ATTACKS)
 DEFAULT_SHARD_SIZE = 65_536
-DEFAULT_STEPS = {"fgsm": 1, "pgd": 10, "apgd": 100, "apgd-t": 100, "fab": 100, "square": 5000}  # square: queries
-DEFAULT_LOSS = {"square": "margin"}
-RANDOM_START_ONLY = ("apgd", "apgd-t", "square", "fab")  # attacks that choose their own starting points
-OWN_LOSS = {"apgd-t": "dlr-targeted", "fab": "gap-targeted"}  # attacks that always use their own loss
+# What each attack type declares (robustkit.attacks: its class's signature and attributes), by type name:
+DEFAULT_STEPS = {kind: attack.default_budget() for kind, attack in ATTACKS.items()}  # steps, or queries
+DEFAULT_LOSS = {kind: attack.default_loss() for kind, attack in ATTACKS.items()}
+RANDOM_START_ONLY = tuple(kind for kind, attack in ATTACKS.items() if attack.chooses_start)
+OWN_LOSS = {kind: attack.own_loss for kind, attack in ATTACKS.items() if attack.own_loss is not None}
 ATTACK_KEYS = {
     "name": "a short name shown in reports",
     "type": "one of " + ", ".join(ATTACKS),
@@ -130,7 +131,9 @@ class AttackSpec:
         return OWN_LOSS.get(self.type, self.loss)
 
     def settings(self, eps: float) -> dict:
-        """The attack's settings at one eps, for :func:`robustkit.attacks.build_attack` (the runner builds it)."""
+        """The attack's settings at one eps, for :func:`robustkit.attacks.build_attack` (the runner builds it):
+        those its class takes (:meth:`robustkit.attacks.GradientAttack.parameters`)."""
+        attack = ATTACKS[self.type]
         step = (
             self.step_size
             if self.step_size is not None
@@ -138,23 +141,20 @@ class AttackSpec:
         )
         if eps == 0:
             step = None  # any step is projected back to x
-        settings: dict = dict(eps=eps, norm=self.norm, step_size=step)
-        if self.type in OWN_LOSS:
-            settings.update({} if self.n_targets is None else {"n_targets": self.n_targets})
-        else:
-            settings["loss"] = self.loss
+        settings: dict = dict(eps=eps, norm=self.norm)
+        given = {
+            "step_size": step,
+            "loss": None if attack.own_loss else self.loss,
+            "n_targets": self.n_targets,
+            "straight_through": self.straight_through or None,
+            "random_start": None if attack.chooses_start else self.random_start,
+            "restarts": None if attack.budget is None else self.restarts,
+        }
+        if attack.budget is not None:
+            given[attack.budget] = self.steps
+        settings.update({k: v for k, v in given.items() if attack.accepts(k) and (v is not None or k == "step_size")})
         if self.norm == "l1" and self.sparsity:
             settings["sparsity"] = self.sparsity
-        if self.straight_through:
-            settings["straight_through"] = True
-        if self.type not in RANDOM_START_ONLY:
-            settings["random_start"] = self.random_start
-        if self.type in ("square", "fab"):  # no step size: windows of the eps-box, or projections
-            settings.pop("step_size")
-        if self.type == "square":
-            settings.update(queries=self.steps, restarts=self.restarts)
-        elif self.type != "fgsm":
-            settings.update(steps=self.steps, restarts=self.restarts)
         return settings
 
     def config(self) -> dict:
@@ -238,17 +238,18 @@ def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
     if not isinstance(name, str) or not name:
         raise bad_value(path, where, "name", name, "a non-empty string")
     steps = integer_value(path, where, "steps", table.get("steps", DEFAULT_STEPS[kind]), 1)
-    if kind == "fgsm" and steps != 1:
-        raise bad_value(path, where, "steps", steps, "1 for fgsm (use type = 'pgd' for several steps)")
+    attack = ATTACKS[kind]
+    if attack.budget is None and steps != 1:
+        raise bad_value(path, where, "steps", steps, f"1 for {kind}, a one-step attack (use type = 'pgd' for several)")
     step_size = table.get("step_size")
     rel = table.get("rel_step_size")
     if step_size is not None and rel is not None:
         raise ConfigError(f"{path}: {where} sets both step_size and rel_step_size; keep one.")
-    if kind in ("square", "fab") and (step_size is not None or rel is not None):
+    if not attack.accepts("step_size") and (step_size is not None or rel is not None):
         raise ConfigError(f"{path}: {where}: {kind} takes no step size (its steps are chosen by the attack).")
     step_size = None if step_size is None else positive_value(path, where, "step_size", step_size)
     rel = None if rel is None else positive_value(path, where, "rel_step_size", rel)
-    random_start = table.get("random_start", kind != "fgsm")
+    random_start = table.get("random_start", attack.budget is not None)
     if not isinstance(random_start, bool):
         raise bad_value(path, where, "random_start", random_start, "true or false")
     if kind in RANDOM_START_ONLY and not random_start:
@@ -256,7 +257,7 @@ def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
     restarts = integer_value(path, where, "restarts", table.get("restarts", 1), 1)
     if restarts > 1 and not random_start:
         raise bad_value(path, where, "restarts", restarts, "1 unless random_start = true")
-    loss = table.get("loss", OWN_LOSS.get(kind, DEFAULT_LOSS.get(kind, "ce")))
+    loss = table.get("loss", attack.default_loss())
     if kind in OWN_LOSS and "loss" in table:
         raise bad_value(path, where, "loss", loss, f"nothing: {kind} always uses its own loss")
     if kind not in OWN_LOSS and loss not in LOSSES:
@@ -264,8 +265,9 @@ def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
     n_targets = table.get("n_targets")
     if n_targets is not None:
         n_targets = integer_value(path, where, "n_targets", n_targets, 1)
-        if kind not in OWN_LOSS:
-            raise bad_value(path, where, "n_targets", n_targets, "nothing: it is a setting of apgd-t and fab")
+        if not attack.accepts("n_targets"):
+            takers = " and ".join(k for k, a in ATTACKS.items() if a.accepts("n_targets"))
+            raise bad_value(path, where, "n_targets", n_targets, f"nothing: it is a setting of {takers}")
     sparsity = table.get("sparsity")
     if sparsity is not None:
         sparsity = positive_value(path, where, "sparsity", sparsity)
@@ -274,8 +276,8 @@ def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
     straight = table.get("straight_through", False)
     if not isinstance(straight, bool):
         raise bad_value(path, where, "straight_through", straight, "true or false")
-    if straight and kind == "square":
-        raise bad_value(path, where, "straight_through", straight, "nothing: square uses no gradient")
+    if straight and not attack.accepts("straight_through"):
+        raise bad_value(path, where, "straight_through", straight, f"nothing: {kind} uses no gradient")
     return AttackSpec(
         name, kind, norm, steps, step_size, rel, random_start, restarts, loss, sparsity, n_targets, straight
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from robustkit.attacks import ATTACKS
 from robustkit.evaluation.contributions import contribution_rows
 from robustkit.evaluation.results import AttackSuiteConfig, Results
 from robustkit.outputs.glance import checks_matrix, headline_eps, summary_rows
@@ -56,9 +57,9 @@ def describe_attack(config: dict) -> str:
         >>> describe_attack({"name": "apgd-ce", "type": "apgd", "steps": 100})
         'apgd-ce (apgd, 100 steps)'
     """
-    if config["type"] == "fgsm":
-        return f"{config['name']} (fgsm)"
-    unit = "queries" if config["type"] == "square" else "steps"
+    unit = ATTACKS[config["type"]].budget if config["type"] in ATTACKS else "steps"
+    if unit is None:
+        return f"{config['name']} ({config['type']})"
     return f"{config['name']} ({config['type']}, {config['steps']} {unit})"
 
 
