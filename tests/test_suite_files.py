@@ -82,3 +82,18 @@ def test_unknown_suite_names_list_the_available_ones():
 def test_missing_file():
     with pytest.raises(ConfigError, match="does not exist"):
         load_benchmark_suite("/nonexistent/suite.toml")
+
+
+def test_an_attack_s_own_settings_are_suite_keys_read_from_its_class(tmp_path):
+    """rho (APGD) and p_init (Square) are keys because the classes take them, checked by the classes."""
+    head = 'name = "own"\nnorm = "linf"\neps = [0.1]\n\n[[attack]]\n'
+    suite = load_attack_suite(
+        _write(tmp_path, "own.toml", head + 'type = "apgd"\nrho = 0.5\n\n[[attack]]\ntype = "square"\np_init = 0.3\n')
+    )
+    apgd, square = suite.attacks
+    assert apgd.settings(0.1)["rho"] == 0.5 and square.settings(0.1)["p_init"] == 0.3
+    assert apgd.config()["extra"] == {"rho": 0.5} and "extra" not in load_attack_suite("linf").attacks[0].config()
+    with pytest.raises(ConfigError, match=r"bad.toml: \[\[attack\]\] #1: rho must be a number in \(0, 1\]"):
+        load_attack_suite(_write(tmp_path, "bad.toml", head + 'type = "apgd"\nrho = 5\n'))
+    with pytest.raises(ConfigError, match=r"unknown key 'rho' in \[\[attack\]\] #1"):
+        load_attack_suite(_write(tmp_path, "other.toml", head + 'type = "pgd"\nrho = 0.5\n'))

@@ -67,6 +67,7 @@ class GradientAttack:
     budget: ClassVar[str | None] = "steps"  # what `steps` counts ("steps", "queries"), or None: one step
     own_loss: ClassVar[str | None] = None  # the loss it always climbs (it takes no loss setting)
     chooses_start: ClassVar[bool] = False  # starts at points of its own choosing (no random_start setting)
+    every_eps_at_once: ClassVar[bool] = False  # minimum-norm, and eps changes nothing of its search: one run
     eot = 1  # gradients averaged over this many passes (PGD and APGD take eot=)
     constraints: Constraints | None = None  # per-feature eps, immutable, integer and one-hot features
 

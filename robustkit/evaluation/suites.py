@@ -66,14 +66,17 @@ OWN_LOSS = {kind: attack.own_loss for kind, attack in ATTACKS.items() if attack.
 ATTACK_KEYS = {
     "name": "a short name shown in reports",
     "type": "one of " + ", ".join(ATTACKS),
-    "steps": "integer >= 1 (pgd: default 10, apgd, apgd-t and fab: 100, square: its queries, 5000)",
+    "steps": "integer >= 1; defaults: "
+    + ", ".join(f"{k} {a.default_budget()} {a.budget}" for k, a in ATTACKS.items() if a.budget is not None),
     "step_size": "absolute step size > 0",
     "rel_step_size": "step size as a multiple of eps, > 0",
     "random_start": "true or false (fgsm, pgd; apgd always starts at random)",
     "restarts": "integer >= 1 (pgd, apgd)",
     "loss": "one of " + ", ".join(LOSSES),
     "sparsity": "fraction of coordinates an L1 step moves, in (0, 1]",
-    "n_targets": "integer >= 1: how many other classes apgd-t and fab steer towards (default 9)",
+    "n_targets": "integer >= 1: how many other classes "
+    + " and ".join(k for k, a in ATTACKS.items() if a.accepts("n_targets"))
+    + " steer towards (default 9)",
     "straight_through": "true: rounding and integer casts in the model get an identity gradient (BPDA)",
 }
 ATTACK_SUITE_KEYS = {
@@ -124,6 +127,7 @@ class AttackSpec:
     sparsity: float | None = None
     n_targets: int | None = None
     straight_through: bool = False
+    extra: tuple[tuple[str, Any], ...] = ()  # settings of this attack type's own (its class's signature)
 
     @property
     def loss_used(self) -> str:
@@ -155,11 +159,16 @@ class AttackSpec:
         settings.update({k: v for k, v in given.items() if attack.accepts(k) and (v is not None or k == "step_size")})
         if self.norm == "l1" and self.sparsity:
             settings["sparsity"] = self.sparsity
+        settings.update(dict(self.extra))
         return settings
 
     def config(self) -> dict:
-        # straight_through appears only when set: suites written before it keep their cell keys
-        return {k: v for k, v in self.__dict__.items() if v is not None and not (k == "straight_through" and not v)}
+        # straight_through and extra appear only when set: suites written before them keep their cell keys
+        return {
+            k: (dict(v) if k == "extra" else v)
+            for k, v in self.__dict__.items()
+            if v is not None and not (k in ("straight_through", "extra") and not v)
+        }
 
 
 @dataclass(frozen=True)
@@ -230,10 +239,18 @@ def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
     where = f"[[attack]] #{index + 1}"
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: {where} must be a table.")
-    reject_unknown_keys(path, table, ATTACK_KEYS, where)
     kind = str(table.get("type", "")).lower()
     if kind not in ATTACK_TYPES:
+        reject_unknown_keys(path, table, ATTACK_KEYS, where)
         raise bad_value(path, where, "type", table.get("type"), " or ".join(ATTACK_TYPES))
+    own = _own_settings(kind)
+    reject_unknown_keys(path, table, {**ATTACK_KEYS, **own}, where)
+    extra = tuple(sorted((k, v) for k, v in table.items() if k in own))
+    if extra:
+        try:
+            ATTACKS[kind](eps=0.0, norm=norm, **dict(extra))
+        except (ConfigError, TypeError, ValueError) as err:
+            raise ConfigError(f"{path}: {where}: {err}") from None
     name = table.get("name", kind)
     if not isinstance(name, str) or not name:
         raise bad_value(path, where, "name", name, "a non-empty string")
@@ -279,8 +296,21 @@ def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
     if straight and not attack.accepts("straight_through"):
         raise bad_value(path, where, "straight_through", straight, f"nothing: {kind} uses no gradient")
     return AttackSpec(
-        name, kind, norm, steps, step_size, rel, random_start, restarts, loss, sparsity, n_targets, straight
+        name, kind, norm, steps, step_size, rel, random_start, restarts, loss, sparsity, n_targets, straight, extra
     )
+
+
+MANAGED = {"eps", "norm", "bounds", "batch_size", "seed", "early_stop", "jit_compile", "targeted", "target", "queries"}
+
+
+def _own_settings(kind: str) -> dict[str, str]:
+    """The settings only this attack type has, as suite keys: its class's signature less the shared keys."""
+    parameters = ATTACKS[kind].parameters()
+    return {
+        name: f"{kind}'s own setting (default {parameter.default!r})"
+        for name, parameter in parameters.items()
+        if name not in ATTACK_KEYS and name not in MANAGED
+    }
 
 
 def _bounds_value(path: Path, bounds: Any) -> tuple[Any, Any] | None:

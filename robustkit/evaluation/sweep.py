@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from robustkit.attacks import AttackResult, GradientAttack, build_attack
+from robustkit.attacks import ATTACKS, AttackResult, GradientAttack, build_attack
 from robustkit.attacks.compiled import evaluation_at_x, run_validated
 from robustkit.attacks.replicas import map_on_replicas
 from robustkit.constraints import Constraints
@@ -154,6 +154,7 @@ def sweep(
     # on eps: it is computed once (when first needed) and its cost charged to the first cell
     # that attacks anything, whether that cell is computed now or was saved by an earlier run.
     at_x: EvaluationAtX | None = None
+    whole: WholeGrid | None = None  # a minimum-norm attack's one run, when its class answers every eps at once
     charged = masked = False
     for eps in suite.input_eps:
         if broken_before is not None:
@@ -170,6 +171,14 @@ def sweep(
                 cell = Cell.empty(x.shape[1:], x.dtype)
             elif masked:  # no input gradient at an earlier eps: none at this one either
                 cell = Cell.empty(x.shape[1:], x.dtype, alive, NO_GRADIENT)
+            elif ATTACKS[spec.type].every_eps_at_once:  # one run at the largest eps answers every eps
+                if whole is None:
+                    largest = max(suite.input_eps)
+                    seed_here = cell_seed(seed, label, suite.name, spec.name, largest)
+                    attack = attack_for(spec, largest, bounds, seed_here, batch_size, constraints=suite.constraints)
+                    whole = _whole_grid(attack, view, x, y, alive, batch_size, strategy, offset)
+                no_gradient = whole.result is None
+                cell = Cell.empty(x.shape[1:], x.dtype, alive, NO_GRADIENT) if no_gradient else whole.cell(alive, eps)
             else:
                 seed_here = cell_seed(seed, label, suite.name, spec.name, eps)
                 attack = attack_for(spec, eps, bounds, seed_here, batch_size, constraints=suite.constraints)
@@ -222,6 +231,35 @@ def _attack_cell(
         result.x_adv.numpy()[chosen],
     )
     return cell, at_x
+
+
+@dataclass
+class WholeGrid:
+    """A minimum-norm attack's one run over some examples: each one's smallest adversarial norm found."""
+
+    rows: np.ndarray  # the examples attacked
+    result: AttackResult | None  # None: the model has no input gradient
+    charged: bool = False  # its work is counted in the first cell made from it
+
+    def cell(self, alive: np.ndarray, eps: float) -> Cell:
+        """The cell at ``eps``: the examples of ``alive`` whose radius is at most eps are broken there."""
+        at = np.searchsorted(self.rows, alive)
+        result = self.result
+        assert result is not None
+        success = result.success[at] & (np.asarray(result.radius)[at] <= eps)
+        evals = np.zeros(len(alive), np.int32) if self.charged else result.grad_evals[at].astype(np.int32)
+        self.charged = True
+        chosen = np.flatnonzero(success)[:SAMPLES_PER_CELL]
+        x_adv = result.x_adv.numpy()[at[chosen]]
+        return Cell(alive, success, result.adv_pred[at], result.norms[at], evals, 0.0, alive[chosen], x_adv)
+
+
+def _whole_grid(attack: GradientAttack, view: LogitsView, x, y, alive, batch_size, strategy, offset) -> WholeGrid:
+    try:
+        result = attack_rows(attack, view, x, y, alive, batch_size, None, strategy, offset)
+    except GradientError:  # no input gradient: every eps gets a cell that says so
+        return WholeGrid(alive.copy(), None)
+    return WholeGrid(alive.copy(), result)
 
 
 def attack_record(cells: dict[float, Cell], eps_grid: tuple[float, ...], clean_pred: np.ndarray) -> AttackRecord:
