@@ -43,14 +43,15 @@ def attack_for(
     constraints: Constraints | None = None,
 ) -> GradientAttack:
     """The attack a suite's ``spec`` describes, at one eps (evaluation mode: early stopping on by default)."""
+    stopping = {"early_stop": early_stop} if ATTACKS[spec.type].accepts("early_stop") else {}
     return build_attack(
         spec.type,
         **spec.settings(eps),
         bounds=bounds,
         seed=seed,
         batch_size=batch_size,
-        early_stop=early_stop,
         constraints=constraints,
+        **stopping,
     )
 
 
