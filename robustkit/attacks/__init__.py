@@ -16,6 +16,16 @@ from robustkit.attacks.registry import ATTACKS, build_attack
 from robustkit.attacks.result import AttackResult
 from robustkit.attacks.square import Square
 
+# A registered attack is also exported by its class name (robustkit.attacks.registry.REGISTERED).
+_BY_CLASS = {attack.__name__: attack for attack in ATTACKS.values()}
+
+
+def __getattr__(name: str) -> type[GradientAttack]:
+    if name in _BY_CLASS:
+        return _BY_CLASS[name]
+    raise AttributeError(f"module 'robustkit.attacks' has no attribute {name!r}")
+
+
 __all__ = [
     "GradientAttack",
     "FGSM",
@@ -29,3 +39,4 @@ __all__ = [
     "ATTACKS",
     "build_attack",
 ]
+__all__ += sorted(set(_BY_CLASS) - set(__all__))

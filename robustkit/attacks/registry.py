@@ -3,34 +3,44 @@
 Example:
     >>> build_attack("pgd", eps=0.1, steps=20).config()["steps"]
     20
-    >>> build_attack("l1-pgd", eps=1.0)
+    >>> build_attack("l1-pgd", eps=1.0)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    robustkit.errors.ConfigError: Unknown attack 'l1-pgd'; choose one of fgsm, pgd, apgd, apgd-t, fab, square.
+    robustkit.errors.ConfigError: Unknown attack 'l1-pgd'; choose one of fgsm, pgd, apgd, apgd-t, fab, square...
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from robustkit.attacks.apgd import APGD, APGDT
 from robustkit.attacks.base import GradientAttack
-from robustkit.attacks.fab import FAB
-from robustkit.attacks.fgsm import FGSM
-from robustkit.attacks.pgd import PGD
-from robustkit.attacks.square import Square
 from robustkit.constraints import Constraints
 from robustkit.errors import ConfigError
 from robustkit.norms import L1Norm
 
-ATTACKS: dict[str, type[GradientAttack]] = {
-    "fgsm": FGSM,
-    "pgd": PGD,
-    "apgd": APGD,
-    "apgd-t": APGDT,
-    "fab": FAB,
-    "square": Square,
-}
+# The attacks suites and the command line can name, one line each ("module:Class"); the class says
+# the rest (its settings, kind, budget: robustkit.attacks.base.GradientAttack).
+REGISTERED = (
+    "robustkit.attacks.fgsm:FGSM",
+    "robustkit.attacks.pgd:PGD",
+    "robustkit.attacks.apgd:APGD",
+    "robustkit.attacks.apgd:APGDT",
+    "robustkit.attacks.fab:FAB",
+    "robustkit.attacks.square:Square",
+)
+
+
+def _registered() -> dict[str, type[GradientAttack]]:
+    attacks = {}
+    for entry in REGISTERED:
+        module, name = entry.split(":")
+        attack = getattr(importlib.import_module(module), name)
+        attacks[attack.name] = attack
+    return attacks
+
+
+ATTACKS: dict[str, type[GradientAttack]] = _registered()
 
 
 def build_attack(
