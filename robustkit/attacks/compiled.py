@@ -229,6 +229,7 @@ def _settled(
 
 
 _SETTLE_OWNER = type("Settle", (), {})()  # the cache's owner: settling depends on no model
+SMALLEST_NORMAL = {tf.float16: 2.0**-14, tf.bfloat16: 2.0**-126, tf.float32: 2.0**-126, tf.float64: 2.0**-1022}
 
 
 def compiled_settle(attack: Any, example_shape: tuple, dtype: tf.DType, compute_dtype: tf.DType):
@@ -245,6 +246,10 @@ def compiled_settle(attack: Any, example_shape: tuple, dtype: tf.DType, compute_
             point = last if last.dtype == x.dtype else tf.cast(last, x.dtype)
             if radius is not None:
                 point = tf.where(tf.constant(radius > 0), point, x)
+            # A move smaller than the dtype's smallest normal number is a subnormal, which TensorFlow reads as
+            # zero (and numpy does not): such a coordinate returns to x, so that both agree on the norm.
+            tiny = tf.constant(SMALLEST_NORMAL[x.dtype], tf.float64)
+            point = tf.where(tf.abs(tf.cast(point, tf.float64) - tf.cast(x, tf.float64)) < tiny, x, point)
             x_adv = settle(x, point, eps, norm, lower, upper)
             norms = norm.measure(tf.cast(x_adv, tf.float64) - tf.cast(x, tf.float64))
             changed = tf.not_equal(tf.cast(x_adv, compute_dtype), last)
