@@ -66,7 +66,10 @@ def _attack_settings(args, eps: float, bounds) -> dict:
             )
     else:
         settings[attack.budget] = args.steps or attack.default_budget()
+    if attack.accepts("restarts"):
         settings["restarts"] = args.restarts or 1
+    elif args.restarts is not None and attack.budget is not None:
+        raise ConfigError(f"--restarts is not a setting of {kind}: it starts from x every time.")
     if attack.accepts("step_size"):
         settings["step_size"] = args.step_size
     elif args.step_size is not None:

@@ -272,6 +272,8 @@ def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
     if kind in RANDOM_START_ONLY and not random_start:
         raise bad_value(path, where, "random_start", random_start, f"true ({kind} chooses its own starting points)")
     restarts = integer_value(path, where, "restarts", table.get("restarts", 1), 1)
+    if restarts > 1 and not attack.accepts("restarts"):
+        raise bad_value(path, where, "restarts", restarts, f"1: {kind} takes no restarts")
     if restarts > 1 and not random_start:
         raise bad_value(path, where, "restarts", restarts, "1 unless random_start = true")
     loss = table.get("loss", attack.default_loss())
