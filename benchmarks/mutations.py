@@ -290,6 +290,30 @@ MUTATIONS = [
         (("robustkit/sources/folders.py", "    if unreadable:\n", "    if False:\n"),),
         (f"{USER}::test_an_unreadable_image_is_named_and_other_files_are_skipped_once",),
     ),
+    Mutation(
+        "one-run-misread",
+        "a minimum-norm attack run once for the grid counts an example broken at every eps, whatever its radius",
+        (
+            (
+                "robustkit/evaluation/sweep.py",
+                "success = result.success[at] & (np.asarray(result.radius)[at] <= eps)",
+                "success = result.success[at]",
+            ),
+        ),
+        ("tests/test_fmn.py::test_one_run_answers_every_eps_of_a_sweep",),
+    ),
+    Mutation(
+        "fmn-pinned-in-gradient",
+        "FMN's L2 and L1 searches keep the coordinates pinned at a bound in the gradient",
+        (
+            (
+                "robustkit/attacks/fmn.py",
+                "gradient = tf.where(pinned, tf.zeros_like(gradient), gradient)",
+                "gradient = gradient",
+            ),
+        ),
+        ("tests/test_fmn.py::test_on_images_with_black_pixels_the_l2_search_crosses_the_boundary",),
+    ),
     *(_check_always_passes(check) for check in CHECK_TESTS),
 ]
 

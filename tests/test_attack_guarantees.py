@@ -17,7 +17,7 @@ import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robustkit.attacks import APGD, APGDT, FAB, FGSM, PGD, AutoAttack, Square
+from robustkit.attacks import APGD, APGDT, FAB, FGSM, FMN, PGD, AutoAttack, Square
 
 SHAPE = (4, 4, 2)
 DTYPES = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32, "float64": np.float64}
@@ -66,6 +66,7 @@ KINDS = {
     "apgd-t": lambda common: APGDT(steps=3, n_targets=2, **common),
     "fab": lambda common: FAB(steps=3, n_targets=2, restarts=2, **common),
     "square": lambda common: Square(queries=6, **common),
+    "fmn": lambda common: FMN(steps=3, n_targets=1, **common),
     "autoattack": lambda common: AutoAttack(
         version="fast" if common["norm"] == "l1" else "standard", steps=3, n_targets=2, queries=6, **common
     ),

@@ -20,7 +20,7 @@ import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robustkit.attacks import APGD, APGDT, FAB, FGSM, PGD, AutoAttack, Square
+from robustkit.attacks import APGD, APGDT, FAB, FGSM, FMN, PGD, AutoAttack, Square
 from robustkit.cli import main
 from robustkit.constraints import FeatureSpec
 from robustkit.errors import ConfigError, DataError
@@ -54,6 +54,7 @@ KINDS = {
     "apgd-t": lambda common: APGDT(steps=3, n_targets=2, **common),
     "fab": lambda common: FAB(steps=3, n_targets=2, **common),
     "square": lambda common: Square(queries=8, **common),
+    "fmn": lambda common: FMN(steps=3, n_targets=1, **common),
     "autoattack": lambda common: AutoAttack(
         version="fast" if common["norm"] == "l1" else "standard", steps=3, n_targets=2, queries=8, **common
     ),

@@ -28,6 +28,7 @@ REGISTERED = (
     "robustkit.attacks.apgd:APGDT",
     "robustkit.attacks.fab:FAB",
     "robustkit.attacks.square:Square",
+    "robustkit.attacks.fmn:FMN",
 )
 
 
