@@ -76,7 +76,7 @@ def tables(draw):
 
 
 @pytest.mark.parametrize("kind, norm", CASES, ids=[f"{k}-{n}" for k, n in CASES])
-@settings(max_examples=4)
+@settings(max_examples=3)
 @given(problem=tables())
 def test_every_attack_keeps_every_constraint(kind, norm, problem):
     x, y, eps, seed = problem

@@ -15,7 +15,7 @@ import pytest
 
 from robustkit.attacks import APGD, APGDT, AutoAttack, Square
 from robustkit.attacks.few_classes import for_classes, loss_for_classes
-from robustkit.attacks.square import run_lengths
+from robustkit.attacks.square_windows import run_lengths
 from robustkit.cli import main
 from robustkit.errors import RobustkitWarning
 
@@ -36,17 +36,16 @@ def _data(model: keras.Model, shape: tuple[int, ...], n: int = 48) -> tuple[np.n
     return x, np.argmax(model.predict(x, verbose=0), axis=1)
 
 
-@pytest.mark.parametrize("classes", [2, 3])
-@pytest.mark.parametrize("version", ["standard", "fast", "rand"])
+@pytest.mark.parametrize("classes, version", [(2, "standard"), (2, "fast"), (2, "rand"), (3, "standard"), (3, "rand")])
 def test_autoattack_runs_on_two_and_three_classes_with_flat_inputs(classes, version):
     model = _linear((12,), classes)
     x, y = _data(model, (12,))
     assert len(set(y.tolist())) == classes  # every class occurs
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = AutoAttack(0.15, version=version, steps=10, queries=60, seed=0).run(model, x, y)
+        result = AutoAttack(0.15, version=version, steps=5, queries=30, seed=0).run(model, x, y)
     said = " ".join(str(w.message) for w in caught if issubclass(w.category, RobustkitWarning))
-    apgd = APGD(eps=0.15, steps=10, seed=0).run(model, x, y)
+    apgd = APGD(eps=0.15, steps=5, seed=0).run(model, x, y)
     assert result.robust_accuracy <= apgd.robust_accuracy  # the ensemble is at least its first attack
     assert result.robust_accuracy < 1.0 and np.abs(result.x_adv.numpy() - x).max() <= 0.15
     assert apgd.robust_accuracy > 0  # survivors: the later attacks (APGD-T, APGD-DLR) run
@@ -72,7 +71,7 @@ def test_a_binary_table_through_autoattack_on_the_command_line_and_in_a_report(t
     common = ["--model", str(tmp_path / "m.keras"), "--data", str(tmp_path / "t.csv")]
     for version, substituted in (("standard", "dlr-targeted"), ("fast", "dlr-targeted"), ("rand", "dlr")):
         out = tmp_path / f"{version}.npz"
-        code = main(["attack", *common, "--attack", "autoattack", "--ensemble", version, "--eps", "0.2", "--steps", "5"]
+        code = main(["attack", *common, "--attack", "autoattack", "--ensemble", version, "--eps", "0.2", "--steps", "3"]
                     + ["--out", str(out)])  # fmt: skip
         err = capsys.readouterr().err
         assert code == 0 and "Traceback" not in err, err
@@ -97,9 +96,10 @@ def test_run_lengths_by_hand():
     assert run_lengths(10, 1) == [1] * 10  # one feature: runs of one
 
 
-@pytest.mark.parametrize("norm, eps", [("linf", 0.1), ("l2", 0.4)])
-@pytest.mark.parametrize("shape", [(24,), (8, 3)], ids=["features", "sequence"])
-def test_square_runs_break_flat_and_sequence_models_inside_the_ball(norm, eps, shape):
+@pytest.mark.parametrize(
+    "shape, norm, eps", [((24,), "l2", 0.4), ((8, 3), "linf", 0.1)], ids=["features-l2", "sequence-linf"]
+)
+def test_square_runs_break_flat_and_sequence_models_inside_the_ball(shape, norm, eps):
     model = _linear(shape, 3)
     x, y = _data(model, shape)
     result = Square(eps=eps, norm=norm, queries=150, seed=0).run(model, x, y)

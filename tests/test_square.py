@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from robustkit.attacks import PGD, Square
-from robustkit.attacks.square import window_share, window_sides
 from robustkit.attacks.square_l2 import eta_pattern, window_sides_l2
+from robustkit.attacks.square_windows import window_share, window_sides
 from robustkit.errors import ConfigError, GradientError
 
 

@@ -6,10 +6,11 @@ One small image folder serves the folder tests: two classes of 10x12 colour imag
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import keras
@@ -148,19 +149,25 @@ def test_a_rerun_leaves_no_stale_picture_and_files_follow_the_umask(tmp_path):
         os.umask(previous)
 
 
-def test_suites_fit_an_80_column_terminal():
-    env = dict(os.environ, COLUMNS="80")
-    shown = subprocess.run(
-        [sys.executable, "-m", "robustkit", "suites"], capture_output=True, text=True, env=env, check=True
-    ).stdout
+def test_suites_fit_an_80_column_terminal(monkeypatch):
+    from rich.console import Console
+
+    import robustkit.cli.commands as commands
+
+    screen = io.StringIO()
+    monkeypatch.setattr(commands, "out", Console(file=screen, width=80))
+    assert main(["suites"]) == 0
+    shown = screen.getvalue()
     assert all(len(line) <= 80 for line in shown.splitlines())
     assert "autoattack-linf" in shown and "default" in shown and "attacks/linf.toml" in shown
 
 
-def test_the_pytest_plugin_names_its_extra_when_pytest_is_missing():
-    code = "import sys; sys.modules['pytest'] = None; import robustkit.outputs.pytest_plugin"
-    failed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert failed.returncode != 0 and "pip install 'robustkit[pytest]'" in failed.stderr
+def test_the_pytest_plugin_names_its_extra_when_pytest_is_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pytest", None)  # what `import pytest` meets where pytest is not installed
+    path = repository_root() / "robustkit" / "outputs" / "pytest_plugin.py"
+    spec = importlib.util.spec_from_file_location("plugin_without_pytest", path)
+    with pytest.raises(ImportError, match=r"pip install 'robustkit\[pytest\]'"):
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
 
 
 def test_a_gate_threshold_in_pixels_or_as_a_fraction_is_checked_before_the_run(photos, tmp_path, capsys):

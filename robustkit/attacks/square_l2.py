@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from robustkit.attacks.loop import Evaluation, Problem, Rows
 from robustkit.attacks.loop.records import per_row, where_rows
-from robustkit.attacks.square import image_view, window_share
+from robustkit.attacks.square_windows import image_view, window_share
 from robustkit.row_random import per_example, row_uniform
 
 
