@@ -258,7 +258,7 @@ MUTATIONS = [
                 "    if False:",
             ),
         ),  # fmt: skip
-        ("tests/test_few_classes.py::test_autoattack_runs_on_two_and_three_classes_with_flat_inputs[standard-2]",),
+        ("tests/test_few_classes.py::test_autoattack_runs_on_two_and_three_classes_with_flat_inputs[2-standard]",),
     ),
     Mutation(
         "class-order-ignored",
