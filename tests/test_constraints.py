@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 import keras
+import ml_dtypes
 import numpy as np
 import pandas as pd
 import pytest
@@ -63,11 +64,11 @@ CASES = [(kind, norm) for kind in KINDS for norm in ("linf", "l2", "l1") if not 
 
 
 @st.composite
-def tables(draw):
+def tables(draw, low: float = 15000, high: float = 60000):
     n = draw(st.integers(1, 6))
     age = draw(st.lists(st.integers(18, 90), min_size=n, max_size=n))
     calls = draw(st.lists(st.integers(0, 40), min_size=n, max_size=n))
-    income = draw(st.lists(st.floats(15000, 60000, width=32), min_size=n, max_size=n))
+    income = draw(st.lists(st.floats(low, high, width=32), min_size=n, max_size=n))
     plan = draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))
     x = np.column_stack([age, calls, income, np.eye(3)[plan]]).astype(np.float32)
     y = np.array(draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)))
@@ -192,3 +193,24 @@ def test_one_hot_groups_and_integers_work_on_any_model_by_index():
     adv = PGD(eps=2.0, steps=5, bounds=(0.0, 10.0)).with_constraints(rule).run(model, x, [0]).x_adv.numpy()
     assert adv[0, 1] == round(float(adv[0, 1])) and sorted(adv[0, 2:].tolist()) == [0.0, 1.0]
     assert tf.reduce_all(tf.abs(adv - x) <= 2.0)
+
+
+DTYPES = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32, "float64": np.float64}
+
+
+@pytest.mark.parametrize("dtype", list(DTYPES))
+@pytest.mark.parametrize("kind, norm", [("pgd", "linf"), ("fmn", "l2")])
+@settings(max_examples=2)
+@given(problem=tables(16384.0, 57344.0))  # ends every dtype holds: rounding stays inside the bounds
+def test_the_constraints_hold_in_every_float_dtype(dtype, kind, norm, problem):
+    """Incomes near 60,000 are where float16 and bfloat16 round coarsely (spacing 32 and 256)."""
+    x, y, eps, seed = problem
+    x = x.astype(DTYPES[dtype])
+    attack = KINDS[kind](dict(eps=eps, norm=norm, bounds=(LOWER, UPPER), seed=seed)).with_constraints(CONSTRAINTS)
+    adv = attack.run(MODEL, x, y).x_adv.numpy().astype(np.float64)
+    delta = adv - x.astype(np.float64)
+    assert np.array_equal(adv[:, 0], x[:, 0].astype(np.float64)) and np.all(np.mod(adv[:, 1], 1) == 0)
+    assert np.all(np.isin(adv[:, 3:], [0.0, 1.0])) and np.all(adv[:, 3:].sum(axis=1) == 1)
+    units = delta / np.where(CONSTRAINTS.radius > 0, CONSTRAINTS.radius, 1.0)
+    size = np.abs(units).max(axis=1) if norm == "linf" else np.sqrt((units**2).sum(axis=1))
+    assert np.all(size <= eps) and np.all(adv >= LOWER) and np.all(adv <= UPPER)
