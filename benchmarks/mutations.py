@@ -104,7 +104,7 @@ MUTATIONS = [
         "the L2 (and L1) projection keeps 0.1% more than eps, in the loop and in the final rounding",
         (
             ("robustkit/norms.py", "eps / tf.maximum(norms, _TINY))", "1.001 * eps / tf.maximum(norms, _TINY))"),
-            ("robustkit/ball.py", "    limit = eps * (\n", "    limit = 1.001 * eps * (\n"),
+            ("robustkit/ball.py", "    return eps * (1.0 - roundoff", "    return 1.001 * eps * (1.0 - roundoff"),
         ),
         (
             "tests/test_attack_guarantees.py::test_l2_and_l1_points_reach_the_sphere_and_never_pass_it",
