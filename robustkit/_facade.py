@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -24,5 +25,22 @@ def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
         if name not in exports:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         return getattr(importlib.import_module(exports[name]), name)
+
+    return __getattr__
+
+
+def moved_module(old: str, new: str, example: str) -> Callable[[str], Any]:
+    """For a module that moved: warn (FutureWarning) that ``old`` goes in the next release, and return a
+    module ``__getattr__`` that reads every name from ``new``."""
+    moved = importlib.import_module(new)
+    warnings.warn(
+        f"{old} is deprecated and will be removed in the next release; import from {new.rsplit('.', 1)[0]} "
+        f"instead ({example}).",
+        FutureWarning,
+        stacklevel=3,
+    )
+
+    def __getattr__(name: str) -> Any:
+        return getattr(moved, name)
 
     return __getattr__

@@ -5,18 +5,8 @@ Import from the facade instead: ``from robustkit.sources import load_data, load_
 This alias keeps old imports working for one release, with a ``FutureWarning``; it will be removed.
 """
 
-import warnings
-from typing import Any
+from robustkit._facade import moved_module
 
-import robustkit.sources.data as _moved
-
-warnings.warn(
-    "robustkit.data is deprecated and will be removed in the next release; import from robustkit.sources "
-    "instead (from robustkit.sources import load_data, load_digits_split).",
-    FutureWarning,
-    stacklevel=2,
+__getattr__ = moved_module(
+    __name__, "robustkit.sources.data", "from robustkit.sources import load_data, load_digits_split"
 )
-
-
-def __getattr__(name: str) -> Any:
-    return getattr(_moved, name)

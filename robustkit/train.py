@@ -5,18 +5,8 @@ Import from the facade instead: ``from robustkit.training import AdversarialTrai
 This alias keeps old imports working for one release, with a ``FutureWarning``; it will be removed.
 """
 
-import warnings
-from typing import Any
+from robustkit._facade import moved_module
 
-import robustkit.training.adversarial as _moved
-
-warnings.warn(
-    "robustkit.train is deprecated and will be removed in the next release; import from robustkit.training "
-    "instead (from robustkit.training import AdversarialTrainer).",
-    FutureWarning,
-    stacklevel=2,
+__getattr__ = moved_module(
+    __name__, "robustkit.training.adversarial", "from robustkit.training import AdversarialTrainer"
 )
-
-
-def __getattr__(name: str) -> Any:
-    return getattr(_moved, name)
