@@ -35,6 +35,7 @@ from robustkit.attacks.base import GradientAttack
 from robustkit.attacks.loop import Evaluation, Problem, Rows
 from robustkit.attacks.loop.records import per_row, where_rows
 from robustkit.attacks.settings import positive_int
+from robustkit.attacks.target_sweep import TargetSweep
 from robustkit.errors import ConfigError
 from robustkit.norms import Norm
 from robustkit.ranges import Eps
@@ -62,6 +63,7 @@ class APGDRule:
 
     steps: int
     rho: float = 0.75
+    needs_gradient = True
     starts_at_x = False
 
     def init(self, problem: Problem, x: tf.Tensor, restart: tf.Tensor) -> APGDState:
@@ -182,7 +184,7 @@ class APGD(GradientAttack):
         return eps if self.norm.name == "l1" else 2 * eps
 
 
-class APGDT(APGD):
+class APGDT(TargetSweep, APGD):
     """APGD-T: APGD on the targeted DLR loss, steering towards each of the ``n_targets`` most
     likely other classes in turn, every run on the examples still robust (Croce & Hein, 2020).
 
@@ -234,9 +236,6 @@ class APGDT(APGD):
             jit_compile=jit_compile,
         )
         self.n_targets = positive_int("n_targets", n_targets)
-
-    def guide_ranks(self, classes: int) -> list[int]:
-        return list(range(2, min(self.n_targets, classes - 1) + 2))
 
     def config(self) -> dict:
         return {**super().config(), "n_targets": self.n_targets}

@@ -88,6 +88,7 @@ def _flat(t: tf.Tensor) -> tf.Tensor:
 @dataclass(frozen=True)
 class APGDL1Rule:
     steps: int
+    needs_gradient = True
     starts_at_x = False
 
     def _project(self, problem: Problem, point: tf.Tensor, origin: tf.Tensor) -> tf.Tensor:

@@ -28,6 +28,7 @@ class ProjectedAscent:
     """Steepest ascent in the threat model's norm, projected onto the ball and the bounds."""
 
     random_start: bool
+    needs_gradient = True
 
     @property
     def starts_at_x(self) -> bool:

@@ -4,7 +4,9 @@ A gradient attack is a configuration (eps, norm, loss, steps, restarts, targets,
 step rule (:mod:`robustkit.attacks.loop.rule`). This class validates the configuration and the
 user's inputs, cuts the data into batches and returns the results; subclasses choose the step
 rule and their defaults. Adding an attack family means writing its step rule and a subclass
-that returns it from :meth:`GradientAttack.step_rule`.
+that returns it from :meth:`GradientAttack.step_rule`; a minimum-norm attack, whose loop is its
+own, returns that loop from :meth:`GradientAttack.loop_rule` instead. The kinds of attack, and
+what each promises, are in :mod:`robustkit.attacks.kinds`.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import tensorflow as tf
 
 from robustkit._backend import ensure_tensorflow_backend
 from robustkit.attacks.ascent import ProjectedAscent
-from robustkit.attacks.compiled import run_validated
-from robustkit.attacks.loop import StepRule
+from robustkit.attacks.compiled import AtX, compiled_run, run_validated
+from robustkit.attacks.loop import LoopRule, StepRule
 from robustkit.attacks.prepare import batches, choose_targets, prepare_batch
 from robustkit.attacks.replicas import map_on_replicas
 from robustkit.attacks.result import AttackResult
@@ -29,6 +31,7 @@ from robustkit.attacks.settings import optional_step_size, positive_int, restart
 from robustkit.constraints import Constraints
 from robustkit.errors import InputError
 from robustkit.inputs import validate_bounds
+from robustkit.logits import LogitsView
 from robustkit.losses import validate_loss
 from robustkit.norms import Norm, get_norm
 from robustkit.ranges import Eps, in_input_units, parse_eps
@@ -168,12 +171,22 @@ class GradientAttack:
         return changed
 
     def step_rule(self) -> StepRule:
-        """The attack family's part of the loop (see :mod:`robustkit.attacks.loop.rule`)."""
+        """The attack family's part of the shared loop (see :mod:`robustkit.attacks.loop.rule`)."""
         return ProjectedAscent(random_start=self.random_start)
 
-    def guide_ranks(self, classes: int) -> list[int]:
-        """For a guided loss: which classes to steer towards, by rank at x (2 = second most likely)."""
-        return []
+    def loop_rule(self) -> LoopRule:
+        """What the compiled loop runs: the step rule, or (minimum-norm attacks) a loop of the attack's own."""
+        return self.step_rule()
+
+    def execute(
+        self, view: LogitsView, x: tf.Tensor, goal: tf.Tensor, keys: tf.Tensor, first: AtX | None = None
+    ) -> dict[str, Any]:
+        """Run the compiled attack on one batch that was validated already (see :func:`run_validated`).
+
+        One compiled run; the attacks that sweep targets run one per target
+        (:class:`~robustkit.attacks.target_sweep.TargetSweep`).
+        """
+        return compiled_run(self, view, x, goal, keys, first)
 
     def effective_step_size(self, eps: float | None = None) -> float:
         eps = self.eps if eps is None else eps

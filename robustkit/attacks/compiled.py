@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from robustkit.attacks.few_classes import for_classes
-from robustkit.attacks.loop import LoopConfig, build_attack_fn
+from robustkit.attacks.loop import LoopConfig, OwnLoop, build_attack_fn
 from robustkit.attacks.loop.records import hit
 from robustkit.attacks.result import AttackResult
 from robustkit.ball import settle
@@ -27,7 +27,6 @@ from robustkit.constraints import repair
 from robustkit.errors import ConfigError
 from robustkit.logits import LogitsView, num_classes_of
 from robustkit.losses import GUIDED_LOSSES
-from robustkit.row_random import mix_keys
 from robustkit.straight_through import straight_through
 from robustkit.tape import objective_and_gradient
 from robustkit.tracing import compiled, compiled_predict, note_trace
@@ -54,7 +53,7 @@ def loop_config(attack: Any, first_given: bool = False) -> LoopConfig:
 def compiled_attack(attack: Any, view: LogitsView, example_shape: tuple, dtype: tf.DType, first_given: bool = False):
     """The cached ``tf.function`` of ``attack`` on ``view`` for one example shape and dtype."""
     cfg = loop_config(attack, first_given)
-    rule = attack.step_rule()
+    rule = attack.loop_rule()
     key = (
         "attack",
         tuple(example_shape),
@@ -85,15 +84,12 @@ def compiled_attack(attack: Any, view: LogitsView, example_shape: tuple, dtype: 
         )
     if attack.loss in GUIDED_LOSSES:
         signature.append(tf.TensorSpec((None,), tf.int32))  # the guide class of each example
-    # A rule with a loop of its own (FAB keeps the closest point, not the best objective) builds it.
-    build = getattr(rule, "build", None)
+    # A loop of its own (a minimum-norm attack keeps the closest point, not the best objective) builds itself.
+    build = rule.build if isinstance(rule, OwnLoop) else partial(build_attack_fn, rule=rule)
     return compiled(
         view.model,
         key,
-        lambda: traced_as_asked(
-            (build or partial(build_attack_fn, rule=rule))(view, cfg, lower=attack.lower, upper=attack.upper),
-            cfg.straight_through,
-        ),
+        lambda: traced_as_asked(build(view, cfg, lower=attack.lower, upper=attack.upper), cfg.straight_through),
         jit_compile=attack.jit_compile,
         input_signature=signature,
     )
@@ -152,25 +148,21 @@ def run_validated(
     ``keys``: each example's random key (:func:`robustkit.row_random.example_keys` of the seed and the
     examples' indices in the data set), so that no result depends on how the data was cut.
     ``first``: what :func:`evaluation_at_x` returned for this batch (attacks that start at x only).
-    An attack with a guided loss (APGD-T) runs once per guide class, each time on the examples
-    that are still robust.
+    The attack's own :meth:`execute` runs it: one compiled run, or one per target class for the
+    attacks that sweep targets (:mod:`robustkit.attacks.target_sweep`).
     """
     attack = for_classes(attack, num_classes_of(view, x))  # APGD-T and APGD-DLR on 2 or 3 classes
-    if first is not None and not attack.step_rule().starts_at_x:
+    if first is not None and not attack.loop_rule().starts_at_x:
         raise ConfigError("first= is for attacks without random start: theirs is the only first step taken from x.")
     compute_dtype = tf.float32 if x.dtype in (tf.float16, tf.bfloat16) else x.dtype
     x_compute = x if x.dtype == compute_dtype else tf.cast(x, compute_dtype)
     goal = targets if attack.targeted else labels
-    if attack.loss in GUIDED_LOSSES:
-        out = _guided_runs(attack, view, x_compute, goal, keys)
-    else:
-        out = _compiled_run(attack, view, x_compute, goal, keys, first)
+    out = attack.execute(view, x_compute, goal, keys, first)
     queries = radius = None
-    rule = attack.step_rule()
-    out["grad_evals"] = out["grad_evals"] * getattr(attack, "eot", 1)  # each evaluation averaged eot passes
-    if not getattr(rule, "needs_gradient", True):  # its evaluations were forward passes
+    out["grad_evals"] = out["grad_evals"] * attack.eot  # each evaluation averaged eot passes
+    if attack.kind == "score":  # its evaluations were forward passes
         queries, out["grad_evals"] = out["grad_evals"], np.zeros_like(out["grad_evals"])
-    if getattr(rule, "minimum_norm", False):  # the objective is minus the smallest adversarial norm found
+    if attack.kind == "minimum-norm":  # the objective is minus the smallest adversarial norm found
         radius = -np.asarray(out["loss"], np.float64)
     x_adv = _settled(attack, view, x, goal, out, radius)
     if with_clean:
@@ -285,11 +277,10 @@ def _repaired(attack: Any, x: tf.Tensor, x_adv: tf.Tensor, last: tf.Tensor) -> t
     return x_adv, norms, changed
 
 
-GUIDED_RUN_STREAM = 1 << 20  # apart from the restarts' numbers
 OUTPUTS = ("x_adv", "success", "loss", "adv_pred", "norms", "grad_evals")
 
 
-def _compiled_run(
+def compiled_run(
     attack: Any,
     view: LogitsView,
     x: tf.Tensor,
@@ -298,7 +289,10 @@ def _compiled_run(
     first: AtX | None = None,
     guide: tf.Tensor | None = None,
 ) -> dict[str, Any]:
-    """One call of the compiled attack; everything but ``x_adv`` as numpy arrays."""
+    """One call of the compiled attack; everything but ``x_adv`` as numpy arrays.
+
+    ``guide``: the class each example's loss steers towards (attacks that sweep targets).
+    """
     dtype = x.dtype
     fn = compiled_attack(attack, view, tuple(x.shape[1:]), dtype, first_given=first is not None)
     eps = tf.constant(attack.eps, tf.float64)
@@ -310,35 +304,3 @@ def _compiled_run(
         args.append(guide)
     values = fn(*args)
     return {name: v if name == "x_adv" else v.numpy() for name, v in zip(OUTPUTS, values)}
-
-
-def _guided_runs(attack: Any, view: LogitsView, x: tf.Tensor, labels: tf.Tensor, keys: tf.Tensor) -> dict:
-    """APGD-T's scheme: guide towards the 2nd, 3rd, ... most likely class, each on the survivors.
-
-    An example keeps the point of the first run that breaks it; one that no run breaks keeps the
-    first run's point. Every run draws its own random starts (the run's index is folded into
-    the examples' keys).
-    """
-    order = tf.argsort(view(x), axis=-1, direction="DESCENDING", stable=True).numpy()
-    ranks = attack.guide_ranks(order.shape[-1])
-    closest = getattr(attack.step_rule(), "minimum_norm", False)
-    out: dict[str, Any] = {}
-    for index, rank in enumerate(ranks):
-        rows = np.arange(len(order)) if not out else np.flatnonzero(~out["success"])
-        if not len(rows):
-            break
-        run_keys = mix_keys(tf.gather(keys, rows), GUIDED_RUN_STREAM + index)
-        guide = tf.constant(order[rows, rank - 1].astype(np.int32))
-        run = _compiled_run(attack, view, tf.gather(x, rows), tf.gather(labels, rows), run_keys, guide=guide)
-        if not out:
-            out = dict(run, x_adv=run["x_adv"].numpy())
-            continue
-        out["grad_evals"][rows] += run["grad_evals"]
-        if closest:  # a minimum-norm attack reports the closest point over every target
-            out["loss"][rows] = np.maximum(out["loss"][rows], run["loss"])
-        broke = rows[run["success"]]
-        for name in OUTPUTS[:-1]:
-            value = run[name].numpy() if name == "x_adv" else run[name]
-            out[name][broke] = value[run["success"]]
-    out["x_adv"] = tf.constant(out["x_adv"])
-    return out

@@ -34,6 +34,7 @@ import tensorflow as tf
 from robustkit.attacks.apgd import APGD, APGDT
 from robustkit.attacks.base import GradientAttack, checked_index
 from robustkit.attacks.fab import FAB
+from robustkit.attacks.kinds import kind_of
 from robustkit.attacks.result import AttackResult
 from robustkit.attacks.settings import positive_int
 from robustkit.attacks.square import Square
@@ -62,6 +63,7 @@ class AutoAttack:
     """
 
     name = "autoattack"
+    kind = "ensemble"
 
     def __init__(
         self,
@@ -118,7 +120,10 @@ class AutoAttack:
                 attacks += [fab, square]
         if not attacks:
             raise ConfigError("attacks must name at least one attack.")
+        if any(kind_of(attack) == "ensemble" for attack in attacks):
+            raise ConfigError("An ensemble runs attacks, not other ensembles: list their attacks instead.")
         self.attacks = [attack.with_constraints(constraints) for attack in attacks]
+        self.eps = self.attacks[0].eps
         self.names = [a.label() for a in self.attacks]
         if len(set(self.names)) != len(self.names):
             raise ConfigError(f"The attacks must differ; got {self.names}.")

@@ -38,9 +38,10 @@ import tensorflow as tf
 
 from robustkit.attacks.base import GradientAttack
 from robustkit.attacks.hyperplane import project
-from robustkit.attacks.loop import LoopConfig, Problem
+from robustkit.attacks.loop import LoopConfig, Problem, StepRule
 from robustkit.attacks.loop.records import per_row, where_rows
 from robustkit.attacks.settings import positive_int
+from robustkit.attacks.target_sweep import TargetSweep
 from robustkit.errors import ConfigError
 from robustkit.logits import LogitsView
 from robustkit.norms import Norm
@@ -61,8 +62,6 @@ class FABRule:
     beta: float = 0.9
     early_stop: bool = False
     starts_at_x = False
-    needs_gradient = True
-    minimum_norm = True
 
     def build(self, view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper: np.ndarray):
         """The attack function of ``(x, labels, eps, step_size, keys, guide)``, with the shared loop's outputs.
@@ -158,7 +157,7 @@ class FABRule:
         return tf.clip_by_value(x0 + per_row(0.5 * problem.eps / length, x0) * direction, low, high)
 
 
-class FAB(GradientAttack):
+class FAB(TargetSweep, GradientAttack):
     """FAB-T: targeted minimum-norm attack under L-inf, L2 or L1 (see the module docstring).
 
     Args:
@@ -203,7 +202,7 @@ class FAB(GradientAttack):
             steps=steps,
             norm=norm,
             loss="gap-targeted",
-            random_start=True,
+            random_start=restarts > 1,  # the first run starts at x, each later one at a random point
             restarts=restarts,
             early_stop=early_stop,
             bounds=bounds,
@@ -217,11 +216,11 @@ class FAB(GradientAttack):
         self.alpha_max, self.eta, self.beta = float(alpha_max), float(eta), float(beta)
         self.n_targets = positive_int("n_targets", n_targets)
 
-    def step_rule(self) -> FABRule:  # type: ignore[override]  # a loop of its own (build), not a step rule
-        return FABRule(self.steps, self.restarts, self.alpha_max, self.eta, self.beta, self.early_stop)
+    def step_rule(self) -> StepRule:
+        raise ConfigError("FAB has no step rule: its loop is its own (loop_rule).")
 
-    def guide_ranks(self, classes: int) -> list[int]:
-        return list(range(2, min(self.n_targets, classes - 1) + 2))
+    def loop_rule(self) -> FABRule:
+        return FABRule(self.steps, self.restarts, self.alpha_max, self.eta, self.beta, self.early_stop)
 
     def config(self) -> dict:
         return {**super().config(), "n_targets": self.n_targets}

@@ -39,7 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from robustkit.attacks.base import GradientAttack
-from robustkit.attacks.loop import LoopConfig, Problem
+from robustkit.attacks.loop import LoopConfig, Problem, StepRule
 from robustkit.attacks.loop.records import hit, per_row, where_rows
 from robustkit.errors import ConfigError
 from robustkit.logits import LogitsView
@@ -72,8 +72,6 @@ class FMNRule:
     gamma_final: float
     n_targets: int = 0
     starts_at_x = False  # its loop of its own takes no shared first step
-    needs_gradient = True
-    minimum_norm = True
 
     def build(self, view: LogitsView, cfg: LoopConfig, lower: np.ndarray, upper: np.ndarray):
         """The attack function of ``(x, labels, eps, step_size, keys)``; its objective is minus the radius."""
@@ -245,7 +243,10 @@ class FMN(GradientAttack):
         self.alpha_init, self.alpha_final = float(alpha_init), float(alpha_final)
         self.gamma_init, self.gamma_final = float(gamma_init), float(gamma_final)
 
-    def step_rule(self) -> FMNRule:  # type: ignore[override]  # a loop of its own (build), not a step rule
+    def step_rule(self) -> StepRule:
+        raise ConfigError("FMN has no step rule: its loop is its own (loop_rule).")
+
+    def loop_rule(self) -> FMNRule:
         return FMNRule(self.steps, self.alpha_init, self.alpha_final, self.gamma_init, self.gamma_final, self.n_targets)
 
     def config(self) -> dict:

@@ -15,6 +15,7 @@ import importlib
 from typing import Any
 
 from robustkit.attacks.base import GradientAttack
+from robustkit.attacks.kinds import kind_of
 from robustkit.constraints import Constraints
 from robustkit.errors import ConfigError
 from robustkit.norms import L1Norm
@@ -58,8 +59,16 @@ def build_attack(
         if settings.get("norm") != "l1":
             raise ConfigError("sparsity is a setting of L1 attacks; set norm='l1' or leave it out.")
         settings["norm"] = L1Norm(sparsity)
-    try:
-        attack = ATTACKS[kind](**settings)
-    except TypeError as err:
-        raise ConfigError(f"Bad settings for the {kind} attack: {err}.") from None
+    cls = ATTACKS[kind]
+    unknown = sorted(set(settings) - set(cls.parameters()))
+    if unknown:
+        raise ConfigError(
+            f"The {kind} attack takes no setting {', '.join(map(repr, unknown))}; "
+            f"it takes {', '.join(cls.parameters())}."
+        )
+    missing = [k for k, p in cls.parameters().items() if p.default is p.empty and k not in settings]
+    if missing:
+        raise ConfigError(f"The {kind} attack needs {', '.join(map(repr, missing))}.")
+    attack = cls(**settings)
+    kind_of(attack)
     return attack.with_constraints(constraints)

@@ -210,7 +210,7 @@ def _attack_cell(
     offset: int = 0,
 ) -> tuple[Cell, EvaluationAtX | None]:
     """Attack the survivors at one eps; a model without input gradient gets a cell that says so."""
-    shares_start = attack.step_rule().starts_at_x
+    shares_start = attack.loop_rule().starts_at_x
     try:
         if shares_start and at_x is None:
             at_x = EvaluationAtX.compute(attack, view, x, y, alive, batch_size)

@@ -9,6 +9,6 @@ a norm owns only its hooks (:mod:`robustkit.norms`).
 from robustkit.attacks.loop.build import build_attack_fn
 from robustkit.attacks.loop.problem import LoopConfig, Problem, Rows
 from robustkit.attacks.loop.records import Best, Evaluation
-from robustkit.attacks.loop.rule import StepRule
+from robustkit.attacks.loop.rule import LoopRule, OwnLoop, StepRule
 
-__all__ = ["build_attack_fn", "LoopConfig", "Problem", "Rows", "Best", "Evaluation", "StepRule"]
+__all__ = ["build_attack_fn", "LoopConfig", "Problem", "Rows", "Best", "Evaluation", "LoopRule", "OwnLoop", "StepRule"]

@@ -137,7 +137,7 @@ class Problem:
 
     def step_evaluation(self, rule, x_at: tf.Tensor, labels: tf.Tensor, guide: tf.Tensor | None = None) -> Evaluation:
         """What a step of ``rule`` needs at ``x_at``: the gradient, or a forward pass (score-based rules)."""
-        if getattr(rule, "needs_gradient", True):
+        if rule.needs_gradient:
             return self.gradient_at(x_at, labels, guide)
         return self.evaluate(x_at, labels, guide)
 

@@ -7,8 +7,11 @@ whose first field is the current point ``x`` and whose every field has one row p
 * ``step(problem, state, evaluation, rows) -> state``: one step, given the model's evaluation
   (objective, gradient, verdict) at ``state.x``.
 
-A score-based rule (Square) sets ``needs_gradient = False``: its evaluations are forward passes
-and carry no gradient.
+Every rule says whether it ``needs_gradient``: a score-based rule (Square) sets it to False, and
+its evaluations are forward passes that carry no gradient.
+
+An attack with a loop of its own (a minimum-norm attack keeps the closest point, not the best
+objective) gives an :class:`OwnLoop` instead: it builds the whole attack function itself.
 
 Everything else (batching, compiling, restarts, keeping each example's best point, early
 stopping with a shrinking batch, counting gradient evaluations) is the shared loop's. Because
@@ -18,7 +21,7 @@ without knowing what it holds.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import tensorflow as tf
 
@@ -29,6 +32,8 @@ from robustkit.attacks.loop.records import Evaluation
 class StepRule(Protocol):
     """An attack family's own part of the loop (see the module docstring)."""
 
+    needs_gradient: bool  # False: a score-based rule, its evaluations are forward passes
+
     @property
     def starts_at_x(self) -> bool:
         """Whether every restart's first step is taken from x itself (so its evaluation can be shared)."""
@@ -37,6 +42,21 @@ class StepRule(Protocol):
     def init(self, problem: Problem, x: tf.Tensor, restart: tf.Tensor) -> Any: ...
 
     def step(self, problem: Problem, state: Any, evaluation: Evaluation, rows: Rows) -> Any: ...
+
+
+@runtime_checkable
+class OwnLoop(Protocol):
+    """A loop of an attack's own: ``build`` returns the function of ``(x, labels, eps, step_size, keys)``."""
+
+    @property
+    def starts_at_x(self) -> bool:
+        """Always False: no shared first step is taken from x."""
+        ...
+
+    def build(self, view: Any, cfg: Any, lower: Any, upper: Any) -> Any: ...
+
+
+LoopRule = StepRule | OwnLoop
 
 
 def map_state(fn, *states: NamedTuple) -> Any:
