@@ -97,3 +97,28 @@ def test_an_attack_s_own_settings_are_suite_keys_read_from_its_class(tmp_path):
         load_attack_suite(_write(tmp_path, "bad.toml", head + 'type = "apgd"\nrho = 5\n'))
     with pytest.raises(ConfigError, match=r"unknown key 'rho' in \[\[attack\]\] #1"):
         load_attack_suite(_write(tmp_path, "other.toml", head + 'type = "pgd"\nrho = 0.5\n'))
+
+
+def test_an_autoattack_table_runs_the_class_s_own_list_chained(tmp_path):
+    from robustkit.attacks import AutoAttack
+
+    suite = load_attack_suite("autoattack-linf")
+    ensemble = AutoAttack(eps=0.1, norm="linf")
+    assert suite.chain and [a.name for a in suite.attacks] == ensemble.names
+    assert [a.type for a in suite.attacks] == [a.name for a in ensemble.attacks]
+    assert [a.steps for a in suite.attacks] == [100, 100, 100, 5000]
+
+    path = tmp_path / "fast.toml"
+    path.write_text('norm = "l1"\neps = [1.0]\n[autoattack]\nversion = "fast"\nsteps = 7\nn_targets = 2\n')
+    fast = load_attack_suite(str(path))
+    assert [(a.name, a.steps, a.n_targets) for a in fast.attacks] == [("apgd-ce", 7, None), ("apgd-t", 7, 2)]
+    for body, message in (
+        ('[autoattack]\nversion = "standard"\n', "Square, which has no L1 version"),
+        ('[autoattack]\nversion = "slow"\n', "Unknown version 'slow'"),
+        ("[autoattack]\nstep = 3\n", "step"),
+        ('chain = false\n[autoattack]\nversion = "fast"\n', "run chained"),
+        ('[autoattack]\n[[attack]]\ntype = "pgd"\n', "keep one"),
+    ):
+        path.write_text('norm = "l1"\neps = [1.0]\n' + body)
+        with pytest.raises(ConfigError, match=message):
+            load_attack_suite(str(path))

@@ -31,19 +31,61 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from robustkit.attacks.apgd import APGD, APGDT
 from robustkit.attacks.base import GradientAttack, checked_index
-from robustkit.attacks.fab import FAB
 from robustkit.attacks.kinds import kind_of
+from robustkit.attacks.registry import ATTACKS
 from robustkit.attacks.result import AttackResult
 from robustkit.attacks.settings import positive_int
-from robustkit.attacks.square import Square
 from robustkit.constraints import Constraints
 from robustkit.errors import ConfigError, InputError
 from robustkit.ranges import Eps
 
 VERSIONS = ("standard", "fast", "rand")
 EOT_SAMPLES = 20  # passes per gradient in the rand version
+
+
+def version_attacks(
+    version: str,
+    norm: Any = "linf",
+    steps: int = 100,
+    n_targets: int = 9,
+    queries: int = 5000,
+    straight_through: bool = False,
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """A version's attacks in order, as ``(label, registered type, settings)``: the one list of them.
+
+    :class:`AutoAttack` builds its attacks from it, and an attack suite that names a version
+    (``[autoattack]`` in its file) runs the same list as a chained suite. The settings are the
+    constructor's, beyond eps, norm, bounds, batch size and seed.
+
+    Example:
+        >>> [(label, kind) for label, kind, _ in version_attacks("standard")]
+        [('apgd-ce', 'apgd'), ('apgd-t', 'apgd-t'), ('fab-t', 'fab'), ('square', 'square')]
+        >>> version_attacks("rand")[1]
+        ('apgd-dlr', 'apgd', {'steps': 100, 'loss': 'dlr', 'eot': 20})
+    """
+    if version not in VERSIONS:
+        raise ConfigError(f"Unknown version {version!r}; choose one of {', '.join(VERSIONS)}, or pass attacks=.")
+    steps, n_targets = positive_int("steps", steps), positive_int("n_targets", n_targets)
+    gradient: dict[str, Any] = {"steps": steps, **({"straight_through": True} if straight_through else {})}
+    if version == "rand":
+        return [(f"apgd-{loss}", "apgd", {**gradient, "loss": loss, "eot": EOT_SAMPLES}) for loss in ("ce", "dlr")]
+    listed = [
+        ("apgd-ce", "apgd", {**gradient, "loss": "ce"}),
+        ("apgd-t", "apgd-t", {**gradient, "n_targets": n_targets}),
+    ]
+    if version == "standard":
+        norm_name = str(getattr(norm, "name", norm)).lower()
+        if norm_name not in ("linf", "inf", "l2"):
+            raise ConfigError(
+                "version='standard' ends with Square, which has no L1 version; use version='fast' "
+                "(APGD-CE, APGD-T) or attacks=[APGD(...), APGDT(...), FAB(...)]."
+            )
+        listed += [
+            ("fab-t", "fab", {**gradient, "n_targets": n_targets}),
+            ("square", "square", {"queries": positive_int("queries", queries)}),
+        ]
+    return listed
 
 
 class AutoAttack:
@@ -82,42 +124,9 @@ class AutoAttack:
     ):
         given = attacks is not None
         if attacks is None:
-            if version not in VERSIONS:
-                raise ConfigError(
-                    f"Unknown version {version!r}; choose one of {', '.join(VERSIONS)}, or pass attacks=."
-                )
-            common = dict(
-                eps=eps,
-                norm=norm,
-                steps=positive_int("steps", steps),
-                bounds=bounds,
-                batch_size=batch_size,
-                seed=seed,
-                early_stop=True,
-                straight_through=straight_through,
-            )
-            if version == "rand":
-                attacks = [APGD(loss=loss, eot=EOT_SAMPLES, **common) for loss in ("ce", "dlr")]
-            else:
-                attacks = [APGD(loss="ce", **common), APGDT(n_targets=n_targets, **common)]
-            if version == "standard":
-                norm_name = str(getattr(common["norm"], "name", common["norm"])).lower()
-                if norm_name not in ("linf", "inf", "l2"):
-                    raise ConfigError(
-                        "version='standard' ends with Square, which has no L1 version; use version='fast' "
-                        "(APGD-CE, APGD-T) or attacks=[APGD(...), APGDT(...), FAB(...)]."
-                    )
-                fab = FAB(n_targets=n_targets, **common)
-                square = Square(
-                    eps=eps,
-                    norm=norm_name,
-                    queries=positive_int("queries", queries),
-                    bounds=bounds,
-                    batch_size=batch_size,
-                    seed=seed,
-                    early_stop=True,
-                )
-                attacks += [fab, square]
+            common = dict(eps=eps, norm=norm, bounds=bounds, batch_size=batch_size, seed=seed, early_stop=True)
+            listed = version_attacks(version, norm, steps, n_targets, queries, straight_through)
+            attacks = [ATTACKS[kind](**common, **settings) for _, kind, settings in listed]
         if not attacks:
             raise ConfigError("attacks must name at least one attack.")
         if any(kind_of(attack) == "ensemble" for attack in attacks):

@@ -18,6 +18,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from robustkit.errors import ConfigError
+from robustkit.inputs import validate_bounds
 
 
 def repository_root() -> Path:
@@ -107,3 +108,16 @@ def string_list(path, key, value):
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
         raise bad_value(path, "top-level", key, value, "a non-empty list of strings")
     return value
+
+
+def bounds_value(path: Path, bounds: Any, allowed: str) -> tuple[Any, Any] | None:
+    """``bounds = [lower, upper]`` of a suite file, each side a number or (nested) list, or None."""
+    if bounds is None:
+        return None
+    if not isinstance(bounds, list) or len(bounds) != 2:
+        raise bad_value(path, "top-level", "bounds", bounds, allowed)
+    try:
+        lower, upper = validate_bounds(bounds)
+    except (ConfigError, ValueError):
+        raise bad_value(path, "top-level", "bounds", bounds, "[lower, upper], finite, with lower < upper") from None
+    return (float(lower) if lower.ndim == 0 else lower.tolist(), float(upper) if upper.ndim == 0 else upper.tolist())
