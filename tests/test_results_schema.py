@@ -59,6 +59,7 @@ def _as_version(results: dict, version: int) -> dict:
     old = json.loads(json.dumps(_plain(results)))
     old.pop("examples_file", None)
     old["format"] = f"robustkit-results/{version}"
+    old["contributions"] = [_version_3_row(row) for row in old.get("contributions", [])]
     if version == 1:
         old["suite"]["threat_models"] = old["suite"].pop("attack_suites")
         for per_model in old["examples"].values():
@@ -66,6 +67,23 @@ def _as_version(results: dict, version: int) -> dict:
         for row in old["samples"] + old["summary"]:
             row["threat"] = row.pop("attack_suite")
     return old
+
+
+def _version_3_row(row: dict) -> dict:
+    """A contribution row as versions 1 to 3 wrote it: the counts beside the display columns."""
+    shown = {"model": row["model"], "attack suite": row["attack_suite"], "eps": row["eps"]}
+    return {**shown, **row["broken_first"], "still robust": row["still_robust"]}
+
+
+def test_a_version_3_file_is_upgraded_on_a_copy_and_its_contributions_get_fixed_keys():
+    current = read_results(REFERENCE)
+    assert current["contributions"] and all(_fits(r, schema.ContributionRow) for r in current["contributions"])
+    old = dict(current, format="robustkit-results/3")
+    old["contributions"] = [_version_3_row(r) for r in current["contributions"]]
+    before = json.dumps(_plain(old))
+    upgraded = schema.upgrade(old)
+    assert json.dumps(_plain(old)) == before  # the caller's dictionary is left as it was
+    assert upgraded["format"] == RESULTS_FORMAT and _plain(upgraded) == _plain(current)
 
 
 @pytest.mark.parametrize("version", [1, 2])

@@ -24,7 +24,7 @@ import tensorflow as tf
 from robustkit.attacks import ATTACKS
 from robustkit.attacks.few_classes import loss_for_classes
 from robustkit.errors import GradientError
-from robustkit.evaluation.results import CheckRecord, broken_at
+from robustkit.evaluation.results import CheckRecord, broken_at, headline_eps
 from robustkit.evaluation.suites import AttackSpec, AttackSuite
 from robustkit.evaluation.sweep import attack_for
 from robustkit.gradients import loss_and_gradient
@@ -277,12 +277,13 @@ def check_pgd_vs_fgsm(records: dict, suite: AttackSuite) -> CheckResult:
     )
 
 
-def _middle_eps(suite: AttackSuite, records: dict, clean_correct: np.ndarray) -> float:
-    """The grid eps where the PGD robust accuracy is closest to half the clean accuracy."""
+def _informative_eps(suite: AttackSuite, records: dict, clean_correct: np.ndarray) -> float:
+    """The grid eps where the PGD robust accuracy is closest to half the clean accuracy: where a weak attack
+    shows most (at a tiny eps nothing breaks, at a huge one everything); the headline eps without a PGD."""
     spec, _ = _stepped_spec(suite)
     record = records.get(spec.name)
     if record is None:
-        return float(np.median(suite.input_eps))
+        return headline_eps(suite.config())
     broken = broken_at(record["broken_eps"])
     target = 0.5 * clean_correct.mean()
     return float(min(suite.input_eps, key=lambda e: abs(np.mean(clean_correct & (broken > e)) - target)))
@@ -378,7 +379,7 @@ def run_checks(
     xs, ys = x[chosen], y[chosen]
     correct_rows = chosen[correct[chosen]]
     xc, yc = (x[correct_rows], y[correct_rows]) if len(correct_rows) else (xs, ys)
-    eps = _middle_eps(suite, records, correct)
+    eps = _informative_eps(suite, records, correct)
     results = [
         check_clean_accuracy(correct, y, num_classes),
         check_probability_outputs(model, xs),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from robustkit.evaluation.results import Results, broken_at, headline_eps
+from robustkit.evaluation.results import ContributionRow, Results, broken_at, headline_eps
 
 
 def first_breaks(records: dict, order: list[str], eps: float) -> dict[str, int]:
@@ -28,9 +28,9 @@ def first_breaks(records: dict, order: list[str], eps: float) -> dict[str, int]:
     return counts
 
 
-def contribution_rows(results: Results) -> list[dict]:
+def contribution_rows(results: Results) -> list[ContributionRow]:
     """One row per model and attack suite: each attack's first breaks at the suite's headline eps."""
-    rows = []
+    rows: list[ContributionRow] = []
     for suite in results["suite"]["attack_suites"]:
         order = [a["name"] for a in suite["attacks"]]
         if len(order) < 2:
@@ -40,13 +40,18 @@ def contribution_rows(results: Results) -> list[dict]:
             records = per_model["attack_suites"][suite["name"]]
             counts = first_breaks(records, order, eps)
             clean = np.asarray(per_model["clean_pred"]) == np.asarray(results["data"]["labels"])
-            rows.append(
-                {
-                    "model": model,
-                    "attack suite": suite["name"],
-                    "eps": eps,
-                    **counts,
-                    "still robust": int(clean.sum()) - sum(counts.values()),
-                }
+            still = int(clean.sum()) - sum(counts.values())
+            row = ContributionRow(
+                model=model, attack_suite=suite["name"], eps=eps, broken_first=counts, still_robust=still
             )
+            rows.append(row)
     return rows
+
+
+def shown_rows(rows: list[ContributionRow], attack_suite: str) -> list[dict]:
+    """An attack suite's rows as a report shows them: a column per attack, then the examples still robust."""
+    return [
+        {"model": r["model"], **r["broken_first"], "still robust": r["still_robust"]}
+        for r in rows
+        if r["attack_suite"] == attack_suite
+    ]

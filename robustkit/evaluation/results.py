@@ -2,19 +2,16 @@
 
 One module defines it. The runner builds a :class:`Results`; the report, the gate and the
 trust checks read it through :func:`read_results` and these types, never by guessing keys. The
-``format`` field names the version. Version 3 keeps per-example data (labels, predictions, the
-eps at which each example broke, which attack broke it, norms, work) out of ``results.json``, in
-the columnar file ``examples.npz`` beside it, so the JSON stays small at any data size. Version 2
-named each attack suite's rows ``attack_suite`` (version 1 said ``threat``, a word now kept for
-the norm-ball-and-eps the attacker may use). :func:`read_results` reads every version and
-upgrades it; in memory, per-example fields are numpy arrays (NaN where an example never broke).
+``format`` field names the version (:mod:`robustkit.evaluation.results_versions` says what each
+version changed, and upgrades older ones). Per-example data (labels, predictions, the eps at which
+each example broke, which attack broke it, norms, work) stays out of ``results.json``, in the
+columnar file ``examples.npz`` beside it, so the JSON stays small at any data size.
+:func:`read_results` reads every version and upgrades it; in memory, per-example fields are
+numpy arrays (NaN where an example never broke).
 
 Example:
-    >>> old = {"format": "robustkit-results/1", "suite": {"threat_models": []}, "examples": {},
-    ...        "samples": [{"threat": "linf"}], "summary": [{"threat": "linf", "eps": 0.1}]}
-    >>> new = upgrade(old)
-    >>> new["format"], new["summary"][0]["attack_suite"], new["suite"]["attack_suites"]
-    ('robustkit-results/3', 'linf', [])
+    >>> RESULTS_FORMAT, middle_eps([0.1, 0.2, 0.5])
+    ('robustkit-results/4', 0.2)
 """
 
 from __future__ import annotations
@@ -26,11 +23,18 @@ from typing import Any, TypedDict
 import numpy as np
 
 from robustkit.errors import DataError
+from robustkit.evaluation.results_versions import (
+    COLUMNAR_FORMATS,
+    PER_EXAMPLE,
+    READABLE_FORMATS,
+    RESULTS_FORMAT,
+    as_floats,
+    upgrade,
+)
 
-RESULTS_FORMAT = "robustkit-results/3"
-READABLE_FORMATS = ("robustkit-results/1", "robustkit-results/2", RESULTS_FORMAT)
+__all__ = ["RESULTS_FORMAT", "READABLE_FORMATS", "PER_EXAMPLE", "as_floats", "upgrade"]  # declared there, read here
+
 EXAMPLES_FILE = "examples.npz"  # the per-example columns, beside results.json
-PER_EXAMPLE = ("broken_eps", "adv_pred", "norm", "grad_evals")  # an AttackRecord's per-example fields
 
 
 class Environment(TypedDict):
@@ -162,10 +166,19 @@ class RunInfo(_RunOptional):
     cells_reused: int
 
 
+class ContributionRow(TypedDict):
+    """Per model and chained attack suite: the examples each attack broke first at the headline eps."""
+
+    model: str
+    attack_suite: str
+    eps: float
+    broken_first: dict[str, int]  # attack name -> examples it broke that no attack before it had
+    still_robust: int
+
+
 class _ResultsOptional(TypedDict, total=False):
     examples_file: str  # on disk (version 3): the per-example columns' file, beside results.json
-    # per model and attack suite: the examples each attack broke first at the headline eps
-    contributions: list[dict[str, Any]]
+    contributions: list[ContributionRow]
 
 
 class Results(_ResultsOptional):
@@ -186,28 +199,27 @@ SUMMARY_COLUMNS = list(SummaryRow.__annotations__)
 REQUIRED_KEYS = ("format", "suite", "data", "models", "examples", "summary")
 
 
-def _renamed(table: dict, old: str, new: str) -> dict:
-    return {new if key == old else key: value for key, value in table.items()}
-
-
-def as_floats(values: Any) -> np.ndarray:
-    """Per-example floats as an array, NaN where a JSON list (versions 1 and 2) said None.
+def middle_eps(grid: Any) -> float:
+    """The middle value of an eps grid (of the two middle ones, the larger): the one rule for it.
 
     Example:
-        >>> as_floats([0.1, None]).tolist(), as_floats(np.array([2.0])).tolist()
-        ([0.1, nan], [2.0])
+        >>> middle_eps([0.2, 0.1, 0.5]), middle_eps([0.01, 0.05, 0.1, 0.2])
+        (0.2, 0.1)
     """
-    if isinstance(values, list):
-        return np.array([np.nan if v is None else v for v in values], float)
-    return np.asarray(values, float)
+    ordered = sorted(float(e) for e in grid)
+    return ordered[len(ordered) // 2]
 
 
 def headline_eps(attack_suite: AttackSuiteConfig) -> float:
-    """The eps a suite names for its headline, else the grid's middle value."""
+    """The eps the report's summary shows: the one a suite names, else the grid's middle value.
+
+    Example:
+        >>> headline_eps({"eps": [0.1, 0.2, 0.3], "headline_eps": 0.3}), headline_eps({"eps": [0.1, 0.2, 0.3]})
+        (0.3, 0.2)
+    """
     if "headline_eps" in attack_suite:
         return float(attack_suite["headline_eps"])
-    grid = sorted(attack_suite["eps"])
-    return float(grid[(len(grid) - 1) // 2 + (len(grid) % 2 == 0)])
+    return middle_eps(attack_suite["eps"])
 
 
 def broken_at(values: Any) -> np.ndarray:
@@ -218,41 +230,6 @@ def broken_at(values: Any) -> np.ndarray:
         [0.1, inf, inf]
     """
     return np.nan_to_num(as_floats(values), nan=np.inf)
-
-
-def _as_arrays(results: dict) -> None:
-    """Per-example lists of JSON (versions 1 and 2) as numpy arrays, None as NaN."""
-    data = results.get("data", {})
-    if isinstance(data.get("labels"), list):
-        data["labels"] = np.asarray(data["labels"], np.int64)
-    for per_model in results.get("examples", {}).values():
-        if isinstance(per_model.get("clean_pred"), list):
-            per_model["clean_pred"] = np.asarray(per_model["clean_pred"], np.int64)
-        for per_suite in per_model.get("attack_suites", {}).values():
-            for record in per_suite.values():
-                for field in PER_EXAMPLE:
-                    if isinstance(record.get(field), list):
-                        floats = as_floats(record[field])
-                        record[field] = floats if field in ("broken_eps", "norm") else floats.astype(np.int64)
-
-
-def upgrade(results: dict) -> Results:
-    """Bring a results dictionary of any readable version to the current one."""
-    if results.get("format") == "robustkit-results/1":
-        results = dict(results, format="robustkit-results/2")
-        results["suite"] = _renamed(results.get("suite", {}), "threat_models", "attack_suites")
-        results["examples"] = {
-            m: _renamed(e, "threats", "attack_suites") for m, e in results.get("examples", {}).items()
-        }
-        results["samples"] = [_renamed(s, "threat", "attack_suite") for s in results.get("samples", [])]
-        results["summary"] = [_renamed(r, "threat", "attack_suite") for r in results.get("summary", [])]
-    for per_model in results.get("examples", {}).values():
-        for per_suite in per_model.get("attack_suites", {}).values():
-            for record in per_suite.values():
-                record.setdefault("no_gradient", False)  # every attack ran before version 2 said otherwise
-    _as_arrays(results)
-    results["format"] = RESULTS_FORMAT
-    return results  # type: ignore[return-value]
 
 
 def _column(*parts: str) -> str:
@@ -330,7 +307,7 @@ def read_results(path: str | Path) -> Results:
         raise DataError(
             f"{str(path)!r} lacks {', '.join(missing)}: it was not written completely; run the benchmark again."
         )
-    if results["format"] == RESULTS_FORMAT:
+    if results["format"] in COLUMNAR_FORMATS:
         results = _with_examples(results, Path(path).parent, Path(path))
     return upgrade(results)
 

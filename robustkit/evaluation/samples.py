@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from robustkit.evaluation.results import Sample
+from robustkit.evaluation.results import Sample, headline_eps
 from robustkit.evaluation.suites import AttackSuite
 
 
 def select_samples(samples: list[Sample], suites: list[AttackSuite], per_model: int = 4) -> list[Sample]:
-    """A few samples per model: first attack suite, mid-grid eps, strongest (last) attack first.
+    """A few samples per model: first attack suite, the headline eps, strongest (last) attack first.
 
     Example:
         >>> select_samples([], [])
         []
     """
     order = {s.name: i for i, s in enumerate(suites)}
-    middle = {s.name: float(np.median(s.input_eps)) for s in suites}
+    middle = {s.name: headline_eps(s.config()) for s in suites}
     attack_rank = {(s.name, a.name): -i for s in suites for i, a in enumerate(s.attacks)}
 
     def rank(sample: Sample):

@@ -7,7 +7,7 @@ import html
 
 import pandas as pd
 
-from robustkit.evaluation.contributions import contribution_rows
+from robustkit.evaluation.contributions import contribution_rows, shown_rows
 from robustkit.evaluation.results import Results, headline_eps
 from robustkit.outputs.glance import checks_matrix, summary_rows
 from robustkit.outputs.markdown import eps_units, pivot_rows
@@ -81,7 +81,7 @@ def html_report(results: Results, summary: pd.DataFrame, curves: bytes | None, g
         body.append(f"<h2>{html.escape(panel_title(attack_suite))}: robust accuracy %</h2>")
         body.append(f"<p>{html.escape(eps_units(attack_suite))}.</p>")
         body.append(frame.to_html(index=False, escape=True, classes="robust-accuracy"))
-        broke = [r for r in contribution_rows(results) if r["attack suite"] == attack_suite["name"]]
+        broke = shown_rows(contribution_rows(results), attack_suite["name"])
         if broke:
             order = ["model", *[a["name"] for a in attack_suite["attacks"]], "still robust"]
             body.append(

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from robustkit.attacks import ATTACKS
-from robustkit.evaluation.contributions import contribution_rows
+from robustkit.evaluation.contributions import contribution_rows, shown_rows
 from robustkit.evaluation.results import AttackSuiteConfig, Results
 from robustkit.outputs.glance import checks_matrix, headline_eps, summary_rows
 from robustkit.outputs.notes import run_notes
@@ -108,7 +108,7 @@ def _contributions(results: Results) -> list[str]:
     parts = []
     every = contribution_rows(results)
     for suite in results["suite"]["attack_suites"]:
-        rows = [r for r in every if r["attack suite"] == suite["name"]]
+        rows = shown_rows(every, suite["name"])
         if not rows:
             continue
         columns = ["model", *[a["name"] for a in suite["attacks"]], "still robust"]
