@@ -174,7 +174,7 @@ def test_console_script_exit_code_no_traceback_and_no_tensorflow_chatter():
 def test_attack_runs_the_stronger_attacks(tmp_path, capsys, digits, attack, extra):
     out = tmp_path / "adv.npz"
     code, _, err = _run(
-        capsys, "attack", "--model", "digits-cnn", "--eps", "0.1", "--attack", attack, *extra, "--out", str(out)
+        capsys, "attack", "--model", "digits-cnn", "--eps", "0.1", "--type", attack, *extra, "--out", str(out)
     )
     assert code == 0, err
     with np.load(out) as adv:
@@ -189,7 +189,7 @@ def test_attack_settings_that_do_not_apply_are_usage_errors(capsys):
         "digits-cnn",
         "--eps",
         "0.1",
-        "--attack",
+        "--type",
         "apgd-t",
         "--loss",
         "ce",
@@ -198,7 +198,7 @@ def test_attack_settings_that_do_not_apply_are_usage_errors(capsys):
     )
     assert code == 2 and "always uses its own loss" in err
     code, _, err = _run(
-        capsys, "attack", "--model", "digits-cnn", "--eps", "0.1", "--attack", "fgsm", "--steps", "3", "--out", "x.npz"
+        capsys, "attack", "--model", "digits-cnn", "--eps", "0.1", "--type", "fgsm", "--steps", "3", "--out", "x.npz"
     )
     assert code == 2 and "fgsm takes one step" in err
     code, _, err = _run(
@@ -208,7 +208,7 @@ def test_attack_settings_that_do_not_apply_are_usage_errors(capsys):
         "digits-cnn",
         "--eps",
         "0.1",
-        "--attack",
+        "--type",
         "square",
         "--straight-through",
         "--out",
@@ -223,3 +223,12 @@ def test_messages_that_quote_brackets_keep_them(tmp_path, capsys):
     bad.write_text('norm = "linf"\neps = [0.1]\nbogus = 1\n[[attack]]\ntype = "fgsm"\n')
     code, _, err = _run(capsys, "bench", "--attack", str(bad))
     assert code == 2 and "[lower, upper]" in err and "[[attack]]" in err.replace("\n", "")
+
+
+def test_attack_s_old_attack_option_still_works_and_names_its_new_name(tmp_path, capsys):
+    out = tmp_path / "adv.npz"
+    old = ["attack", "--model", "digits-mlp", "--eps", "0.1", "--attack", "fgsm", "--out", str(out)]
+    code, _, err = _run(capsys, *old)
+    assert code == 0 and "--attack of `robustkit attack` is now --type" in err
+    with np.load(out) as adv:
+        assert np.abs(adv["x_adv"] - adv["x"]).max() <= 0.1 + 1e-6 and adv["success"].any()

@@ -71,7 +71,7 @@ def test_a_binary_table_through_autoattack_on_the_command_line_and_in_a_report(t
     common = ["--model", str(tmp_path / "m.keras"), "--data", str(tmp_path / "t.csv")]
     for version, substituted in (("standard", "dlr-targeted"), ("fast", "dlr-targeted"), ("rand", "dlr")):
         out = tmp_path / f"{version}.npz"
-        code = main(["attack", *common, "--attack", "autoattack", "--ensemble", version, "--eps", "0.2", "--steps", "3"]
+        code = main(["attack", *common, "--type", "autoattack", "--ensemble", version, "--eps", "0.2", "--steps", "3"]
                     + ["--out", str(out)])  # fmt: skip
         err = capsys.readouterr().err
         assert code == 0 and "Traceback" not in err, err

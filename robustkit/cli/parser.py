@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import sys
 
 from robustkit.attacks import ATTACKS
 from robustkit.attacks.ensemble import VERSIONS
@@ -19,6 +20,22 @@ from robustkit.losses import LOSSES
 from robustkit.norms import NORMS
 from robustkit.ranges import Eps, parse_eps
 from robustkit.sources.classes import parse_class_names
+
+
+class _Renamed(argparse.Action):
+    """An option under its old name: it still works, and says once on stderr what it is called now."""
+
+    def __init__(self, *args, new: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.new = new
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(
+            f"robustkit: {option_string} of `robustkit {parser.prog.split()[-1]}` is now {self.new} "
+            f"(in `robustkit bench`, --attack names attack suites); the old name goes in the next release.",
+            file=sys.stderr,
+        )
+        setattr(namespace, self.dest, values)
 
 
 def _integer(minimum: int):
@@ -188,10 +205,19 @@ def _add_attack_options(attack: argparse.ArgumentParser) -> None:
         "--split", choices=["test", "train"], default="test", help="which split of the data (default: test)"
     )
     attack.add_argument(
-        "--attack",
+        "--type",
+        dest="attack",
         choices=[*ATTACKS, "autoattack"],
         default="pgd",
-        help="autoattack: AutoAttack's ensemble (--ensemble standard, fast or rand)",
+        help="the attack (default pgd); autoattack: AutoAttack's ensemble (--ensemble standard, fast or rand)",
+    )
+    attack.add_argument(  # its old name, which bench gives to attack suites: kept for one release
+        "--attack",
+        dest="attack",
+        choices=[*ATTACKS, "autoattack"],
+        action=_Renamed,
+        new="--type",
+        help=argparse.SUPPRESS,
     )
     attack.add_argument(
         "--ensemble",
