@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from robustkit.evaluation.checks import CHECKS, run_checks
-from robustkit.evaluation.runner import predict_labels
+from robustkit.evaluation.context import predict_labels
 from robustkit.evaluation.suites import AttackSpec, AttackSuite
-from robustkit.evaluation.sweep import sweep
+from robustkit.evaluation.sweep import SweepJob, sweep
 from tests import check_models
 
 LINF = AttackSuite(
@@ -28,7 +28,8 @@ def _checks(model, digits, tmp_path, suite=LINF, n=200):
     correct = predict_labels(model, x, 512) == y
     records = {}
     for spec in suite.attacks:
-        cells, _, _ = sweep(model, x, y, correct, spec, suite, (0.0, 1.0), 0, 512, tmp_path / spec.name, "m")
+        job = SweepJob(model, "m", suite, spec, (0.0, 1.0), 0, 512, tmp_path / spec.name)
+        cells, _, _ = sweep(job, x, y, correct)
         records[spec.name] = {"broken_eps": _broken(cells, suite, len(y))}
     results = run_checks(model, x, y, correct, suite, records, (0.0, 1.0), 10, seed=0, label="m")
     return {r.name: r for r in results}

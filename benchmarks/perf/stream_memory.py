@@ -41,7 +41,7 @@ rel_step_size = 0.25
 
 def write_data(folder: Path, n: int) -> None:
     """Synthetic inputs written a chunk at a time, labelled by the model itself."""
-    from robustkit.evaluation.runner import predict_labels
+    from robustkit.evaluation.context import predict_labels
     from robustkit.sources.zoo import load_zoo_model
 
     model = load_zoo_model("digits-mlp")

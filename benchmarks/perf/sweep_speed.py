@@ -29,9 +29,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from robustkit.attacks import PGD  # noqa: E402
-from robustkit.evaluation.runner import predict_labels
+from robustkit.evaluation.context import predict_labels  # noqa: E402
 from robustkit.evaluation.suites import AttackSpec, AttackSuite  # noqa: E402
-from robustkit.evaluation.sweep import sweep  # noqa: E402
+from robustkit.evaluation.sweep import SweepJob, sweep  # noqa: E402
 from robustkit.sources.data import load_digits_split  # noqa: E402
 from robustkit.sources.zoo import load_zoo_model  # noqa: E402
 
@@ -44,7 +44,8 @@ def run_sweep(model, x, y):
     suite = AttackSuite("linf", "linf", EPS, (spec,))
     with tempfile.TemporaryDirectory() as cells:
         correct = predict_labels(model, x, 512) == y
-        found, _, _ = sweep(model, x, y, correct, spec, suite, (0.0, 1.0), 0, 512, Path(cells), "digits-cnn")
+        job = SweepJob(model, "digits-cnn", suite, spec, (0.0, 1.0), 0, 512, Path(cells))
+        found, _, _ = sweep(job, x, y, correct)
     broken = np.zeros(len(y), bool)
     accuracy, evals, passes = [], 0, []
     for eps in EPS:

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from robustkit._backend import ensure_tensorflow_backend
 from robustkit.attacks.ascent import ProjectedAscent
-from robustkit.attacks.compiled import AtX, compiled_run, run_validated
+from robustkit.attacks.compiled import AtX, compiled_run, evaluation_at_x, run_validated
 from robustkit.attacks.loop import LoopRule, StepRule
 from robustkit.attacks.prepare import batches, choose_targets, prepare_batch
 from robustkit.attacks.replicas import map_on_replicas
@@ -221,6 +221,34 @@ class GradientAttack:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     # -- running -------------------------------------------------------------------------------
+
+    def attack_batch(
+        self, view: LogitsView, x: tf.Tensor, labels: tf.Tensor, keys: tf.Tensor, *, first: AtX | None = None
+    ) -> AttackResult:
+        """Attack one batch that the caller validated already: the one way a runner attacks a batch.
+
+        A runner that checked a whole data set once (finite, inside the bounds, labels in range) and
+        holds the model's logits view calls this rather than :meth:`run`. ``keys``: each example's
+        random key (:func:`robustkit.row_random.example_keys` of the seed and its index in the data
+        set). ``first``: what :meth:`first_evaluation` gave for this batch (attacks that start at x),
+        so a sweep over eps takes the first step's gradient once. ``clean_pred`` is not computed.
+
+        Example:
+            >>> import keras, numpy as np, tensorflow as tf
+            >>> from robustkit.attacks import FGSM
+            >>> from robustkit.logits import as_logits
+            >>> from robustkit.row_random import example_keys
+            >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+            >>> x, y = tf.fill((2, 4), 0.5), tf.constant([0, 1])
+            >>> result = FGSM(eps=0.1).attack_batch(as_logits(model), x, y, example_keys(0, np.arange(2)))
+            >>> result.norms.max() <= 0.1
+            True
+        """
+        return run_validated(self, view, x, labels, None, keys, with_clean=False, first=first)
+
+    def first_evaluation(self, view: LogitsView, x: tf.Tensor, labels: tf.Tensor) -> AtX:
+        """The objective, its gradient and the prediction at x itself (see :func:`evaluation_at_x`)."""
+        return evaluation_at_x(self, view, x, labels)
 
     def _run_batch(self, model: Any, x: Any, y: Any, target: Any, keys: tf.Tensor, with_clean: bool) -> AttackResult:
         batch = prepare_batch(self, model, x, y, target)

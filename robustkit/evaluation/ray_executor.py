@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from robustkit.errors import ConfigError
-from robustkit.evaluation.runner import ShardTask, compute_shard, shard_tasks
+from robustkit.evaluation.shards import ShardTask, compute_shard, shard_tasks
 from robustkit.evaluation.suites import BenchmarkSuite
 from robustkit.sources.data import load_data
 

@@ -19,7 +19,6 @@ import numpy as np
 import tensorflow as tf
 
 from robustkit.attacks import ATTACKS, AttackResult, GradientAttack, build_attack
-from robustkit.attacks.compiled import evaluation_at_x, run_validated
 from robustkit.attacks.replicas import map_on_replicas
 from robustkit.constraints import Constraints
 from robustkit.errors import GradientError
@@ -73,7 +72,7 @@ class EvaluationAtX:
         at_x = EvaluationAtX(np.zeros(len(x), x.dtype), np.zeros_like(x), np.zeros(len(x), np.int32))
         for start in range(0, len(rows), batch_size):
             chosen = rows[start : start + batch_size]
-            obj, grad, pred = evaluation_at_x(attack, view, tf.constant(x[chosen]), tf.constant(y[chosen], tf.int32))
+            obj, grad, pred = attack.first_evaluation(view, tf.constant(x[chosen]), tf.constant(y[chosen], tf.int32))
             at_x.objective[chosen], at_x.gradient[chosen], at_x.prediction[chosen] = (
                 obj.numpy(),
                 grad.numpy(),
@@ -107,14 +106,11 @@ def attack_rows(
     """
 
     def attack_batch(chosen: np.ndarray) -> AttackResult:
-        return run_validated(
-            attack,
+        return attack.attack_batch(
             view,
             tf.constant(x[chosen]),
             tf.constant(y[chosen], tf.int32),
-            None,
             example_keys(attack.seed, offset + chosen),
-            with_clean=False,
             first=None if at_x is None else at_x.rows(chosen),
         )
 
@@ -122,31 +118,39 @@ def attack_rows(
     return AttackResult.concat(map_on_replicas(attack_batch, groups, strategy))
 
 
+@dataclass(frozen=True)
+class SweepJob:
+    """One attack of an attack suite on one model, swept over the suite's eps grid on one shard of the data."""
+
+    model: Any
+    label: str  # the model's name in the results (part of each cell's seed)
+    attack_suite: AttackSuite  # eps in input units
+    spec: AttackSpec
+    bounds: tuple[Any, Any]
+    seed: int
+    batch_size: int
+    cell_dir: Path  # where this shard's cells are saved and found
+    strategy: Any = None  # a tf.distribute strategy: batches side by side on its replicas
+    offset: int = 0  # the shard's first example in the data set: random draws are keyed by offset + row
+
+
 def sweep(
-    model: Any,
+    job: SweepJob,
     x: np.ndarray,
     y: np.ndarray,
     correct: np.ndarray,
-    spec: AttackSpec,
-    suite: AttackSuite,
-    bounds: tuple[float, float],
-    seed: int,
-    batch_size: int,
-    cell_dir: Path,
-    label: str,
-    on_cell: Callable[[bool], None] | None = None,
-    strategy: Any = None,
-    offset: int = 0,
     broken_before: np.ndarray | None = None,
+    on_cell: Callable[[bool], None] | None = None,
 ) -> tuple[dict[float, Cell], int, int]:
     """Attack one model with one attack over the eps grid, survivors only, resuming saved cells.
 
-    ``x`` and ``y`` must already be checked (finite, inside ``bounds``, labels in range); ``x``
-    starts at example ``offset`` of the data set (a shard). ``broken_before``: in a chained attack
-    suite, the eps at which an earlier attack broke each example (NaN: none did); an example is
-    not attacked at that eps or any larger one.
+    ``x`` and ``y`` (the shard) must already be checked (finite, inside the bounds, labels in range).
+    ``broken_before``: in a chained attack suite, the eps at which an earlier attack broke each example
+    (NaN: none did); an example is not attacked at that eps or any larger one.
     Returns the cells by eps and how many were computed and reused.
     """
+    model, label, suite, spec, bounds = job.model, job.label, job.attack_suite, job.spec, job.bounds
+    seed, batch_size, cell_dir, strategy, offset = job.seed, job.batch_size, job.cell_dir, job.strategy, job.offset
     view = as_logits(model, x_sample=tf.constant(x[:8]))
     alive = np.flatnonzero(correct)
     cells: dict[float, Cell] = {}
