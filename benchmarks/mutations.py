@@ -295,7 +295,7 @@ MUTATIONS = [
         "a minimum-norm attack run once for the grid counts an example broken at every eps, whatever its radius",
         (
             (
-                "robustkit/evaluation/sweep.py",
+                "robustkit/evaluation/attack_cells.py",
                 "success = result.success[at] & (np.asarray(result.radius)[at] <= eps)",
                 "success = result.success[at]",
             ),

@@ -19,6 +19,8 @@ import numpy as np
 
 from robustkit.files import atomic_path
 
+NO_GRADIENT = "no-gradient"  # a cell's note: the attack could not run, the model has no input gradient
+
 
 @dataclass
 class Cell:

@@ -24,9 +24,9 @@ import tensorflow as tf
 from robustkit.attacks import ATTACKS
 from robustkit.attacks.few_classes import loss_for_classes
 from robustkit.errors import GradientError
+from robustkit.evaluation.attack_cells import attack_for
 from robustkit.evaluation.results import CheckRecord, broken_at, headline_eps
 from robustkit.evaluation.suites import AttackSpec, AttackSuite
-from robustkit.evaluation.sweep import attack_for
 from robustkit.gradients import loss_and_gradient
 from robustkit.logits import as_logits
 from robustkit.losses import attack_objective

@@ -1,5 +1,9 @@
 """One attack swept over an eps grid, attacking only the survivors of the smaller eps.
 
+The sweep itself is the same for every kind of evaluation: it walks the grid, resumes saved
+cells, and drops what each level broke; how the missing cells are computed is the kind's
+(:class:`LevelCells`; attacks: :mod:`robustkit.evaluation.attack_cells`).
+
 An example broken at some eps stays broken at every larger eps (the same adversarial example is
 inside the larger ball), so only the examples that survived the previous eps are attacked at the
 next one, and with early stopping each of those stops as soon as it is misclassified. Robust
@@ -13,109 +17,29 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-import tensorflow as tf
 
-from robustkit.attacks import ATTACKS, AttackResult, GradientAttack, build_attack
-from robustkit.attacks.replicas import map_on_replicas
-from robustkit.constraints import Constraints
-from robustkit.errors import GradientError
-from robustkit.evaluation.cells import Cell, cell_seed
+from robustkit.evaluation.attack_cells import AttackCells
+from robustkit.evaluation.cells import NO_GRADIENT, Cell
 from robustkit.evaluation.results import PER_EXAMPLE, AttackRecord
 from robustkit.evaluation.suites import AttackSpec, AttackSuite
-from robustkit.logits import LogitsView, as_logits
-from robustkit.row_random import example_keys
-
-SAMPLES_PER_CELL = 4
-NO_GRADIENT = "no-gradient"
 
 
-def attack_for(
-    spec: AttackSpec,
-    eps: float,
-    bounds: Any,
-    seed: int,
-    batch_size: int,
-    early_stop: bool = True,
-    constraints: Constraints | None = None,
-) -> GradientAttack:
-    """The attack a suite's ``spec`` describes, at one eps (evaluation mode: early stopping on by default)."""
-    stopping = {"early_stop": early_stop} if ATTACKS[spec.type].accepts("early_stop") else {}
-    return build_attack(
-        spec.type,
-        **spec.settings(eps),
-        bounds=bounds,
-        seed=seed,
-        batch_size=batch_size,
-        constraints=constraints,
-        **stopping,
-    )
+class LevelCells(Protocol):
+    """How one kind of evaluation answers the levels of a sweep's grid, for the examples still standing.
 
-
-@dataclass
-class EvaluationAtX:
-    """Objective, gradient and prediction at each clean example, for attacks that start at x.
-
-    They do not depend on eps, so a sweep computes them once (when first needed).
+    The sweep walks the grid from small to large, resumes saved cells and drops what each level
+    broke; it asks this object only for the cells it has to compute. ``reach`` comes at every
+    level (saved or not), before ``cell``; ``seen`` after, with the cell the sweep keeps.
     """
 
-    objective: np.ndarray
-    gradient: np.ndarray
-    prediction: np.ndarray
+    def reach(self, level: float, alive: np.ndarray) -> None: ...
 
-    @staticmethod
-    def compute(
-        attack: GradientAttack, view: LogitsView, x: np.ndarray, y: np.ndarray, rows: np.ndarray, batch_size: int
-    ) -> EvaluationAtX:
-        at_x = EvaluationAtX(np.zeros(len(x), x.dtype), np.zeros_like(x), np.zeros(len(x), np.int32))
-        for start in range(0, len(rows), batch_size):
-            chosen = rows[start : start + batch_size]
-            obj, grad, pred = attack.first_evaluation(view, tf.constant(x[chosen]), tf.constant(y[chosen], tf.int32))
-            at_x.objective[chosen], at_x.gradient[chosen], at_x.prediction[chosen] = (
-                obj.numpy(),
-                grad.numpy(),
-                pred.numpy(),
-            )
-        return at_x
+    def cell(self, level: float, alive: np.ndarray) -> Cell: ...
 
-    def rows(self, chosen: np.ndarray) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        return (
-            tf.constant(self.objective[chosen]),
-            tf.constant(self.gradient[chosen]),
-            tf.constant(self.prediction[chosen]),
-        )
-
-
-def attack_rows(
-    attack: GradientAttack,
-    view: LogitsView,
-    x: np.ndarray,
-    y: np.ndarray,
-    rows: np.ndarray,
-    batch_size: int,
-    at_x: EvaluationAtX | None = None,
-    strategy: Any = None,
-    offset: int = 0,
-) -> AttackResult:
-    """Attack ``x[rows]`` in batches (side by side on a strategy's replicas); the runner checked the data.
-
-    ``x`` starts at example ``offset`` of the data set: random draws are keyed by ``offset + row``,
-    so a shard's results do not depend on where the data was cut.
-    """
-
-    def attack_batch(chosen: np.ndarray) -> AttackResult:
-        return attack.attack_batch(
-            view,
-            tf.constant(x[chosen]),
-            tf.constant(y[chosen], tf.int32),
-            example_keys(attack.seed, offset + chosen),
-            first=None if at_x is None else at_x.rows(chosen),
-        )
-
-    groups = [(rows[start : start + batch_size],) for start in range(0, len(rows), batch_size)]
-    return AttackResult.concat(map_on_replicas(attack_batch, groups, strategy))
+    def seen(self, cell: Cell) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -141,130 +65,43 @@ def sweep(
     correct: np.ndarray,
     broken_before: np.ndarray | None = None,
     on_cell: Callable[[bool], None] | None = None,
+    cells_of: Callable[[SweepJob, np.ndarray, np.ndarray], LevelCells] | None = None,
 ) -> tuple[dict[float, Cell], int, int]:
-    """Attack one model with one attack over the eps grid, survivors only, resuming saved cells.
+    """Evaluate one model with one attack over the eps grid, survivors only, resuming saved cells.
 
     ``x`` and ``y`` (the shard) must already be checked (finite, inside the bounds, labels in range).
     ``broken_before``: in a chained attack suite, the eps at which an earlier attack broke each example
-    (NaN: none did); an example is not attacked at that eps or any larger one.
+    (NaN: none did); an example is not attacked at that eps or any larger one. ``cells_of`` makes
+    the object that computes missing cells (:class:`LevelCells`; by default an attack's,
+    :class:`~robustkit.evaluation.attack_cells.AttackCells`).
     Returns the cells by eps and how many were computed and reused.
     """
-    model, label, suite, spec, bounds = job.model, job.label, job.attack_suite, job.spec, job.bounds
-    seed, batch_size, cell_dir, strategy, offset = job.seed, job.batch_size, job.cell_dir, job.strategy, job.offset
-    view = as_logits(model, x_sample=tf.constant(x[:8]))
+    kind = (cells_of or AttackCells)(job, x, y)
     alive = np.flatnonzero(correct)
     cells: dict[float, Cell] = {}
     computed = reused = 0
-    # Without a random start, every eps begins with a step from x whose gradient does not depend
-    # on eps: it is computed once (when first needed) and its cost charged to the first cell
-    # that attacks anything, whether that cell is computed now or was saved by an earlier run.
-    at_x: EvaluationAtX | None = None
-    whole: WholeGrid | None = None  # a minimum-norm attack's one run, when its class answers every eps at once
-    charged = masked = False
-    for eps in suite.input_eps:
+    for eps in job.attack_suite.input_eps:
         if broken_before is not None:
             alive = alive[~(broken_before[alive] <= eps)]  # NaN (not broken) compares False
-        path = cell_dir / f"eps-{eps:.10g}.npz"
+        path = job.cell_dir / f"eps-{eps:.10g}.npz"
         cell = Cell.load(path)
         if cell is not None and not np.array_equal(cell.indices, alive):
             cell = None  # saved by a different sweep: recompute rather than trust it
-        charge_here = bool(len(alive)) and not spec.random_start and not charged
-        charged = charged or charge_here
+        kind.reach(eps, alive)
         if cell is None:
             start = time.perf_counter()
-            if not len(alive):
-                cell = Cell.empty(x.shape[1:], x.dtype)
-            elif masked:  # no input gradient at an earlier eps: none at this one either
-                cell = Cell.empty(x.shape[1:], x.dtype, alive, NO_GRADIENT)
-            elif ATTACKS[spec.type].every_eps_at_once:  # one run at the largest eps answers every eps
-                if whole is None:
-                    largest = max(suite.input_eps)
-                    seed_here = cell_seed(seed, label, suite.name, spec.name, largest)
-                    attack = attack_for(spec, largest, bounds, seed_here, batch_size, constraints=suite.constraints)
-                    whole = _whole_grid(attack, view, x, y, alive, batch_size, strategy, offset)
-                no_gradient = whole.result is None
-                cell = Cell.empty(x.shape[1:], x.dtype, alive, NO_GRADIENT) if no_gradient else whole.cell(alive, eps)
-            else:
-                seed_here = cell_seed(seed, label, suite.name, spec.name, eps)
-                attack = attack_for(spec, eps, bounds, seed_here, batch_size, constraints=suite.constraints)
-                cell, at_x = _attack_cell(attack, view, x, y, alive, batch_size, at_x, charge_here, strategy, offset)
+            cell = kind.cell(eps, alive) if len(alive) else Cell.empty(x.shape[1:], x.dtype)
             cell.seconds = time.perf_counter() - start
             cell.save(path)
             computed += 1
         else:
             reused += 1
+        kind.seen(cell)
         cells[eps] = cell
-        masked = masked or cell.note == NO_GRADIENT
         alive = alive[~cell.success.astype(bool)]
         if on_cell:
             on_cell(cell is not None)
     return cells, computed, reused
-
-
-def _attack_cell(
-    attack: GradientAttack,
-    view: LogitsView,
-    x: np.ndarray,
-    y: np.ndarray,
-    alive: np.ndarray,
-    batch_size: int,
-    at_x: EvaluationAtX | None,
-    charge_here: bool,
-    strategy: Any = None,
-    offset: int = 0,
-) -> tuple[Cell, EvaluationAtX | None]:
-    """Attack the survivors at one eps; a model without input gradient gets a cell that says so."""
-    shares_start = attack.loop_rule().starts_at_x
-    try:
-        if shares_start and at_x is None:
-            at_x = EvaluationAtX.compute(attack, view, x, y, alive, batch_size)
-        result = attack_rows(attack, view, x, y, alive, batch_size, at_x if shares_start else None, strategy, offset)
-    except GradientError:
-        # A gradient attack cannot run on this model: record that, break nothing, and let the
-        # other attacks (Square needs no gradient) and the trust checks do their work.
-        return Cell.empty(x.shape[1:], x.dtype, alive, NO_GRADIENT), at_x
-    chosen = np.flatnonzero(result.success)[:SAMPLES_PER_CELL]
-    grad_evals = result.grad_evals + int(charge_here)
-    cell = Cell(
-        alive,
-        result.success,
-        result.adv_pred,
-        result.norms,
-        grad_evals,
-        0.0,
-        alive[chosen],
-        result.x_adv.numpy()[chosen],
-    )
-    return cell, at_x
-
-
-@dataclass
-class WholeGrid:
-    """A minimum-norm attack's one run over some examples: each one's smallest adversarial norm found."""
-
-    rows: np.ndarray  # the examples attacked
-    result: AttackResult | None  # None: the model has no input gradient
-    charged: bool = False  # its work is counted in the first cell made from it
-
-    def cell(self, alive: np.ndarray, eps: float) -> Cell:
-        """The cell at ``eps``: the examples of ``alive`` whose radius is at most eps are broken there."""
-        at = np.searchsorted(self.rows, alive)
-        result = self.result
-        assert result is not None
-        success = result.success[at] & (np.asarray(result.radius)[at] <= eps)
-        evals = np.zeros(len(alive), np.int32) if self.charged else result.grad_evals[at].astype(np.int32)
-        self.charged = True
-        chosen = np.flatnonzero(success)[:SAMPLES_PER_CELL]
-        x_adv = result.x_adv.numpy()[at[chosen]]
-        return Cell(alive, success, result.adv_pred[at], result.norms[at], evals, 0.0, alive[chosen], x_adv)
-
-
-def _whole_grid(attack: GradientAttack, view: LogitsView, x, y, alive, batch_size, strategy, offset) -> WholeGrid:
-    try:
-        result = attack_rows(attack, view, x, y, alive, batch_size, None, strategy, offset)
-    except GradientError:  # no input gradient: every eps gets a cell that says so
-        return WholeGrid(alive.copy(), None)
-    return WholeGrid(alive.copy(), result)
 
 
 def attack_record(cells: dict[float, Cell], eps_grid: tuple[float, ...], clean_pred: np.ndarray) -> AttackRecord:
