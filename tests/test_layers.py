@@ -1,8 +1,9 @@
 """The package's layers import only downwards, and no private helper crosses a module boundary.
 
 Layers, bottom to top: foundation (errors, backend, files, stats), the core (inputs, logits,
-losses, norms, gradients), attacks, training, sources (data, models, the zoo), evaluation
-(suites, sweep, cells, results, trust checks), outputs (report, gate, pytest plugin), the CLI.
+losses, norms, gradients), the kinds of evaluation (attacks, certification), training, sources
+(data, models, the zoo), evaluation (suites, sweep, cells, results, trust checks), outputs
+(report, gate, pytest plugin), the CLI.
 Every import counts, also one inside a function: a function-level import cannot hide an upward
 dependency.
 """
@@ -37,7 +38,7 @@ LAYERS = [
             "robustkit.gradients",
         ],
     ),
-    ("attacks", ["robustkit.attacks"]),
+    ("kinds of evaluation", ["robustkit.attacks", "robustkit.certify"]),
     ("training", ["robustkit.training"]),
     ("sources", ["robustkit.sources"]),
     ("evaluation", ["robustkit.evaluation"]),

@@ -32,11 +32,10 @@ import tensorflow as tf
 from robustkit.attacks.apgd_l1 import APGDL1Rule
 from robustkit.attacks.apgd_schedule import halve_step, interval_table
 from robustkit.attacks.base import GradientAttack
+from robustkit.attacks.declared import Interval
 from robustkit.attacks.loop import Evaluation, Problem, Rows
 from robustkit.attacks.loop.records import per_row, where_rows
-from robustkit.attacks.settings import positive_int
 from robustkit.attacks.target_sweep import TargetSweep
-from robustkit.errors import ConfigError
 from robustkit.norms import Norm
 from robustkit.ranges import Eps
 
@@ -130,6 +129,7 @@ class APGD(GradientAttack):
 
     name = "apgd"
     chooses_start = True
+    parameter_constraints = {"rho": Interval(0, 1, closed="right")}
 
     def label(self) -> str:
         return f"apgd-{self.loss}"
@@ -170,10 +170,8 @@ class APGD(GradientAttack):
             straight_through=straight_through,
             jit_compile=jit_compile,
         )
-        self.eot = positive_int("eot", eot)
-        if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not 0 < rho <= 1:
-            raise ConfigError(f"rho must be a number in (0, 1], got {rho!r}.")
-        self.rho = float(rho)
+        self.check_parameters(eot=eot, rho=rho)
+        self.eot, self.rho = int(eot), float(rho)
 
     def step_rule(self) -> Any:
         if self.norm.name == "l1":  # "Mind the box": adaptive sparsity, the exact L1-and-box projection
@@ -235,7 +233,8 @@ class APGDT(TargetSweep, APGD):
             straight_through=straight_through,
             jit_compile=jit_compile,
         )
-        self.n_targets = positive_int("n_targets", n_targets)
+        self.check_parameters(n_targets=n_targets)
+        self.n_targets = int(n_targets)
 
     def config(self) -> dict:
         return {**super().config(), "n_targets": self.n_targets}

@@ -12,10 +12,9 @@ what each promises, are in :mod:`robustkit.attacks.kinds`.
 from __future__ import annotations
 
 import copy
-import inspect
 import itertools
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -23,8 +22,9 @@ import tensorflow as tf
 from robustkit._backend import ensure_tensorflow_backend
 from robustkit.attacks.ascent import ProjectedAscent
 from robustkit.attacks.compiled import AtX, compiled_run, evaluation_at_x, run_validated
+from robustkit.attacks.declared import Declared, Interval
 from robustkit.attacks.loop import LoopRule, StepRule
-from robustkit.attacks.prepare import batches, choose_targets, prepare_batch
+from robustkit.attacks.prepare import batches, checked_index, choose_targets, prepare_batch
 from robustkit.attacks.replicas import map_on_replicas
 from robustkit.attacks.result import AttackResult
 from robustkit.attacks.settings import optional_step_size, positive_int, restarts_for, target_mode
@@ -39,7 +39,7 @@ from robustkit.row_random import example_keys
 from robustkit.scaled_norm import ScaledNorm
 
 
-class GradientAttack:
+class GradientAttack(Declared):
     """Projected gradient ascent on a loss inside an eps-ball; FGSM and PGD are configurations.
 
     Args:
@@ -65,13 +65,8 @@ class GradientAttack:
 
     keep_best = True
     name = "attack"
-    # What suites, the command line, reports and checks know of an attack, they ask its class:
-    kind: ClassVar[str] = "gradient"  # "gradient", "score" (outputs only) or "minimum-norm"
-    budget: ClassVar[str | None] = "steps"  # what `steps` counts ("steps", "queries"), or None: one step
-    own_loss: ClassVar[str | None] = None  # the loss it always climbs (it takes no loss setting)
-    chooses_start: ClassVar[bool] = False  # starts at points of its own choosing (no random_start setting)
-    every_eps_at_once: ClassVar[bool] = False  # minimum-norm, and eps changes nothing of its search: one run
     eot = 1  # gradients averaged over this many passes (PGD and APGD take eot=)
+    parameter_constraints = {"eot": Interval(1, integer=True), "n_targets": Interval(1, integer=True)}
     constraints: Constraints | None = None  # per-feature eps, immutable, integer and one-hot features
 
     def __init__(
@@ -109,38 +104,7 @@ class GradientAttack:
         self.jit_compile = bool(jit_compile)
         self.straight_through = bool(straight_through)
 
-    # -- what the class declares ---------------------------------------------------------------
-
-    @classmethod
-    def parameters(cls) -> dict[str, inspect.Parameter]:
-        """The settings the constructor takes, with their defaults: the one list of them.
-
-        Example:
-            >>> from robustkit.attacks import Square
-            >>> Square.parameters()["queries"].default, "step_size" in Square.parameters()
-            (5000, False)
-        """
-        return {k: v for k, v in inspect.signature(cls.__init__).parameters.items() if k != "self"}
-
-    @classmethod
-    def accepts(cls, setting: str) -> bool:
-        """Whether ``setting`` is one of the constructor's settings."""
-        return setting in cls.parameters()
-
-    @classmethod
-    def default_budget(cls) -> int:
-        """The default of what :attr:`budget` counts (1 for a one-step attack)."""
-        if cls.budget is None:
-            return 1
-        return int(cls.parameters()[cls.budget].default)
-
-    @classmethod
-    def default_loss(cls) -> str:
-        """The loss it climbs unless told otherwise."""
-        if cls.own_loss is not None:
-            return cls.own_loss
-        loss = cls.parameters().get("loss")
-        return "ce" if loss is None else str(loss.default)
+    # -- what the class declares: robustkit.attacks.declared.Declared; and its name among others --
 
     def label(self) -> str:
         """How an ensemble names this attack among others (``apgd-ce``, ``fab-t``)."""
@@ -369,20 +333,3 @@ class GradientAttack:
         if not parts:
             raise InputError("x is empty: there is nothing to attack.")
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
-
-
-def checked_index(index: Any, x: Any) -> np.ndarray:
-    """``index`` as int64 data-set positions, one per example of ``x`` (arrays) or in order (datasets)."""
-    positions = np.asarray(index)
-    if positions.ndim != 1 or not (np.issubdtype(positions.dtype, np.integer) or positions.size == 0):
-        raise InputError(
-            f"index must be a 1-D array of integers (one per example), got {positions.dtype} "
-            f"with shape {positions.shape}."
-        )
-    if positions.size and positions.min() < 0:
-        raise InputError("index must hold non-negative data-set positions.")
-    if not isinstance(x, tf.data.Dataset):
-        n = int(x.shape[0]) if hasattr(x, "shape") and len(x.shape) else len(x)
-        if len(positions) != n:
-            raise InputError(f"index has {len(positions)} entries but x has {n} examples; give one per example.")
-    return positions.astype(np.int64)

@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from robustkit.attacks.base import GradientAttack, checked_index
+from robustkit.attacks.base import GradientAttack
 from robustkit.attacks.kinds import kind_of
+from robustkit.attacks.prepare import checked_index
 from robustkit.attacks.registry import ATTACKS
 from robustkit.attacks.result import AttackResult
 from robustkit.attacks.settings import positive_int

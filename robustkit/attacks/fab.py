@@ -37,10 +37,10 @@ import numpy as np
 import tensorflow as tf
 
 from robustkit.attacks.base import GradientAttack
+from robustkit.attacks.declared import Interval
 from robustkit.attacks.hyperplane import project
 from robustkit.attacks.loop import LoopConfig, Problem, StepRule
 from robustkit.attacks.loop.records import per_row, where_rows
-from robustkit.attacks.settings import positive_int
 from robustkit.attacks.target_sweep import TargetSweep
 from robustkit.errors import ConfigError
 from robustkit.logits import LogitsView
@@ -177,6 +177,7 @@ class FAB(TargetSweep, GradientAttack):
     kind = "minimum-norm"
     own_loss = "gap-targeted"
     chooses_start = True
+    parameter_constraints = {"alpha_max": Interval(0, 1), "eta": Interval(1, 2), "beta": Interval(0, 1)}
 
     def label(self) -> str:
         return "fab-t"
@@ -210,11 +211,9 @@ class FAB(TargetSweep, GradientAttack):
             seed=seed,
             straight_through=straight_through,
         )
-        for name, value, low, high in (("alpha_max", alpha_max, 0, 1), ("eta", eta, 1, 2), ("beta", beta, 0, 1)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-                raise ConfigError(f"{name} must be a number in [{low}, {high}], got {value!r}.")
+        self.check_parameters(alpha_max=alpha_max, eta=eta, beta=beta, n_targets=n_targets)
         self.alpha_max, self.eta, self.beta = float(alpha_max), float(eta), float(beta)
-        self.n_targets = positive_int("n_targets", n_targets)
+        self.n_targets = int(n_targets)
 
     def step_rule(self) -> StepRule:
         raise ConfigError("FAB has no step rule: its loop is its own (loop_rule).")

@@ -39,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from robustkit.attacks.base import GradientAttack
+from robustkit.attacks.declared import Interval
 from robustkit.attacks.loop import LoopConfig, Problem, StepRule
 from robustkit.attacks.loop.records import hit, per_row, where_rows
 from robustkit.errors import ConfigError
@@ -198,6 +199,13 @@ class FMN(GradientAttack):
     kind = "minimum-norm"
     own_loss = "margin"
     every_eps_at_once = True  # eps plays no part in its search: one run gives every eps's answer
+    parameter_constraints = {
+        "alpha_init": Interval(0, closed="right"),
+        "alpha_final": Interval(0, closed="right"),
+        "gamma_init": Interval(0, 1, closed="neither"),
+        "gamma_final": Interval(0, 1, closed="neither"),
+        "n_targets": Interval(0, integer=True),  # 0: FMN as published
+    }
 
     def __init__(
         self,
@@ -229,14 +237,13 @@ class FMN(GradientAttack):
             straight_through=straight_through,
         )
         alpha_final = alpha_init / 100 if alpha_final is None else alpha_final
-        for name, value in (("alpha_init", alpha_init), ("alpha_final", alpha_final)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ConfigError(f"{name} must be a number > 0, got {value!r}.")
-        for name, value in (("gamma_init", gamma_init), ("gamma_final", gamma_final)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-                raise ConfigError(f"{name} must be a number in (0, 1), got {value!r}.")
-        if isinstance(n_targets, bool) or not isinstance(n_targets, int) or n_targets < 0:
-            raise ConfigError(f"n_targets must be an integer >= 0, got {n_targets!r}.")
+        self.check_parameters(
+            alpha_init=alpha_init,
+            alpha_final=alpha_final,
+            gamma_init=gamma_init,
+            gamma_final=gamma_final,
+            n_targets=n_targets,
+        )
         if n_targets and self.targeted:
             raise ConfigError("n_targets chooses target classes itself; a targeted FMN takes n_targets=0.")
         self.n_targets = n_targets

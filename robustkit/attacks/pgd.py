@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from robustkit.attacks.base import GradientAttack
-from robustkit.attacks.settings import positive_int
 from robustkit.norms import Norm
 from robustkit.ranges import Eps
 
@@ -67,7 +66,8 @@ class PGD(GradientAttack):
             straight_through=straight_through,
             jit_compile=jit_compile,
         )
-        self.eot = positive_int("eot", eot)
+        self.check_parameters(eot=eot)
+        self.eot = int(eot)
 
     def default_step_size(self, eps: float) -> float:
         return 2.5 * eps / self.steps

@@ -115,3 +115,20 @@ def batches(x: Any, y: Any, target: Any, batch_size: int):
     for start in range(0, n, batch_size):
         stop = start + batch_size
         yield x[start:stop], y[start:stop], None if target is None else target[start:stop]
+
+
+def checked_index(index: Any, x: Any) -> np.ndarray:
+    """``index`` as int64 data-set positions, one per example of ``x`` (arrays) or in order (datasets)."""
+    positions = np.asarray(index)
+    if positions.ndim != 1 or not (np.issubdtype(positions.dtype, np.integer) or positions.size == 0):
+        raise InputError(
+            f"index must be a 1-D array of integers (one per example), got {positions.dtype} "
+            f"with shape {positions.shape}."
+        )
+    if positions.size and positions.min() < 0:
+        raise InputError("index must hold non-negative data-set positions.")
+    if not isinstance(x, tf.data.Dataset):
+        n = int(x.shape[0]) if hasattr(x, "shape") and len(x.shape) else len(x)
+        if len(positions) != n:
+            raise InputError(f"index has {len(positions)} entries but x has {n} examples; give one per example.")
+    return positions.astype(np.int64)

@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from robustkit.attacks.base import GradientAttack
+from robustkit.attacks.declared import Interval
 from robustkit.attacks.loop import Evaluation, Problem, Rows
 from robustkit.attacks.loop.records import where_rows
 from robustkit.attacks.square_l2 import SquareL2Rule
@@ -125,6 +126,7 @@ class Square(GradientAttack):
 
     name = "square"
     kind = "score"
+    parameter_constraints = {"p_init": Interval(0, 1, closed="right")}
     budget = "queries"
     chooses_start = True
 
@@ -145,8 +147,7 @@ class Square(GradientAttack):
     ):
         if str(norm).lower() not in ("linf", "inf", "l2"):
             raise ConfigError(f"Square is implemented for norm='linf' and norm='l2', got {norm!r}.")
-        if isinstance(p_init, bool) or not isinstance(p_init, (int, float)) or not 0 < p_init <= 1:
-            raise ConfigError(f"p_init must be a number in (0, 1], got {p_init!r}.")
+        self.check_parameters(p_init=p_init)
         super().__init__(
             eps=eps,
             steps=queries,

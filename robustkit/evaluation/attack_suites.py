@@ -38,6 +38,16 @@ from robustkit.attacks.ensemble import version_attacks
 from robustkit.attacks.registry import ATTACKS
 from robustkit.constraints import Constraints
 from robustkit.errors import ConfigError
+from robustkit.evaluation.attack_suite_keys import (
+    ATTACK_KEYS,
+    ATTACK_SUITE_KEYS,
+    ATTACK_TYPES,
+    AUTOATTACK_KEYS,
+    DEFAULT_STEPS,
+    OWN_LOSS,
+    RANDOM_START_ONLY,
+    own_settings,
+)
 from robustkit.evaluation.results import AttackSuiteConfig
 from robustkit.evaluation.suite_files import (
     bad_value,
@@ -51,48 +61,6 @@ from robustkit.evaluation.suite_files import (
 from robustkit.losses import LOSSES
 from robustkit.norms import NORMS
 from robustkit.ranges import Eps, as_fraction_of_range, bounds_to_json, eps_label, in_input_units, parse_eps
-
-ATTACK_TYPES = tuple(ATTACKS)
-# What each attack type declares (robustkit.attacks: its class's signature and attributes), by type name:
-DEFAULT_STEPS = {kind: attack.default_budget() for kind, attack in ATTACKS.items()}  # steps, or queries
-DEFAULT_LOSS = {kind: attack.default_loss() for kind, attack in ATTACKS.items()}
-RANDOM_START_ONLY = tuple(kind for kind, attack in ATTACKS.items() if attack.chooses_start)
-OWN_LOSS = {kind: attack.own_loss for kind, attack in ATTACKS.items() if attack.own_loss is not None}
-ATTACK_KEYS = {
-    "name": "a short name shown in reports",
-    "type": "one of " + ", ".join(ATTACKS),
-    "steps": "integer >= 1; defaults: "
-    + ", ".join(f"{k} {a.default_budget()} {a.budget}" for k, a in ATTACKS.items() if a.budget is not None),
-    "step_size": "absolute step size > 0",
-    "rel_step_size": "step size as a multiple of eps, > 0",
-    "random_start": "true or false (fgsm, pgd; apgd always starts at random)",
-    "restarts": "integer >= 1 (pgd, apgd)",
-    "loss": "one of " + ", ".join(LOSSES),
-    "sparsity": "fraction of coordinates an L1 step moves, in (0, 1]",
-    "n_targets": "integer >= 1: how many other classes "
-    + " and ".join(k for k, a in ATTACKS.items() if a.accepts("n_targets"))
-    + " steer towards (default 9)",
-    "straight_through": "true: rounding and integer casts in the model get an identity gradient (BPDA)",
-}
-ATTACK_SUITE_KEYS = {
-    "name": "the attack suite's name (reports show it)",
-    "description": "free text",
-    "norm": "one of " + ", ".join(NORMS),
-    "eps": 'a list of numbers >= 0 (input units) or fractions of the input range like "8/255"',
-    "bounds": "[lower, upper]: each a number, one value per channel, or one per feature",
-    "headline_eps": "the eps the report's summary shows (one of eps; default: the middle of the grid)",
-    "eps_unit": "'input' (default: eps in the inputs' units) or 'range' (every eps a fraction of the input range)",
-    "chain": "true: each attack attacks only the examples every earlier one left robust (AutoAttack's order)",
-    "attack": "an array of [[attack]] tables",
-    "autoattack": "a table naming AutoAttack's version, whose attacks then run chained (instead of [[attack]])",
-}
-AUTOATTACK_KEYS = {
-    "version": "'standard' (default), 'fast' or 'rand'",
-    "steps": "integer >= 1: steps of each APGD and FAB run (default 100)",
-    "n_targets": "integer >= 1: target classes of APGD-T and FAB-T (default 9)",
-    "queries": "integer >= 1: Square's queries (default 5000)",
-    "straight_through": "true: BPDA for every gradient attack",
-}
 
 
 @dataclass(frozen=True)
@@ -227,7 +195,7 @@ def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
     if kind not in ATTACK_TYPES:
         reject_unknown_keys(path, table, ATTACK_KEYS, where)
         raise bad_value(path, where, "type", table.get("type"), " or ".join(ATTACK_TYPES))
-    own = _own_settings(kind)
+    own = own_settings(kind)
     reject_unknown_keys(path, table, {**ATTACK_KEYS, **own}, where)
     extra = tuple(sorted((k, v) for k, v in table.items() if k in own))
     if extra:
@@ -284,19 +252,6 @@ def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
     return AttackSpec(
         name, kind, norm, steps, step_size, rel, random_start, restarts, loss, sparsity, n_targets, straight, extra
     )
-
-
-MANAGED = {"eps", "norm", "bounds", "batch_size", "seed", "early_stop", "jit_compile", "targeted", "target", "queries"}
-
-
-def _own_settings(kind: str) -> dict[str, str]:
-    """The settings only this attack type has, as suite keys: its class's signature less the shared keys."""
-    parameters = ATTACKS[kind].parameters()
-    return {
-        name: f"{kind}'s own setting (default {parameter.default!r})"
-        for name, parameter in parameters.items()
-        if name not in ATTACK_KEYS and name not in MANAGED
-    }
 
 
 def load_attack_suite(name_or_path: str) -> AttackSuite:

@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,9 +24,18 @@ from robustkit.attacks import ATTACKS
 from robustkit.attacks.few_classes import loss_for_classes
 from robustkit.errors import GradientError
 from robustkit.evaluation.attack_cells import attack_for
-from robustkit.evaluation.results import CheckRecord, broken_at, headline_eps
+from robustkit.evaluation.model_checks import (
+    NOT_APPLICABLE,
+    CheckResult,
+    check_finite_differences,
+    check_nondeterminism,
+    check_probability_outputs,
+    check_zero_gradients,
+    grade,
+    widths,
+)
+from robustkit.evaluation.results import broken_at, headline_eps
 from robustkit.evaluation.suites import AttackSpec, AttackSuite
-from robustkit.gradients import loss_and_gradient
 from robustkit.logits import as_logits
 from robustkit.losses import attack_objective
 
@@ -43,7 +51,6 @@ CHECKS = (
     "loss-improves",
     "black-box-beats-white-box",
 )
-NOT_APPLICABLE = "n/a"
 SCORE_BASED = tuple(kind for kind, attack in ATTACKS.items() if attack.kind == "score")  # outputs only
 STEPPED = tuple(  # the gradient attacks on their own loss whose steps and restarts the checks can vary
     kind
@@ -58,132 +65,10 @@ NO_GRADIENT = (
 )
 
 
-@dataclass
-class CheckResult:
-    """One check's verdict on one model."""
-
-    name: str
-    status: str  # "pass", "warn", "fail", or NOT_APPLICABLE
-    value: str
-    message: str
-    model: str = ""
-
-    def to_dict(self) -> CheckRecord:
-        return CheckRecord(name=self.name, status=self.status, value=self.value, message=self.message, model=self.model)
-
-
-def _grade(value: float, warn: float, fail: float) -> str:
-    return "fail" if value > fail else "warn" if value > warn else "pass"
-
-
-def check_probability_outputs(model: Any, x: np.ndarray) -> CheckResult:
-    view = as_logits(model, x_sample=tf.constant(x[:32]))
-    if view.source == "logits":
-        return CheckResult(
-            "probability-outputs", "pass", "logits", "The model returns logits; attacks differentiate them directly."
-        )
-    if view.source == "log-probabilities":
-        return CheckResult(
-            "probability-outputs",
-            "fail",
-            "probabilities",
-            "The model returns probabilities and no logits can be found in it; attacks use their log, whose "
-            "gradient vanishes wherever a probability saturates. Return logits (drop the final softmax).",
-        )
-    return CheckResult(
-        "probability-outputs",
-        "warn",
-        view.source,
-        "The model ends in a softmax; robustkit attacks the logits before it. Export the logits model to make "
-        "this explicit.",
-    )
-
-
-def check_zero_gradients(model: Any, x: np.ndarray, y: np.ndarray) -> CheckResult:
-    _, grad = loss_and_gradient(model, x, y)
-    flat = tf.reshape(grad, [len(x), -1]).numpy()
-    bad = ~np.all(np.isfinite(flat), axis=1) | np.all(flat == 0, axis=1)
-    fraction = float(bad.mean())
-    return CheckResult(
-        "zero-gradients",
-        _grade(fraction, 0.01, 0.10),
-        f"{fraction:.1%}",
-        "Share of examples whose loss gradient is all zero, NaN or Inf. Above a few percent, gradient attacks "
-        "cannot move (saturated softmax, quantization, stop_gradient): robust accuracy is not trustworthy; "
-        "remove the masking or use a gradient-free or BPDA attack.",
-    )
-
-
-NOISE_MULTIPLE = 10  # a slope counts when it exceeds the rounding noise of its finite difference this many times
-
-
-def check_finite_differences(model: Any, x: np.ndarray, y: np.ndarray, bounds: tuple, seed: int) -> CheckResult:
-    """Tape gradients against central finite differences of the margin loss along a random direction.
-
-    The margin (not the cross-entropy, which saturates on confident examples) gives nearly every example
-    a slope, and only examples whose slope stands above the finite difference's rounding noise count:
-    where both slopes are noise, agreeing noise is no evidence that the gradient is right.
-    """
-    rng = np.random.default_rng(seed)
-    direction = rng.choice([-1.0, 1.0], size=x.shape).astype(x.dtype)
-    h = 1e-3 * float(np.min(_widths(bounds, x.shape[1:])))
-    value, grad = loss_and_gradient(model, x, y, loss="margin")
-    tape = np.sum((grad.numpy() * direction).reshape(len(x), -1), axis=1)
-    plus, _ = loss_and_gradient(model, x + h * direction, y, loss="margin")
-    minus, _ = loss_and_gradient(model, x - h * direction, y, loss="margin")
-    numeric = (plus.numpy() - minus.numpy()) / (2 * h)
-    slope = np.maximum(np.abs(tape), np.abs(numeric))
-    logits = as_logits(model)(tf.constant(x)).numpy()
-    rounding = float(np.finfo(np.float32).eps) * (np.abs(value.numpy()) + np.abs(logits).max(axis=1)) / (2 * h)
-    measurable = slope > NOISE_MULTIPLE * rounding
-    if not measurable.any():
-        return CheckResult(
-            "finite-differences",
-            NOT_APPLICABLE,
-            "",
-            "No example's margin moves measurably along a random direction (every slope is within float32 "
-            "rounding), so tape gradients cannot be compared with finite differences here.",
-        )
-    mismatch = np.abs(tape - numeric)[measurable] / slope[measurable] > 0.5
-    fraction = float(mismatch.mean())
-    return CheckResult(
-        "finite-differences",
-        _grade(fraction, 0.10, 0.25),
-        f"{fraction:.1%} of {int(measurable.sum())}",
-        "Share of the examples with a measurable slope whose tape gradient of the margin loss disagrees with "
-        "central finite differences along a random direction (by more than 50%). Disagreement means the "
-        "gradient is not the function's slope: non-differentiable or straight-through layers, rounding, or "
-        "randomness. Attacks following it underestimate vulnerability.",
-    )
-
-
-def check_nondeterminism(model: Any, x: np.ndarray) -> CheckResult:
-    view = as_logits(model)
-    outputs = [view(tf.constant(x[:64])).numpy() for _ in range(3)]
-    spread = max(float(np.max(np.abs(o - outputs[0]))) for o in outputs[1:])
-    scale = max(float(np.max(np.abs(outputs[0]))), 1e-6)
-    relative = spread / scale
-    return CheckResult(
-        "nondeterminism",
-        "fail" if relative > 1e-4 else "pass",
-        f"{relative:.2g}",
-        "Largest relative change of the logits over three identical forward passes in inference mode. A "
-        "random model (dropout forced on, noise layers) makes every robust accuracy a sample of a random "
-        "variable and hides gradients; evaluate it deterministically or with expectation over "
-        "transformation.",
-    )
-
-
-def _widths(bounds: tuple, shape: tuple) -> np.ndarray:
-    """``upper - lower`` for every feature of one example."""
-    lower, upper = (np.asarray(b, dtype=np.float64) for b in bounds)
-    return np.broadcast_to(upper - lower, shape)
-
-
 def _diameter(norm: str, bounds: tuple, shape: tuple) -> float:
     """The largest distance between two points in the bounds: an eps this large allows any input."""
-    widths = _widths(bounds, shape)
-    return float({"linf": widths.max(), "l2": np.sqrt(np.sum(widths**2)), "l1": np.sum(widths)}[norm])
+    span = widths(bounds, shape)
+    return float({"linf": span.max(), "l2": np.sqrt(np.sum(span**2)), "l1": np.sum(span)}[norm])
 
 
 def _stepped_spec(suite: AttackSuite) -> tuple[AttackSpec, str]:
@@ -269,7 +154,7 @@ def check_pgd_vs_fgsm(records: dict, suite: AttackSuite) -> CheckResult:
             worst = max(worst, float(np.mean(a < b)))
     return CheckResult(
         "pgd-weaker-than-fgsm",
-        _grade(worst, 0.02, 0.05),
+        grade(worst, 0.02, 0.05),
         f"{worst:.1%}",
         "Share of examples that FGSM breaks at a smaller eps than PGD (a few, from PGD's random start, are "
         "normal). PGD contains FGSM's direction; when it often does worse, its step size or step count is wrong "
@@ -297,7 +182,7 @@ def check_convergence(model, x, y, suite, bounds, seed, eps) -> CheckResult:
     drop = base.robust_accuracy - stronger.robust_accuracy
     return CheckResult(
         "attack-converged",
-        _grade(drop, 0.03, 0.10),
+        grade(drop, 0.03, 0.10),
         f"{drop:+.1%} at eps={eps:g}",
         f"Drop in robust accuracy when {label} gets twice the steps and 3 random restarts. A material drop "
         "means that attack has not converged: its numbers overstate robustness; raise steps or restarts.",
@@ -315,7 +200,7 @@ def check_loss_improves(model, x, y, suite, bounds, seed, eps) -> CheckResult:
     fraction = float(stuck.sum() / max(failed.sum(), 1))
     return CheckResult(
         "loss-improves",
-        _grade(fraction, 0.10, 0.30),
+        grade(fraction, 0.10, 0.30),
         f"{fraction:.1%} at eps={eps:g}",
         f"Share of the examples {label} failed to break whose attack loss never rose above its clean value. An "
         "attack that cannot raise the loss is not searching: masked or zero gradients, or a step size far "
@@ -344,7 +229,7 @@ def check_black_box_beats_white_box(records: dict, suite: AttackSuite) -> CheckR
     share = float(np.mean(first_break(black) < first_break(white)))
     return CheckResult(
         "black-box-beats-white-box",
-        _grade(share, 0.03, 0.10),
+        grade(share, 0.03, 0.10),
         f"{share:.1%}",
         "Share of examples that Square, which sees only the model's outputs, broke at a smaller eps than "
         "every gradient attack. Gradient attacks use strictly more information; when they lose like this, "

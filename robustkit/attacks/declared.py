@@ -1,0 +1,140 @@
+"""What an attack class declares about itself: its kind, its budget, its settings and their allowed values.
+
+Suites, the command line, reports and checks ask the class, never a table kept elsewhere. The
+settings are the constructor's signature (names and defaults); what values each may take is
+declared next to it, in ``parameter_constraints``, and :meth:`Declared.check_parameters` checks
+them, in the manner of scikit-learn's ``_parameter_constraints``:
+
+Example:
+    >>> class Toy(Declared):
+    ...     parameter_constraints = {"rho": Interval(0, 1, closed="right"), "steps": Interval(1, integer=True)}
+    ...     def __init__(self, rho: float = 0.75, steps: int = 10):
+    ...         self.check_parameters(rho=rho, steps=steps)
+    >>> Toy.parameters()["rho"].default, Toy.allowed("rho")
+    (0.75, 'a number in (0, 1]')
+    >>> Toy(rho=2.0)
+    Traceback (most recent call last):
+    ...
+    robustkit.errors.ConfigError: rho must be a number in (0, 1], got 2.0.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from robustkit.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Numbers (or integers) between ``low`` and ``high``; ``closed``: which ends belong ("both", "left", ...)."""
+
+    low: float | None = None
+    high: float | None = None
+    closed: str = "both"
+    integer: bool = False
+
+    def allows(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            return False
+        if self.integer and not isinstance(value, (int, np.integer)):
+            return False
+        if not math.isfinite(float(value)):
+            return False
+        low_ok = self.low is None or (value >= self.low if self.closed in ("both", "left") else value > self.low)
+        high_ok = self.high is None or (value <= self.high if self.closed in ("both", "right") else value < self.high)
+        return bool(low_ok and high_ok)
+
+    def describe(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        left = "[" if self.closed in ("both", "left") else "("
+        right = "]" if self.closed in ("both", "right") else ")"
+        if self.low is not None and self.high is not None:
+            return f"{kind} in {left}{self.low:g}, {self.high:g}{right}"
+        if self.low is not None:
+            return f"{kind} {'>=' if left == '[' else '>'} {self.low:g}"
+        if self.high is not None:
+            return f"{kind} {'<=' if right == ']' else '<'} {self.high:g}"
+        return "an integer" if self.integer else "a finite number"
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of a few values."""
+
+    values: tuple[Any, ...]
+
+    def allows(self, value: Any) -> bool:
+        return value in self.values
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(map(repr, self.values))
+
+
+class Declared:
+    """The declarations every attack class makes (see the module docstring)."""
+
+    kind: ClassVar[str] = "gradient"  # "gradient", "score" (outputs only), "minimum-norm" or "ensemble"
+    budget: ClassVar[str | None] = "steps"  # what `steps` counts ("steps", "queries"), or None: one step
+    own_loss: ClassVar[str | None] = None  # the loss it always climbs (it takes no loss setting)
+    chooses_start: ClassVar[bool] = False  # starts at points of its own choosing (no random_start setting)
+    every_eps_at_once: ClassVar[bool] = False  # minimum-norm, and eps changes nothing of its search: one run
+    parameter_constraints: ClassVar[dict[str, Interval | OneOf]] = {}  # allowed values, by setting
+
+    @classmethod
+    def parameters(cls) -> dict[str, inspect.Parameter]:
+        """The settings the constructor takes, with their defaults: the one list of them.
+
+        Example:
+            >>> from robustkit.attacks import Square
+            >>> Square.parameters()["queries"].default, "step_size" in Square.parameters()
+            (5000, False)
+        """
+        return {k: v for k, v in inspect.signature(cls.__init__).parameters.items() if k != "self"}
+
+    @classmethod
+    def accepts(cls, setting: str) -> bool:
+        """Whether ``setting`` is one of the constructor's settings."""
+        return setting in cls.parameters()
+
+    @classmethod
+    def allowed(cls, setting: str) -> str:
+        """What values ``setting`` may take, in words ("" when the class declares nothing for it)."""
+        constraint = cls._constraints().get(setting)
+        return "" if constraint is None else constraint.describe()
+
+    @classmethod
+    def _constraints(cls) -> dict[str, Interval | OneOf]:
+        merged: dict[str, Interval | OneOf] = {}
+        for klass in reversed(cls.__mro__):  # a subclass's declaration overrides its base's
+            merged.update(getattr(klass, "parameter_constraints", {}) or {})
+        return merged
+
+    @classmethod
+    def check_parameters(cls, **values: Any) -> None:
+        """Raise :class:`ConfigError` for the first value its declaration does not allow."""
+        constraints = cls._constraints()
+        for name, value in values.items():
+            constraint = constraints.get(name)
+            if constraint is not None and not constraint.allows(value):
+                raise ConfigError(f"{name} must be {constraint.describe()}, got {value!r}.")
+
+    @classmethod
+    def default_budget(cls) -> int:
+        """The default of what :attr:`budget` counts (1 for a one-step attack)."""
+        if cls.budget is None:
+            return 1
+        return int(cls.parameters()[cls.budget].default)
+
+    @classmethod
+    def default_loss(cls) -> str:
+        """The loss it climbs unless told otherwise."""
+        if cls.own_loss is not None:
+            return cls.own_loss
+        loss = cls.parameters().get("loss")
+        return "ce" if loss is None else str(loss.default)
