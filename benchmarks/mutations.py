@@ -314,6 +314,33 @@ MUTATIONS = [
         ),
         ("tests/test_fmn.py::test_on_images_with_black_pixels_the_l2_search_crosses_the_boundary",),
     ),
+    Mutation(
+        "smoothing-point-estimate",
+        "randomized smoothing certifies from the observed share of the top class, with no confidence bound",
+        (
+            (
+                "robustkit/certify/smoothing.py",
+                "        bound = stats.beta.ppf(alpha, count, n - count + 1)\n",
+                "        bound = count / n\n",
+            ),
+        ),
+        (
+            "tests/test_smoothing.py::test_the_certified_radius_of_a_linear_model_is_sound_and_close_to_the_truth",
+            "tests/test_smoothing.py::test_given_the_counts_the_radius_is_the_reference_formula",
+        ),
+    ),
+    Mutation(
+        "smoothing-noise-by-position",
+        "randomized smoothing draws each noise vector by its position in the batch, not by the example",
+        (
+            (
+                "robustkit/certify/smoothing.py",
+                "row_keys = mix_keys(tf.gather(keys, example), number)",
+                "row_keys = mix_keys(tf.gather(keys, example * 0), rows - start)",
+            ),
+        ),
+        ("tests/test_smoothing.py::test_the_counts_do_not_depend_on_the_batch_size_or_the_cut",),
+    ),
     *(_check_always_passes(check) for check in CHECK_TESTS),
 ]
 

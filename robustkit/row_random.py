@@ -75,6 +75,26 @@ def row_normal(keys: tf.Tensor, stream: tf.Tensor | int, count: tf.Tensor | int)
     return rowwise(lambda u, v: tf.sqrt(-2.0 * tf.math.log(1.0 - u)) * tf.cos((2.0 * 3.141592653589793) * v), u, v)
 
 
+def row_normal_pairs(keys: tf.Tensor, stream: tf.Tensor | int, count: int) -> tf.Tensor:
+    """``(rows, count)`` float32 standard normal numbers, a function of each row's key only, at half the cost
+    of :func:`row_normal`: each pair of uniforms gives two normals (Box-Muller's cosine and sine).
+
+    Example:
+        >>> import tensorflow as tf
+        >>> a = row_normal_pairs(example_keys(1, [0, 1]), 0, 5)
+        >>> b = row_normal_pairs(example_keys(1, [1]), 0, 5)
+        >>> a.shape, bool(tf.reduce_all(a[1] == b[0]))
+        (TensorShape([2, 5]), True)
+    """
+    half = (count + 1) // 2
+    u = row_uniform(keys, stream, half)
+    v = row_uniform(mix_keys(keys, stream), 0x7F4A7C15, half)
+    angle = (2.0 * 3.141592653589793) * v
+    radius = rowwise(lambda u: tf.sqrt(-2.0 * tf.math.log(1.0 - u)), u)
+    both = tf.concat([radius * rowwise(tf.cos, angle), radius * rowwise(tf.sin, angle)], axis=1)
+    return both[:, :count]
+
+
 def rowwise(fn, *tensors: tf.Tensor) -> tf.Tensor:
     """``fn`` (elementwise) on ``(rows, count)`` tensors, with each row's values alone deciding its result.
 

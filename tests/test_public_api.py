@@ -26,6 +26,7 @@ FACADES = (
     "robustkit.evaluation",
     "robustkit.outputs",
     "robustkit.constraints",
+    "robustkit.certify",
 )
 PINNED = Path(__file__).with_name("public_api.json")
 OLD_PATHS = {

@@ -5,6 +5,7 @@ Example:
     $ robustkit bench --model digits-cnn --attack linf --eps 0.05 0.1
     $ robustkit gate --min-robust-accuracy linf:0.1=0.5
     $ robustkit attack --model digits-cnn --eps 0.1 --out adv.npz
+    $ robustkit certify --model digits-cnn --sigma 0.25 --n 10000
     $ robustkit models
     $ robustkit suites
     $ robustkit report reports/default/results.json
@@ -22,6 +23,7 @@ from rich.markup import escape
 
 import robustkit
 from robustkit._startup import startup_messages
+from robustkit.cli.certify_command import cmd_certify
 from robustkit.cli.commands import cmd_attack, cmd_bench, cmd_models, cmd_report, cmd_suites
 from robustkit.cli.gate_command import cmd_gate
 from robustkit.cli.parser import build_parser
@@ -33,6 +35,7 @@ COMMANDS = {
     "gate": cmd_gate,
     "check": cmd_gate,
     "attack": cmd_attack,
+    "certify": cmd_certify,
     "models": cmd_models,
     "suites": cmd_suites,
     "report": cmd_report,
