@@ -121,3 +121,14 @@ def test_the_certify_command_prints_the_table_and_writes_every_example(tmp_path,
         assert np.all((saved["sigma=0.25/radius"] == 0) == (saved["sigma=0.25/prediction"] == ABSTAIN))
     assert main([*args, "--alpha", "2"]) == 2
     assert "alpha must be a number in (0, 1)" in capsys.readouterr().err
+
+
+def test_noise_training_makes_the_smoothed_model_certify_more(digits, digits_cnn, zoo_cache):
+    from robustkit.sources.zoo import load_zoo_model
+
+    x, y = digits.x_test[:60], digits.y_test[:60]
+    noisy_model = load_zoo_model("digits-cnn-noise")  # trained on first use with NoiseTrainer, sigma 0.25
+    plain = certify(digits_cnn, x, y, 0.5, n0=50, n=1000, seed=0)
+    noisy = certify(noisy_model, x, y, 0.5, n0=50, n=1000, seed=0)
+    assert noisy.certified_accuracy(y, 0.25) >= plain.certified_accuracy(y, 0.25) + 0.1
+    assert np.mean(noisy.abstained) < np.mean(plain.abstained)

@@ -4,8 +4,8 @@ Training is seeded and takes seconds on a CPU. The cache lives in ``$ROBUSTKIT_C
 ``~/.cache/robustkit``); delete it to retrain.
 
 Example:
-    >>> sorted(ZOO)[:2]
-    ['digits-cnn', 'digits-cnn-pgd']
+    >>> sorted(ZOO)
+    ['digits-cnn', 'digits-cnn-noise', 'digits-cnn-pgd', 'digits-mlp']
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ class ZooEntry:
     name: str
     description: str
     architecture: str  # see robustkit.sources.zoo_training.ARCHITECTURES
-    method: str  # "natural" or "pgd"
+    method: str  # "natural", "pgd" or "noise"
     epochs: int
-    eps: float = 0.0
+    eps: float = 0.0  # PGD training's eps, or the training noise's sigma
     data: str = "digits"
 
 
@@ -56,6 +56,15 @@ ZOO: dict[str, ZooEntry] = {
             "pgd",
             30,
             eps=0.1,
+        ),
+        ZooEntry(
+            "digits-cnn-noise",
+            "the digits-cnn architecture, Gaussian-noise training at sigma=0.25 for randomized smoothing "
+            "(Adam, 30 epochs)",
+            "cnn",
+            "noise",
+            30,
+            eps=0.25,
         ),
     )
 }

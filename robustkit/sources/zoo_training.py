@@ -19,6 +19,7 @@ from tensorflow.python.framework import config as tf_config  # the public API ca
 
 from robustkit.sources.data import DataSplit
 from robustkit.training.adversarial import AdversarialTrainer
+from robustkit.training.noise import NoiseTrainer
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Recipe:
     """How one zoo model is trained: an architecture, a method, epochs (and eps for PGD training)."""
 
     architecture: str  # "mlp" or "cnn"
-    method: str  # "natural" or "pgd"
+    method: str  # "natural", "pgd" or "noise" (eps: the noise's sigma)
     epochs: int
     eps: float = 0.0
 
@@ -84,6 +85,11 @@ def train(recipe: Recipe, data: DataSplit, seed: int) -> keras.Model:
             trainer = AdversarialTrainer(model, method="pgd", eps=recipe.eps, steps=7, ramp_epochs=5, seed=seed)
             trainer.compile(optimizer=keras.optimizers.Adam(2e-3), metrics=["accuracy"])
             trainer.fit(data.x_train, data.y_train, epochs=recipe.epochs, batch_size=32, verbose=0, shuffle=True)
+            return model
+        if recipe.method == "noise":
+            noisy = NoiseTrainer(model, sigma=recipe.eps, seed=seed)
+            noisy.compile(optimizer=keras.optimizers.Adam(2e-3), metrics=["accuracy"])
+            noisy.fit(data.x_train, data.y_train, epochs=recipe.epochs, batch_size=32, verbose=0, shuffle=True)
             return model
         model.compile(
             optimizer=keras.optimizers.Adam(2e-3),

@@ -1,4 +1,4 @@
-"""Adversarial training inside ``model.fit`` and adversarial data augmentation (uses attacks only).
+"""Adversarial and Gaussian-noise training inside ``model.fit``, and adversarial data augmentation.
 
 Example:
     >>> from robustkit.training import AdversarialTrainer, RobustAccuracyMonitor, augment_dataset
@@ -12,6 +12,7 @@ from robustkit._facade import lazy_exports
 
 _EXPORTS = {
     "AdversarialTrainer": "robustkit.training.adversarial",
+    "NoiseTrainer": "robustkit.training.noise",
     "RobustAccuracyMonitor": "robustkit.training.monitor",
     "adversarial_arrays": "robustkit.training.augment",
     "augment_dataset": "robustkit.training.augment",
@@ -19,6 +20,7 @@ _EXPORTS = {
 }
 __all__ = [
     "AdversarialTrainer",
+    "NoiseTrainer",
     "RobustAccuracyMonitor",
     "adversarial_arrays",
     "augment_dataset",
@@ -30,3 +32,4 @@ if TYPE_CHECKING:
     from robustkit.training.adversarial import AdversarialTrainer
     from robustkit.training.augment import adversarial_arrays, augment_dataset, mix_adversarial
     from robustkit.training.monitor import RobustAccuracyMonitor
+    from robustkit.training.noise import NoiseTrainer
