@@ -205,7 +205,7 @@ class GradientAttack(Declared):
             >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
             >>> x, y = tf.fill((2, 4), 0.5), tf.constant([0, 1])
             >>> result = FGSM(eps=0.1).attack_batch(as_logits(model), x, y, example_keys(0, np.arange(2)))
-            >>> result.norms.max() <= 0.1
+            >>> bool(result.norms.max() <= 0.1)
             True
         """
         return run_validated(self, view, x, labels, None, keys, with_clean=False, first=first)
