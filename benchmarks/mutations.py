@@ -341,6 +341,15 @@ MUTATIONS = [
         ),
         ("tests/test_smoothing.py::test_the_counts_do_not_depend_on_the_batch_size_or_the_cut",),
     ),
+    Mutation(
+        "certificate-check-toothless",
+        "the attack that checks certificates never leaves x, so no certificate can be contradicted",
+        (("robustkit/certify/attack_check.py", "eps=float(radius) * inside,", "eps=0.0,"),),
+        (
+            "tests/test_smoothing.py::"
+            "test_an_attack_never_breaks_a_certified_example_and_the_check_fails_on_an_inflated_certificate",
+        ),
+    ),
     *(_check_always_passes(check) for check in CHECK_TESTS),
 ]
 

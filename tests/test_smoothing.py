@@ -132,3 +132,20 @@ def test_noise_training_makes_the_smoothed_model_certify_more(digits, digits_cnn
     noisy = certify(noisy_model, x, y, 0.5, n0=50, n=1000, seed=0)
     assert noisy.certified_accuracy(y, 0.25) >= plain.certified_accuracy(y, 0.25) + 0.1
     assert np.mean(noisy.abstained) < np.mean(plain.abstained)
+
+
+def test_an_attack_never_breaks_a_certified_example_and_the_check_fails_on_an_inflated_certificate(digits):
+    from dataclasses import replace
+
+    from robustkit.certify.attack_check import attack_certificates
+    from robustkit.sources.zoo import load_zoo_model
+
+    model = load_zoo_model("digits-cnn-noise")
+    x = digits.x_test[:24]
+    result = certify(model, x, sigma=0.25, n0=50, n=2000, seed=0)
+    honest = attack_certificates(model, x, result, steps=10, samples=8, n=2000, seed=0)
+    assert honest.checked >= 20 and honest.passed
+    # Certificates five times too large: the attack inside them does change the smoothed class.
+    inflated = replace(result, radius=result.radius * 5)
+    caught = attack_certificates(model, x, inflated, steps=10, samples=8, n=2000, seed=0)
+    assert caught.contradictions >= 3 and not caught.passed
