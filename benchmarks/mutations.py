@@ -350,6 +350,12 @@ MUTATIONS = [
             "test_an_attack_never_breaks_a_certified_example_and_the_check_fails_on_an_inflated_certificate",
         ),
     ),
+    Mutation(
+        "smoothing-noise-rounded-away",
+        "randomized smoothing certifies inputs so large for their dtype that the noise rounds away",
+        (("robustkit/certify/smoothing.py", "    if sigma < NOISE_RESOLUTION * spacing:\n", "    if False:\n"),),
+        ("tests/test_smoothing.py::test_certificates_hold_at_any_magnitude_and_in_every_float_dtype_or_are_refused",),
+    ),
     *(_check_always_passes(check) for check in CHECK_TESTS),
 ]
 

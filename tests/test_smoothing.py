@@ -149,3 +149,42 @@ def test_an_attack_never_breaks_a_certified_example_and_the_check_fails_on_an_in
     inflated = replace(result, radius=result.radius * 5)
     caught = attack_certificates(model, x, inflated, steps=10, samples=8, n=2000, seed=0)
     assert caught.contradictions >= 3 and not caught.passed
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("offset", [0.0, 1e2, 1e4, 1e6, 1e9])
+@settings(max_examples=3, deadline=None)
+@given(scale=st.sampled_from([1e-3, 1.0, 1e3]))
+def test_certificates_hold_at_any_magnitude_and_in_every_float_dtype_or_are_refused(dtype, offset, scale):
+    """A linear model far from the origin, in every dtype: each certificate is at most the true radius,
+    or certify refuses inputs so large for their dtype that rounding would flatten the noise."""
+    model, direction, bias, true_radius = _linear(3, 5)
+    unit = direction / np.linalg.norm(direction)
+    rng = np.random.default_rng(int(offset) % 97)
+    # Points at distances 0.2 to 2 sigma from the boundary, moved far along it (the radius does not change).
+    sigma = 0.25 * scale
+    along = np.full(3, offset) - np.full(3, offset) @ unit * unit  # parallel to the boundary
+    foot = -bias / np.linalg.norm(direction) * unit + along
+    x64 = foot + np.outer(rng.uniform(0.2, 2.0, 10) * sigma * rng.choice([-1, 1], 10), unit)
+    model.set_weights([w / scale for w in model.get_weights()])  # the same boundary, logits scaled
+    x = x64.astype(dtype) if dtype != "bfloat16" else tf_bfloat16(x64)
+    try:
+        result = certify(model, x, sigma=sigma, n0=50, n=2000, alpha=1e-4, seed=0)
+    except InputError as err:  # too large for the dtype: the noise would round away, or the inputs overflow
+        assert "rounded" in str(err) or "NaN or Inf" in str(err)
+        return
+    truth = true_radius(np.asarray(tf_float64(x)))
+    assert np.all(np.isfinite(result.radius)) and np.all(result.radius >= 0)
+    assert np.all(result.radius <= truth * (1 + 1e-6) + 1e-12), (result.radius, truth)
+
+
+def tf_bfloat16(values):
+    import tensorflow as tf
+
+    return tf.constant(values, tf.bfloat16)
+
+
+def tf_float64(values):
+    import tensorflow as tf
+
+    return tf.cast(tf.convert_to_tensor(values), tf.float64).numpy()

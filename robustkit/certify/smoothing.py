@@ -158,8 +158,38 @@ def _checked(model: Any, x: Any, sigma: Any, n: Any, alpha: Any, batch_size: Any
     x = as_float_tensor(x)
     if x.shape.rank is None or x.shape.rank < 2 or x.shape[0] == 0:
         raise InputError(f"x must be a non-empty batch of examples, got shape {tuple(x.shape)}.")
+    if x.dtype in (tf.float16, tf.bfloat16):  # noise in half precision would be rounded coarsely: add it in float32
+        x = tf.cast(x, tf.float32)
     view = as_logits(model, x_sample=x[:8])
+    _ensure_noise_survives_rounding(x, float(sigma), getattr(model, "compute_dtype", None))
     return view, x, num_classes_of(view, x[:8])
+
+
+NOISE_RESOLUTION = 1024  # sigma must span at least this many steps of the inputs' float spacing
+
+
+def _spacing(value: float, dtype: tf.DType) -> float:
+    """The distance from ``value`` to the next float of ``dtype`` (bfloat16 keeps 8 bits of mantissa)."""
+    if dtype == tf.bfloat16:
+        return 2.0 ** (math.floor(math.log2(value)) - 7) if value > 0 else 2.0**-133
+    return float(np.spacing(np.array(value, dtype.as_numpy_dtype)))
+
+
+def _ensure_noise_survives_rounding(x: tf.Tensor, sigma: float, model_dtype: Any = None) -> None:
+    """The certificate is for Gaussian noise; noise that rounding flattens into a few steps is not, and a
+    radius computed as if it were could exceed the truth. Refuse inputs so large that it would, in x's
+    dtype or in the one the model computes in (a float32 Keras model rounds float64 inputs)."""
+    largest = float(tf.reduce_max(tf.abs(tf.cast(x, tf.float64))))
+    dtypes = [x.dtype] + ([tf.as_dtype(model_dtype)] if model_dtype is not None else [])
+    coarsest = max(dtypes, key=lambda d: _spacing(largest, d))
+    spacing = _spacing(largest, coarsest)
+    if sigma < NOISE_RESOLUTION * spacing:
+        raise InputError(
+            f"sigma={sigma:g} is too small for inputs as large as {largest:g} in {coarsest.name}: the float spacing "
+            f"there is {spacing:g}, so the noise would be rounded into a few steps and the certificate would not "
+            f"hold. Rescale the inputs (and the model) toward [0, 1], use float64, or take sigma >= "
+            f"{NOISE_RESOLUTION * spacing:g}."
+        )
 
 
 def sample_counts(
