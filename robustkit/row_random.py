@@ -75,6 +75,26 @@ def row_normal(keys: tf.Tensor, stream: tf.Tensor | int, count: tf.Tensor | int)
     return rowwise(lambda u, v: tf.sqrt(-2.0 * tf.math.log(1.0 - u)) * tf.cos((2.0 * 3.141592653589793) * v), u, v)
 
 
+def _hash32(x: tf.Tensor) -> tf.Tensor:
+    """:func:`_hash` on uint32 tensors: their products wrap at 2**32 by themselves, so the same numbers
+    come out (bit for bit) from half as many bits per lane and no masking."""
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(16, tf.uint32)))
+    x = x * tf.constant(0x7FEB352D, tf.uint32)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(15, tf.uint32)))
+    x = x * tf.constant(0x4F6CDD1D, tf.uint32)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(16, tf.uint32)))
+
+
+def row_uniform32(keys: tf.Tensor, stream: tf.Tensor | int, count: int) -> tf.Tensor:
+    """:func:`row_uniform`'s numbers (the same bits), with the per-number hashing done on uint32."""
+    stream_key = _hash(tf.bitwise.bitwise_xor(keys, _hash(tf.cast(stream, tf.int64) + 0x632BE5AB)))
+    mixed = tf.bitwise.bitwise_xor(
+        tf.cast(stream_key, tf.uint32)[:, None], tf.cast(tf.range(count), tf.uint32)[None, :]
+    )
+    values = _hash32(mixed)
+    return tf.cast(tf.bitwise.right_shift(values, tf.constant(8, tf.uint32)), tf.float32) / float(1 << 24)
+
+
 def row_normal_pairs(keys: tf.Tensor, stream: tf.Tensor | int, count: int) -> tf.Tensor:
     """``(rows, count)`` float32 standard normal numbers, a function of each row's key only, at half the cost
     of :func:`row_normal`: each pair of uniforms gives two normals (Box-Muller's cosine and sine).
@@ -87,8 +107,8 @@ def row_normal_pairs(keys: tf.Tensor, stream: tf.Tensor | int, count: int) -> tf
         (TensorShape([2, 5]), True)
     """
     half = (count + 1) // 2
-    u = row_uniform(keys, stream, half)
-    v = row_uniform(mix_keys(keys, stream), 0x7F4A7C15, half)
+    u = row_uniform32(keys, stream, half)
+    v = row_uniform32(mix_keys(keys, stream), 0x7F4A7C15, half)
     angle = (2.0 * 3.141592653589793) * v
     radius = rowwise(lambda u: tf.sqrt(-2.0 * tf.math.log(1.0 - u)), u)
     both = tf.concat([radius * rowwise(tf.cos, angle), radius * rowwise(tf.sin, angle)], axis=1)

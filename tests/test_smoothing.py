@@ -188,3 +188,13 @@ def tf_float64(values):
     import tensorflow as tf
 
     return tf.cast(tf.convert_to_tensor(values), tf.float64).numpy()
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), first=st.integers(0, 2**40), stream=st.integers(0, 2**31 - 1))
+def test_the_smoothing_noise_hashes_on_uint32_to_the_same_bits(seed, first, stream):
+    """The noise's fast path (uint32 lanes) draws exactly the keyed uniforms every other draw uses."""
+    from robustkit.row_random import example_keys, row_uniform, row_uniform32
+
+    keys = example_keys(seed, np.arange(first, first + 40, 3))
+    assert np.array_equal(row_uniform32(keys, stream, 33).numpy(), row_uniform(keys, stream, 33).numpy())
