@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from robustkit.certify import SmoothingResult, certify
-from robustkit.cli.running import console, out
+from robustkit.cli.running import console, out, progress_bar
 from robustkit.errors import ConfigError
 from robustkit.files import atomic_path
 from robustkit.inputs import validate_bounds
@@ -56,15 +55,7 @@ def _certify_all(model, x, y, args) -> dict[float, SmoothingResult]:
     settings = dict(n0=args.n0, n=args.n, alpha=args.alpha, seed=args.seed, batch_size=args.batch_size)
     if args.quiet:
         return {s: certify(model, x, y, s, **settings) for s in args.sigma}
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as progress:
+    with progress_bar() as progress:
         per_sigma = len(y) * (args.n0 + args.n)
         task = progress.add_task("certify", total=len(args.sigma) * per_sigma)
         for number, sigma in enumerate(args.sigma):

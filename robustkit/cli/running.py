@@ -93,9 +93,8 @@ def print_closing_notes(results: Any, report: Path | None) -> None:
             console.print(f"  {line}", highlight=False, soft_wrap=True)
 
 
-def run_with_progress(suite: BenchmarkSuite, out_dir: Path, args) -> BenchmarkRun:
-    if args.quiet:
-        return _run(suite, out_dir, args, None)
+def progress_bar() -> Progress:
+    """The commands' progress bar: what runs, the bar, done of total, time so far and the ETA (on stderr)."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -104,7 +103,13 @@ def run_with_progress(suite: BenchmarkSuite, out_dir: Path, args) -> BenchmarkRu
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=True) as progress:
+    return Progress(*columns, console=console, transient=True)
+
+
+def run_with_progress(suite: BenchmarkSuite, out_dir: Path, args) -> BenchmarkRun:
+    if args.quiet:
+        return _run(suite, out_dir, args, None)
+    with progress_bar() as progress:
         task = progress.add_task(f"{suite.name}", total=None)
 
         def update(done: int, total: int, label: str) -> None:
