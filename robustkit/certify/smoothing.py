@@ -153,7 +153,7 @@ def _checked(model: Any, x: Any, sigma: Any, n: Any, alpha: Any, batch_size: Any
             raise ConfigError(f"{name} must be an integer >= 1, got {value!r}.")
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 < sigma < math.inf:
         raise ConfigError(f"sigma must be a number > 0 (the noise's standard deviation), got {sigma!r}.")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1):
         raise ConfigError(f"alpha must be a number in (0, 1) (the chance that a certificate is wrong), got {alpha!r}.")
     x = as_float_tensor(x)
     if x.shape.rank is None or x.shape.rank < 2 or x.shape[0] == 0:
@@ -208,7 +208,12 @@ def sample_counts(
 
     ``index``: the examples' indices in the data set (default 0, 1, ...): the noise is keyed by them.
     """
-    view, x, classes = _checked(model, x, sigma, n, 0.5, batch_size)
+    view, x, classes = _checked(model, x, sigma, n, None, batch_size)
+    return _counted(view, x, classes, sigma, n, seed, index, phase, batch_size, progress)
+
+
+def _counted(view, x, classes, sigma, n, seed, index, phase, batch_size, progress) -> np.ndarray:
+    """:func:`sample_counts` on inputs that :func:`_checked` returned."""
     positions = np.arange(len(x)) if index is None else np.asarray(index, np.int64)
     if positions.shape != (len(x),):
         raise InputError(f"index must hold one data-set index per example ({len(x)}), got shape {positions.shape}.")
@@ -253,7 +258,7 @@ def certify(
     """
     if isinstance(n0, bool) or not isinstance(n0, (int, np.integer)) or n0 < 1:
         raise ConfigError(f"n0 must be an integer >= 1, got {n0!r}.")
-    _, tensor, _ = _checked(model, x, sigma, n, alpha, batch_size)
+    view, tensor, classes = _checked(model, x, sigma, n, alpha, batch_size)
     if y is not None and len(np.asarray(y)) != len(tensor):
         raise InputError(f"y has {len(np.asarray(y))} labels but x has {len(tensor)} examples.")
     m = len(tensor)
@@ -263,10 +268,10 @@ def certify(
             return None
         return lambda done, _: progress(offset + done * per_example, m * (n0 + n))
 
-    common = dict(seed=seed, index=index, batch_size=batch_size)
-    selection = sample_counts(model, tensor, sigma, n0, phase=SELECTION, progress=samples_done(0, n0), **common)
+    checked = (view, tensor, classes, sigma)
+    selection = _counted(*checked, n0, seed, index, SELECTION, batch_size, samples_done(0, n0))
     top = np.argmax(selection, axis=1)
-    counts = sample_counts(model, tensor, sigma, n, phase=ESTIMATION, progress=samples_done(m * n0, n), **common)
+    counts = _counted(*checked, n, seed, index, ESTIMATION, batch_size, samples_done(m * n0, n))
     p_lower, radius = radius_from_counts(counts[np.arange(len(top)), top], n, sigma, alpha)
     prediction = np.where(p_lower >= 0.5, top, ABSTAIN)
     dimension = int(np.prod(tensor.shape[1:]))
@@ -286,8 +291,8 @@ def predict(
 ) -> np.ndarray:
     """PREDICT of Cohen et al.: the smoothed classifier's class, or ABSTAIN (-1) where a two-sided binomial
     test at level ``alpha`` cannot tell the top two classes apart."""
-    _checked(model, x, sigma, n, alpha, batch_size)
-    counts = sample_counts(model, x, sigma, n, seed=seed, index=index, phase=PREDICTION, batch_size=batch_size)
+    view, tensor, classes = _checked(model, x, sigma, n, alpha, batch_size)
+    counts = _counted(view, tensor, classes, sigma, n, seed, index, PREDICTION, batch_size, None)
     order = np.argsort(-counts, axis=1, kind="stable")
     rows = np.arange(len(counts))
     top, second = counts[rows, order[:, 0]], counts[rows, order[:, 1]] if counts.shape[1] > 1 else 0 * rows
