@@ -51,6 +51,7 @@ APGD_STEPS = (
 CHECKS_RUN = "tests/test_checks.py::test_each_check_fires_on_its_model"
 USER = "tests/test_user_messages.py"
 CONSTRAINED = "tests/test_constraints.py::test_every_attack_keeps_every_constraint"
+CERTIFICATION = "tests/test_certification_suites.py"
 CHECK_TESTS = {  # the tests that make each trust check fire
     "clean-accuracy": (f"{USER}::test_class_order_the_clean_accuracy_check_and_the_closing_summary",),
     "probability-outputs": (f"{CHECKS_RUN}[hot-softmax]",),
@@ -355,6 +356,30 @@ MUTATIONS = [
         "randomized smoothing certifies inputs so large for their dtype that the noise rounds away",
         (("robustkit/certify/smoothing.py", "    if sigma < NOISE_RESOLUTION * spacing:\n", "    if False:\n"),),
         ("tests/test_smoothing.py::test_certificates_hold_at_any_magnitude_and_in_every_float_dtype_or_are_refused",),
+    ),
+    Mutation(
+        "certificates-hold-always-passes",
+        "the trust check on a certification suite passes even where an attack broke a certificate",
+        (("robustkit/evaluation/certification.py", "    if contradictions:\n", "    if False:\n"),),
+        (f"{CERTIFICATION}::test_the_certificate_check_fails_on_inflated_certificates",),
+    ),
+    Mutation(
+        "certified-counts-wrong-predictions",
+        "certified accuracy counts every example with a large enough radius, right or wrong",
+        (
+            (
+                "robustkit/evaluation/certified.py",
+                "k = int(np.sum(correct & (radius >= r)))",
+                "k = int(np.sum(radius >= r))",
+            ),
+        ),
+        (f"{CERTIFICATION}::test_the_runner_certifies_every_example_as_certify_does",),
+    ),
+    Mutation(
+        "certificates-keyed-by-shard-position",
+        "a certification suite keys each example's noise by its row in the shard, not in the data set",
+        (("robustkit/evaluation/certification.py", "index=np.arange(start, stop),", "index=np.arange(stop - start),"),),
+        (f"{CERTIFICATION}::test_certificates_resume_and_do_not_depend_on_the_shards",),
     ),
     *(_check_always_passes(check) for check in CHECK_TESTS),
 ]

@@ -21,7 +21,7 @@ def main() -> None:
     import numpy as np
 
     from robustkit.attacks import APGD, PGD, Square
-    from robustkit.evaluation.results import example_columns
+    from robustkit.evaluation.results_columns import example_columns
     from robustkit.evaluation.runner import run_benchmark
     from robustkit.evaluation.suites import AttackSpec, AttackSuite, BenchmarkSuite
     from robustkit.sources.data import load_digits_split

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from robustkit.attacks import APGD, APGDT, FAB, PGD, AttackResult, AutoAttack, Square
-from robustkit.evaluation.results import example_columns
+from robustkit.evaluation.results_columns import example_columns
 from robustkit.evaluation.runner import run_benchmark
 from robustkit.evaluation.suites import AttackSpec, AttackSuite, BenchmarkSuite
 from tests.check_models import nearest_mean, wavy_mean

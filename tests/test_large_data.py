@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from robustkit.errors import DataError
-from robustkit.evaluation.results import example_columns
+from robustkit.evaluation.results_columns import example_columns
 from robustkit.evaluation.runner import run_benchmark
 from robustkit.evaluation.suites import AttackSpec, AttackSuite, BenchmarkSuite
 from robustkit.sources.data import NpyOnDisk, load_data

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from robustkit.cli import main
-from robustkit.evaluation.results import example_columns
+from robustkit.evaluation.results_columns import example_columns
 from robustkit.evaluation.runner import run_benchmark
 from robustkit.evaluation.suites import AttackSpec, AttackSuite, BenchmarkSuite
 from tests.extras import require

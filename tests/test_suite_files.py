@@ -6,11 +6,20 @@ import pytest
 
 from robustkit.errors import ConfigError
 from robustkit.evaluation.suite_files import repository_root
-from robustkit.evaluation.suites import load_attack_suite, load_benchmark_suite
+from robustkit.evaluation.suites import (
+    CertificationSuite,
+    load_attack_suite,
+    load_benchmark_suite,
+    load_evaluation_suite,
+)
 
 
 def test_shipped_suites_load():
     for path in sorted((repository_root() / "attacks").glob("*.toml")):
+        suite = load_evaluation_suite(str(path))
+        if isinstance(suite, CertificationSuite):  # a file with a [smoothing] table
+            assert suite.radius == tuple(sorted(suite.radius)) and suite.sigma
+            continue
         attack_suite = load_attack_suite(str(path))
         assert attack_suite.eps == tuple(sorted(attack_suite.eps)) and attack_suite.attacks
     default = load_benchmark_suite("default")

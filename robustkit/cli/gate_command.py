@@ -10,6 +10,7 @@ from robustkit.evaluation.checks import CHECKS
 from robustkit.evaluation.results import Results, read_results
 from robustkit.files import atomic_write
 from robustkit.outputs.gate import (
+    MEASURES,
     Condition,
     Threshold,
     check_thresholds_fit,
@@ -24,8 +25,11 @@ from robustkit.sources.models import model_label
 
 def _settings(args, gate: dict) -> tuple[list[Threshold], float, float | None, set[str]]:
     """Thresholds, confidence, tolerance and allowed trust-check failures: the suite's, then the options'."""
-    thresholds = [parse_threshold(f"{k}={v}") for k, v in gate.get("min_robust_accuracy", {}).items()]
-    thresholds += [parse_threshold(text) for text in args.min_robust_accuracy]
+    thresholds = []
+    for measure in MEASURES:  # the suite file's thresholds, then the options'
+        key = f"min_{measure}_accuracy"
+        thresholds += [parse_threshold(f"{k}={v}", measure) for k, v in gate.get(key, {}).items()]
+        thresholds += [parse_threshold(text, measure) for text in getattr(args, key)]
     confidence = args.confidence if args.confidence is not None else gate.get("confidence", 0.95)
     if not 0.5 < confidence < 1:
         raise ConfigError(f"--confidence must lie in (0.5, 1), got {confidence}.")
@@ -74,7 +78,8 @@ def cmd_gate(args) -> int:
         console.print("`robustkit check` is now `robustkit gate`; the old name will be removed.", highlight=False)
     suite = suite_with_overrides(args)
     thresholds, confidence, tolerance, allowed = _settings(args, suite.gate)
-    check_thresholds_fit(thresholds, suite.attack_suites, [model_label(m) for m in suite.models])
+    suites = [*suite.attack_suites, *suite.certification_suites]
+    check_thresholds_fit(thresholds, suites, [model_label(m) for m in suite.models])
     baseline_dir = Path("reports") / suite.name
     baseline, baseline_path = _baseline(args, suite.gate, baseline_dir)
     out_dir = Path(args.out) if args.out else Path("reports") / f"{suite.name}-gate"

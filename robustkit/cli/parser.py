@@ -141,7 +141,9 @@ def _add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
         "(table.csv?label=COLUMN), module:function (a tf.data.Dataset), tfds:NAME?data_dir=PATH, keras:mnist",
     )
     parser.add_argument(
-        "--attack", nargs="+", help="attack suites instead of the suite's (names in attacks/ or .toml paths)"
+        "--attack",
+        nargs="+",
+        help="evaluation suites instead of the suite's: attack or certification suites (names in attacks/ or paths)",
     )
     parser.add_argument(
         "--eps",
@@ -182,6 +184,13 @@ def _add_gate_options(gate: argparse.ArgumentParser) -> None:
         default=[],
         metavar="[MODEL/]ATTACK_SUITE:EPS=MIN",
         help="thresholds on worst-case robust accuracy, e.g. linf:0.1=0.80",
+    )
+    gate.add_argument(
+        "--min-certified-accuracy",
+        nargs="+",
+        default=[],
+        metavar="[MODEL/]SUITE:RADIUS=MIN",
+        help="thresholds on certified accuracy (the best sigma of a certification suite), e.g. l2:0.5=0.60",
     )
     gate.add_argument(
         "--tolerance", type=float, help="fail on any drop larger than this (instead of the statistical test)"

@@ -13,8 +13,9 @@ from rich.table import Table
 
 from robustkit.constraints import FeatureSpec
 from robustkit.errors import ConfigError
+from robustkit.evaluation.certification_suites import split_suites
 from robustkit.evaluation.runner import BenchmarkRun, run_benchmark
-from robustkit.evaluation.suites import BenchmarkSuite, load_attack_suite, load_benchmark_suite
+from robustkit.evaluation.suites import BenchmarkSuite, load_benchmark_suite, load_evaluation_suite
 from robustkit.outputs.notes import flagged_checks, run_notes
 from robustkit.sources.models import with_option
 
@@ -32,7 +33,7 @@ def suite_with_overrides(args) -> BenchmarkSuite:
     if args.data:
         suite.data = args.data
     if args.attack:
-        suite.attack_suites = [load_attack_suite(name) for name in args.attack]
+        suite.attack_suites, suite.certification_suites = split_suites([load_evaluation_suite(a) for a in args.attack])
     if args.eps:
         suite.attack_suites = [
             dataclasses.replace(s, eps=tuple(sorted(set(args.eps))), headline_eps=None) for s in suite.attack_suites

@@ -24,6 +24,7 @@ from robustkit.attacks import ATTACKS
 from robustkit.attacks.few_classes import loss_for_classes
 from robustkit.errors import GradientError
 from robustkit.evaluation.attack_cells import attack_for
+from robustkit.evaluation.certification import CERTIFICATE_CHECK
 from robustkit.evaluation.model_checks import (
     NOT_APPLICABLE,
     CheckResult,
@@ -50,6 +51,7 @@ CHECKS = (
     "attack-converged",
     "loss-improves",
     "black-box-beats-white-box",
+    CERTIFICATE_CHECK,  # certification suites' check: an attack never breaks a certificate
 )
 SCORE_BASED = tuple(kind for kind, attack in ATTACKS.items() if attack.kind == "score")  # outputs only
 STEPPED = tuple(  # the gradient attacks on their own loss whose steps and restarts the checks can vary

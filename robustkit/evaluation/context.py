@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from robustkit.errors import DataError, InputError
+from robustkit.evaluation.certification_suites import CertificationSuite
 from robustkit.evaluation.suites import AttackSpec, AttackSuite, BenchmarkSuite
 from robustkit.logits import as_logits
 from robustkit.ranges import bounds_to_json, ensure_data_in_bounds
@@ -95,17 +96,17 @@ class RunContext:
         resolved = attack_suite.resolved((0.0, 1.0) if scaled else self.bounds(attack_suite))
         return replace(resolved, constraints=constraints)
 
-    def bounds(self, attack_suite: AttackSuite) -> tuple[Any, Any]:
-        """The bounds in force: the benchmark's (file or --bounds), else the attack suite's, else the data's."""
-        lower, upper = bounds_to_json(self.suite.bounds or attack_suite.bounds or self.data.bounds)
+    def bounds(self, evaluation_suite: AttackSuite | CertificationSuite) -> tuple[Any, Any]:
+        """The bounds in force: the benchmark's (file or --bounds), else the evaluation suite's, else the data's."""
+        lower, upper = bounds_to_json(self.suite.bounds or evaluation_suite.bounds or self.data.bounds)
         return lower, upper
 
     def attack_suite(self, name: str) -> AttackSuite:
         return next(s for s in self.suite.attack_suites if s.name == name)
 
-    def validate_data(self, attack_suite: AttackSuite) -> None:
-        """Finite and inside an attack suite's bounds, checked a chunk at a time, once per bounds."""
-        bounds = self.bounds(attack_suite)
+    def validate_data(self, evaluation_suite: AttackSuite | CertificationSuite) -> None:
+        """Finite and inside an evaluation suite's bounds, checked a chunk at a time, once per bounds."""
+        bounds = self.bounds(evaluation_suite)
         if repr(bounds) in self.validated:
             return
         if len(self.x) == 0:
@@ -147,6 +148,12 @@ class RunContext:
             }
         )
         return self.out_dir / "cells" / label / attack_suite.name / f"{spec.name}-{key}"
+
+    def certificate_dir(self, label: str, model_hash: str, suite: CertificationSuite, certifier: dict) -> Path:
+        """Where one certifier's cells (one sigma of a certification suite) live, keyed by what they depend on."""
+        depends = {"model": model_hash, "data": self.data_fingerprint, "certifier": certifier, "seed": self.suite.seed}
+        key = _digest(depends)
+        return self.out_dir / "cells" / label / suite.name / f"{certifier['kind']}-{key}"
 
     def shard_dir(self, cell_dir: Path, number: int) -> Path:
         """A shard's folder of cells (emptied first in a fresh run); one shard keeps them where they always were."""

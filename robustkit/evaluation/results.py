@@ -11,7 +11,7 @@ numpy arrays (NaN where an example never broke).
 
 Example:
     >>> RESULTS_FORMAT, middle_eps([0.1, 0.2, 0.5])
-    ('robustkit-results/4', 0.2)
+    ('robustkit-results/5', 0.2)
 """
 
 from __future__ import annotations
@@ -24,17 +24,25 @@ import numpy as np
 
 from robustkit.errors import DataError
 from robustkit.evaluation.results_versions import (
+    CERTIFICATE_FIELDS,
     COLUMNAR_FORMATS,
     PER_EXAMPLE,
+    PER_EXAMPLE_FIELDS,
     READABLE_FORMATS,
     RESULTS_FORMAT,
     as_floats,
     upgrade,
 )
 
-__all__ = ["RESULTS_FORMAT", "READABLE_FORMATS", "PER_EXAMPLE", "as_floats", "upgrade"]  # declared there, read here
-
-EXAMPLES_FILE = "examples.npz"  # the per-example columns, beside results.json
+__all__ = [
+    "RESULTS_FORMAT",
+    "READABLE_FORMATS",
+    "PER_EXAMPLE",
+    "PER_EXAMPLE_FIELDS",
+    "CERTIFICATE_FIELDS",
+    "as_floats",
+    "upgrade",
+]  # declared there, read here
 
 
 class Environment(TypedDict):
@@ -62,7 +70,27 @@ class AttackSuiteConfig(_AttackSuiteOptional):
     attacks: list[dict[str, Any]]  # each: name, type, norm and the settings given in the file
 
 
+class _CertificationOptional(TypedDict, total=False):
+    headline_radius: float  # the radius the report's summary shows, when the suite names one
+
+
+class CertificationSuiteConfig(_CertificationOptional):
+    """A certification suite: randomized smoothing at each sigma, certified accuracy at each radius."""
+
+    name: str
+    kind: str  # "smoothing"
+    norm: str  # "l2", or "linf" (the L2 certificate over sqrt(dimension))
+    radius: list[float]  # in input units
+    sigma: list[float]  # the noise's standard deviations, in input units
+    n0: int
+    n: int
+    alpha: float
+    batch_size: int
+    bounds: list[Any] | None
+
+
 class _SuiteOptional(TypedDict, total=False):
+    certification_suites: list[CertificationSuiteConfig]  # guarantees beside the attacks (version 5)
     bounds: list[Any]  # bounds set for every attack suite (the benchmark suite's file or --bounds)
     class_names: list[str]  # the models' class order given by the suite or --class-names
     features: dict[str, Any]  # the feature constraints as written: eps_scale, immutable, integer, one_hot
@@ -113,7 +141,23 @@ class AttackRecord(TypedDict):
     no_gradient: bool  # the model has no input gradient, so this (gradient) attack could not run
 
 
-class ModelExamples(TypedDict):
+class CertificateRecord(TypedDict):
+    """One certifier's certificates (one sigma of a certification suite), per example."""
+
+    # Per example (numpy arrays in memory; columns of examples.npz on disk):
+    prediction: Any  # the smoothed classifier's class, -1 where it abstains
+    radius: Any  # the certified L2 radius, 0 where it abstains
+    p_lower: Any  # the lower confidence bound of the top class's probability under noise
+    sigma: float
+    dimension: int  # input features: the L-inf radius is the L2 one over sqrt(dimension)
+    seconds: float
+
+
+class _ModelExamplesOptional(TypedDict, total=False):
+    certification_suites: dict[str, dict[str, CertificateRecord]]  # suite -> "sigma=S" -> record
+
+
+class ModelExamples(_ModelExamplesOptional):
     clean_pred: Any  # per example (numpy array in memory; in examples.npz on disk)
     attack_suites: dict[str, dict[str, AttackRecord]]  # attack suite -> attack -> record
 
@@ -156,6 +200,23 @@ class SummaryRow(TypedDict):
     seconds: float
 
 
+class CertifiedRow(TypedDict):
+    """Certified accuracy of one smoothed classifier at one radius: a lower bound on its robust accuracy."""
+
+    model: str
+    certification_suite: str
+    norm: str
+    sigma: float
+    radius: float
+    n: int
+    smoothed_accuracy: float  # the smoothed classifier's accuracy (abstentions count as wrong)
+    abstain_rate: float
+    certified_accuracy: float  # correct with a certified radius >= radius
+    certified_accuracy_low: float  # 95% Wilson interval over the examples (each certificate holds w.p. 1 - alpha)
+    certified_accuracy_high: float
+    seconds: float
+
+
 class _RunOptional(TypedDict, total=False):
     executor: str  # "in-process", or "ray: N tasks" when Ray workers computed the cells
 
@@ -179,6 +240,7 @@ class ContributionRow(TypedDict):
 class _ResultsOptional(TypedDict, total=False):
     examples_file: str  # on disk (version 3): the per-example columns' file, beside results.json
     contributions: list[ContributionRow]
+    certified: list[CertifiedRow]  # version 5: certification suites' rows, never folded into the worst case
 
 
 class Results(_ResultsOptional):
@@ -196,6 +258,7 @@ class Results(_ResultsOptional):
 
 
 SUMMARY_COLUMNS = list(SummaryRow.__annotations__)
+CERTIFIED_COLUMNS = list(CertifiedRow.__annotations__)
 REQUIRED_KEYS = ("format", "suite", "data", "models", "examples", "summary")
 
 
@@ -232,62 +295,6 @@ def broken_at(values: Any) -> np.ndarray:
     return np.nan_to_num(as_floats(values), nan=np.inf)
 
 
-def _column(*parts: str) -> str:
-    return "/".join(parts)
-
-
-def example_columns(results: Results) -> dict[str, np.ndarray]:
-    """Every per-example field as a named column: ``labels``, ``MODEL/clean_pred``,
-    ``MODEL/SUITE/ATTACK/FIELD`` and, per attack suite, ``MODEL/SUITE/worst-case/broken_eps`` and
-    ``.../broken_by`` (the attack that broke the example first, '' if none did)."""
-    columns = {"labels": np.asarray(results["data"]["labels"], np.int64)}
-    for model, per_model in results["examples"].items():
-        columns[_column(model, "clean_pred")] = np.asarray(per_model["clean_pred"], np.int64)
-        for suite, per_attack in per_model["attack_suites"].items():
-            worst = np.full(len(columns["labels"]), np.inf)
-            by = np.full(len(worst), "", dtype=object)
-            for attack, record in per_attack.items():
-                for field in PER_EXAMPLE:
-                    columns[_column(model, suite, attack, field)] = np.asarray(record[field])  # type: ignore[literal-required]
-                at = broken_at(record["broken_eps"])
-                by = np.where(at < worst, attack, by)
-                worst = np.minimum(worst, at)
-            columns[_column(model, suite, "worst-case", "broken_eps")] = np.where(np.isinf(worst), np.nan, worst)
-            columns[_column(model, suite, "worst-case", "broken_by")] = by.astype(str)
-    return columns
-
-
-def write_examples(results: Results, path: str | Path) -> None:
-    """Write :func:`example_columns` to an ``.npz`` file (uncompressed: columns load fast, one at a time)."""
-    np.savez(path, **example_columns(results))  # type: ignore[arg-type]
-
-
-def _with_examples(results: dict, folder: Path, path: Path) -> dict:
-    """Put the columns of ``examples.npz`` back into a version 3 results dictionary."""
-    columns_path = folder / results.pop("examples_file", EXAMPLES_FILE)
-    try:
-        with np.load(columns_path, allow_pickle=False) as archive:
-            columns = {key: archive[key] for key in archive.files}
-    except FileNotFoundError:
-        raise DataError(
-            f"{str(path)!r} keeps its per-example data in {columns_path.name}, which is missing beside it; "
-            "copy both files together, or run the benchmark again."
-        ) from None
-    except Exception as err:
-        raise DataError(f"Could not read {str(columns_path)!r}: {err}") from None
-    try:
-        results["data"]["labels"] = columns["labels"]
-        for model, per_model in results["examples"].items():
-            per_model["clean_pred"] = columns[_column(model, "clean_pred")]
-            for suite, per_attack in per_model["attack_suites"].items():
-                for attack, record in per_attack.items():
-                    for field in PER_EXAMPLE:
-                        record[field] = columns[_column(model, suite, attack, field)]
-    except KeyError as err:
-        raise DataError(f"{str(columns_path)!r} lacks the column {err}; it belongs to another run.") from None
-    return results
-
-
 def read_results(path: str | Path) -> Results:
     """Read a ``results.json`` written by robustkit (any readable version), as the current version."""
     try:
@@ -308,30 +315,7 @@ def read_results(path: str | Path) -> Results:
             f"{str(path)!r} lacks {', '.join(missing)}: it was not written completely; run the benchmark again."
         )
     if results["format"] in COLUMNAR_FORMATS:
-        results = _with_examples(results, Path(path).parent, Path(path))
+        from robustkit.evaluation.results_columns import with_examples  # it reads these types
+
+        results = with_examples(results, Path(path).parent, Path(path))
     return upgrade(results)
-
-
-def _without_examples(results: Results) -> dict:
-    """``results`` as ``results.json`` holds it: the per-example fields left to ``examples.npz``."""
-    slim: dict = dict(results)
-    slim["data"] = {k: v for k, v in results["data"].items() if k != "labels"}
-    slim["examples"] = {
-        model: {
-            "attack_suites": {
-                suite: {
-                    attack: {k: v for k, v in record.items() if k not in PER_EXAMPLE}
-                    for attack, record in per_attack.items()
-                }
-                for suite, per_attack in per_model["attack_suites"].items()
-            }
-        }
-        for model, per_model in results["examples"].items()
-    }
-    slim["examples_file"] = EXAMPLES_FILE
-    return slim
-
-
-def results_json(results: Results) -> str:
-    """The text of ``results.json`` (per-example data goes to ``examples.npz``: :func:`write_examples`)."""
-    return json.dumps(_without_examples(results), indent=1, allow_nan=True)

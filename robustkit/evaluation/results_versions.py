@@ -5,13 +5,16 @@
 * Version 3 moved per-example data to the columnar file ``examples.npz`` beside ``results.json``.
 * Version 4 gave the rows of ``contributions`` fixed keys: the counts per attack sit under
   ``broken_first``, so no attack's name can collide with a column's.
+* Version 5 added certification suites: ``suite.certification_suites``, each model's
+  ``certification_suites`` (per-example certificates) and the ``certified`` rows; older results
+  have none.
 
 Example:
     >>> old = {"format": "robustkit-results/1", "suite": {"threat_models": []}, "examples": {},
     ...        "samples": [{"threat": "linf"}], "summary": [{"threat": "linf", "eps": 0.1}]}
     >>> new = upgrade(old)
     >>> new["format"], new["summary"][0]["attack_suite"], new["suite"]["attack_suites"], "threat" in old["samples"][0]
-    ('robustkit-results/4', 'linf', [], True)
+    ('robustkit-results/5', 'linf', [], True)
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from typing import Any
 
 import numpy as np
 
-RESULTS_FORMAT = "robustkit-results/4"
-COLUMNAR_FORMATS = ("robustkit-results/3", RESULTS_FORMAT)  # per-example data in examples.npz
+RESULTS_FORMAT = "robustkit-results/5"
+COLUMNAR_FORMATS = ("robustkit-results/3", "robustkit-results/4", RESULTS_FORMAT)  # per-example data in examples.npz
 READABLE_FORMATS = ("robustkit-results/1", "robustkit-results/2", *COLUMNAR_FORMATS)
 PER_EXAMPLE = ("broken_eps", "adv_pred", "norm", "grad_evals")  # an AttackRecord's per-example fields
+CERTIFICATE_FIELDS = ("prediction", "radius", "p_lower")  # a CertificateRecord's per-example fields
+# Each kind of evaluation's records in a model's examples, and their per-example fields:
+PER_EXAMPLE_FIELDS = {"attack_suites": PER_EXAMPLE, "certification_suites": CERTIFICATE_FIELDS}
 CONTRIBUTION_KEYS = {"model": "model", "attack suite": "attack_suite", "eps": "eps", "still robust": "still_robust"}
 
 

@@ -36,6 +36,7 @@ import robustkit
 from robustkit.attacks.few_classes import substitution_note
 from robustkit.errors import LabelError, RobustkitError
 from robustkit.evaluation.assemble import assemble
+from robustkit.evaluation.certification import certificate_check, certify_model
 from robustkit.evaluation.checks import run_checks
 from robustkit.evaluation.context import RunContext
 from robustkit.evaluation.results import RESULTS_FORMAT, AttackRecord, Environment, ModelExamples, Results, Sample
@@ -127,6 +128,7 @@ class _Progress:
     def __init__(self, run: RunContext, report: ProgressFn | None):
         suite = run.suite
         cells_per_model = sum(len(s.attacks) * len(s.eps) for s in suite.attack_suites)
+        cells_per_model += sum(len(s.sigma) for s in suite.certification_suites)
         self.total = len(suite.models) * cells_per_model * len(run.shards)
         self.report, self.done, self.computed, self.reused = report, 0, 0, 0
 
@@ -177,6 +179,21 @@ def _evaluate_model(run: RunContext, spec_string: str, results: Results, progres
             tested.model, x, y, correct, first, found, run.bounds(first), classes_found, suite.seed, tested.label
         )
         results["checks"].extend(c.to_dict() for c in checks)
+    _certify(run, tested, per_model, results, progress)
+
+
+def _certify(run: RunContext, tested: ModelUnderTest, per_model: ModelExamples, results: Results, progress) -> None:
+    """Every certification suite on one model, and the trust check that attacks its certificates."""
+    for suite in run.suite.certification_suites:
+        run.validate_data(suite)
+        tick = progress.ticker(f"{tested.label} {suite.name}")
+        certificates, computed, reused = certify_model(run, tested, suite, tick)
+        progress.computed, progress.reused = progress.computed + computed, progress.reused + reused
+        per_model.setdefault("certification_suites", {})[suite.name] = certificates
+        if run.suite.checks:
+            check = certificate_check(run, tested, suite, certificates)
+            check.model = tested.label
+            results["checks"].append(check.to_dict())
 
 
 def _attack(

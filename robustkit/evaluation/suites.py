@@ -26,6 +26,7 @@ from typing import Any
 from robustkit.constraints import SCALES, FeatureSpec
 from robustkit.errors import ConfigError
 from robustkit.evaluation.attack_suites import AttackSpec, AttackSuite, load_attack_suite
+from robustkit.evaluation.certification_suites import CertificationSuite, load_evaluation_suite, split_suites
 from robustkit.evaluation.results import SuiteConfig
 from robustkit.evaluation.suite_files import (
     bad_value,
@@ -39,7 +40,15 @@ from robustkit.evaluation.suite_files import (
 from robustkit.ranges import bounds_to_json
 from robustkit.sources.classes import checked_names
 
-__all__ = ["AttackSpec", "AttackSuite", "BenchmarkSuite", "load_attack_suite", "load_benchmark_suite"]
+__all__ = [
+    "AttackSpec",
+    "AttackSuite",
+    "BenchmarkSuite",
+    "CertificationSuite",
+    "load_attack_suite",
+    "load_benchmark_suite",
+    "load_evaluation_suite",
+]
 
 DEFAULT_SHARD_SIZE = 65_536
 BENCH_KEYS = {
@@ -48,7 +57,7 @@ BENCH_KEYS = {
     "data": "'digits', an .npz file, an image folder, a .csv/.parquet table, module:function, tfds:NAME or keras:NAME",
     "limit": "use only the first N test examples (integer >= 1)",
     "models": "a list of zoo names, .keras paths, SavedModel folders or module:function factories",
-    "attacks": "a list of attack suite names (files in attacks/) or paths",
+    "attacks": "a list of evaluation suites (files in attacks/, or paths): attack suites and certification suites",
     "seed": "integer >= 0",
     "batch_size": "integer >= 1",
     "gate": "a table of gate settings",
@@ -82,6 +91,7 @@ class BenchmarkSuite:
     shard_size: int = DEFAULT_SHARD_SIZE  # examples in memory at a time; larger data is evaluated shard by shard
     class_names: tuple[str, ...] | None = None  # the models' classes in order (the data's labels follow, by name)
     features: FeatureSpec = field(default_factory=FeatureSpec)  # constraints on the features, by name or index
+    certification_suites: list[CertificationSuite] = field(default_factory=list)  # guarantees beside the attacks
 
     def config(self) -> SuiteConfig:
         config: SuiteConfig = {
@@ -100,11 +110,14 @@ class BenchmarkSuite:
             config["class_names"] = list(self.class_names)
         if self.features:
             config["features"] = self.features.config()
+        if self.certification_suites:
+            config["certification_suites"] = [s.config() for s in self.certification_suites]
         return config
 
 
 GATE_KEYS = {
     "min_robust_accuracy": 'a table of "[model/]attack_suite:eps" = minimum worst-case robust accuracy in [0, 1]',
+    "min_certified_accuracy": 'a table of "[model/]certification_suite:radius" = minimum certified accuracy in [0, 1]',
     "tolerance": "largest allowed drop in robust accuracy against the baseline, in [0, 1] (instead of the test)",
     "confidence": "confidence of the regression test against the baseline, in (0.5, 1)",
     "allow_checks": "a list of trust-check names whose failure does not fail the gate",
@@ -114,12 +127,13 @@ GATE_KEYS = {
 
 def _gate_table(path: Path, gate: dict) -> dict:
     reject_unknown_keys(path, gate, GATE_KEYS, "[gate]")
-    minimums = gate.get("min_robust_accuracy", {})
-    if not isinstance(minimums, dict):
-        raise bad_value(path, "[gate]", "min_robust_accuracy", minimums, GATE_KEYS["min_robust_accuracy"])
-    for key, value in minimums.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            raise bad_value(path, "[gate] min_robust_accuracy", key, value, "a number in [0, 1]")
+    for table in ("min_robust_accuracy", "min_certified_accuracy"):
+        minimums = gate.get(table, {})
+        if not isinstance(minimums, dict):
+            raise bad_value(path, "[gate]", table, minimums, GATE_KEYS[table])
+        for key, value in minimums.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise bad_value(path, f"[gate] {table}", key, value, "a number in [0, 1]")
     for key, low, high in (("tolerance", 0.0, 1.0), ("confidence", 0.5, 1.0)):
         value = gate.get(key)
         if value is not None and (
@@ -155,12 +169,16 @@ def load_benchmark_suite(name_or_path: str) -> BenchmarkSuite:
     checks = data.get("checks", True)
     if not isinstance(checks, bool):
         raise bad_value(path, "top-level", "checks", checks, "true or false")
-    attack_suites = []
+    loaded = []
     for attack in attacks:
         try:
-            attack_suites.append(load_attack_suite(attack))
+            loaded.append(load_evaluation_suite(attack))
         except ConfigError as err:
             raise ConfigError(f"{path}: in attacks = [... {attack!r} ...]: {err}") from None
+    try:
+        attack_suites, certification_suites = split_suites(loaded)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
     return BenchmarkSuite(
         str(data.get("name", path.stem)),
         data_spec,
@@ -177,6 +195,7 @@ def load_benchmark_suite(name_or_path: str) -> BenchmarkSuite:
         integer_value(path, "top-level", "shard_size", data.get("shard_size", DEFAULT_SHARD_SIZE), 1),
         _class_names(path, data.get("class_names")),
         _feature_spec(path, data),
+        certification_suites,
     )
 
 

@@ -4,12 +4,18 @@
 passes when every condition does. ``junit_xml`` and ``markdown_summary`` render them for CI
 systems (one JUnit test case per condition; a trust check that did not apply is a skipped case).
 
-A threshold's eps is written as ``--eps`` takes it: a number in input units, or a fraction of the
-input range (``linf:8/255=0.9`` means 8 on [0, 255] data and 8/255 on [0, 1] data).
+A threshold bounds one of the :data:`MEASURES`, each declared once with the rows of the results
+it reads: worst-case robust accuracy of an attack suite at an eps (an upper bound, from attacks)
+or certified accuracy of a certification suite at a radius (a lower bound, from certificates; the
+best of the suite's smoothed classifiers). Its level is written as ``--eps`` takes it: a number in
+input units, or a fraction of the input range (``linf:8/255=0.9`` means 8 on [0, 255] data and
+8/255 on [0, 1] data).
 
 Example:
     >>> parse_threshold("linf:0.1=0.8")
-    Threshold(model=None, attack_suite='linf', eps=0.1, minimum=0.8)
+    Threshold(model=None, attack_suite='linf', eps=0.1, minimum=0.8, measure='robust')
+    >>> parse_threshold("l2:0.5=0.6", "certified").measure
+    'certified'
     >>> parse_threshold("linf:8/255=0.9").eps
     Fraction(8, 255)
 """
@@ -18,25 +24,27 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from statistics import NormalDist
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from robustkit.errors import ConfigError
-from robustkit.evaluation.results import Results, SummaryRow
+from robustkit.evaluation.results import Results
+from robustkit.outputs.conditions import Condition
+from robustkit.outputs.gate_baseline import baseline_conditions, worst_rows
 from robustkit.ranges import Eps, eps_label, in_input_units, parse_eps
-from robustkit.stats import two_proportion_z
 
 
 @dataclass(frozen=True)
 class Threshold:
     model: str | None
-    attack_suite: str  # an attack suite's name, or a norm
-    eps: Eps  # in input units, or a fraction of the input range
+    attack_suite: str  # an evaluation suite's name (attack or certification suite), or a norm
+    eps: Eps  # the level: an attack's eps or a certificate's radius, in input units or a fraction of the range
     minimum: float
     written: str = field(default="", compare=False, repr=False)  # the threshold as the user wrote it
+    measure: str = "robust"  # what it bounds: "robust" (attacked) or "certified" accuracy
 
     @property
     def text(self) -> str:
@@ -44,237 +52,170 @@ class Threshold:
         return self.written or shown
 
 
-@dataclass
-class Condition:
-    """One thing the gate checked: a threshold, a baseline comparison or a sanity check."""
+@dataclass(frozen=True)
+class Measure:
+    """What a kind of threshold bounds, declared once: its results' rows and the suites it names."""
 
-    kind: str  # "threshold", "baseline", "check"
-    name: str
-    passed: bool
-    message: str
-    details: list[str] = field(default_factory=list)
-    skipped: bool = False  # nothing to check (a trust check that did not apply): neither passed nor failed
+    title: str  # "robust accuracy"
+    option: str  # the gate's command-line option
+    suites: str  # the key of the suite config that lists the suites it can name
+    noun: str  # what those suites are called
+    level: str  # what the grid holds: "eps" or "radius"
+    rows: Callable[[Results], list[dict]]  # per model, suite and level: value, low, high and what achieved it
+
+
+def _robust_rows(results: Results) -> list[dict]:
+    return [
+        {**r, "suite": r["attack_suite"], "level": r["eps"], "value": r["robust_accuracy"], "by": "",
+         "low": r["robust_accuracy_low"], "high": r["robust_accuracy_high"]}
+        for r in worst_rows(results)
+    ]  # fmt: skip
+
+
+def _certified_rows(results: Results) -> list[dict]:
+    """Per model, certification suite and radius: the best sigma's certified accuracy (each sigma is its own
+    smoothed classifier; a threshold holds when one of them meets it, and the condition names it)."""
+    best: dict[tuple, dict] = {}
+    for r in results.get("certified", []):
+        key = (r["model"], r["certification_suite"], r["radius"])
+        if key not in best or r["certified_accuracy"] > best[key]["value"]:
+            best[key] = {**r, "suite": r["certification_suite"], "level": r["radius"], "value": r["certified_accuracy"],
+                         "low": r["certified_accuracy_low"], "high": r["certified_accuracy_high"],
+                         "by": f" (sigma {r['sigma']:g})"}  # fmt: skip
+    return list(best.values())
+
+
+MEASURES = {
+    "robust": Measure("robust accuracy", "--min-robust-accuracy", "attack_suites", "attack suite", "eps", _robust_rows),
+    "certified": Measure(
+        "certified accuracy",
+        "--min-certified-accuracy",
+        "certification_suites",
+        "certification suite",
+        "radius",
+        _certified_rows,
+    ),
+}
 
 
 _THRESHOLD = re.compile(r"^(?:(?P<model>[^/=]+)/)?(?P<attack_suite>[^:=/]+):(?P<eps>[^=]+)=(?P<minimum>.+)$")
 
 
-def parse_threshold(text: str) -> Threshold:
-    """Parse ``[model/]attack_suite:eps=minimum``, e.g. ``linf:0.1=0.80`` or ``digits-cnn/l2:0.5=0.6``."""
+def parse_threshold(text: str, measure: str = "robust") -> Threshold:
+    """Parse ``[model/]suite:level=minimum``, e.g. ``linf:0.1=0.80``, ``digits-cnn/l2:0.5=0.6``, or
+    (``measure="certified"``) ``l2:0.5=0.6``: certified accuracy at L2 radius 0.5."""
+    title = MEASURES[measure].title
+    level = MEASURES[measure].level
     match = _THRESHOLD.match(text.strip())
     if not match:
         raise ConfigError(
-            f"Bad threshold {text!r}: write [model/]attack_suite:eps=minimum, e.g. linf:0.1=0.80 or linf:8/255=0.80."
+            f"Bad threshold {text!r}: write [model/]suite:{level}=minimum, e.g. linf:0.1=0.80 or l2:0.5=0.60."
         )
     try:
-        eps = parse_eps(match["eps"].strip(), "the threshold's eps")
+        eps = parse_eps(match["eps"].strip(), f"the threshold's {level}")
     except ConfigError as err:
-        raise ConfigError(f"Bad threshold {text!r}: {err} (eps is written as for --eps)") from None
+        raise ConfigError(f"Bad threshold {text!r}: {err} ({level} is written as for --eps)") from None
     try:
         minimum = float(match["minimum"])
     except ValueError:
         minimum = math.nan
     if not 0 <= minimum <= 1:
-        raise ConfigError(
-            f"Bad threshold {text!r}: the minimum is a robust accuracy in [0, 1], got {match['minimum']!r}."
-        )
-    return Threshold(match["model"], match["attack_suite"], eps, minimum, text.strip())
+        raise ConfigError(f"Bad threshold {text!r}: the minimum is a {title} in [0, 1], got {match['minimum']!r}.")
+    return Threshold(match["model"], match["attack_suite"], eps, minimum, text.strip(), measure)
 
 
-def _suite_bounds(results: Results, attack_suite: str) -> Any:
-    """The bounds an attack suite (named, or by its norm) ran in: its own, the suite's, else the data's."""
-    for config in results["suite"]["attack_suites"]:
-        if attack_suite in (config["name"], config["norm"]) and config.get("bounds") is not None:
+def _suite_bounds(results: Results, threshold: Threshold) -> Any:
+    """The bounds a threshold's suite (named, or by its norm) ran in: its own, the benchmark's, else the data's."""
+    for config in results["suite"].get(MEASURES[threshold.measure].suites, []):  # type: ignore[attr-defined]
+        if threshold.attack_suite in (config["name"], config["norm"]) and config.get("bounds") is not None:
             return config["bounds"]
     return results["suite"].get("bounds") or results["data"]["bounds"]
 
 
 def threshold_input_eps(results: Results, threshold: Threshold) -> float:
-    """The threshold's eps in input units, for the bounds its attack suite ran in."""
-    return in_input_units(threshold.eps, _suite_bounds(results, threshold.attack_suite))
+    """The threshold's level (eps or radius) in input units, for the bounds its suite ran in."""
+    return in_input_units(threshold.eps, _suite_bounds(results, threshold))
 
 
-def check_thresholds_fit(thresholds: list[Threshold], attack_suites: list[Any], models: list[str]) -> None:
-    """Before a run: every threshold names an attack suite (or norm) and model of the run, and an eps of its
-    grid when both are written alike (numbers, or fractions of the range); a :class:`ConfigError` if not."""
+def _grid(suite: Any) -> tuple:
+    grid = getattr(suite, "eps", None) or getattr(suite, "radius", None)
+    return tuple(grid or ())
+
+
+def check_thresholds_fit(thresholds: list[Threshold], suites: list[Any], models: list[str]) -> None:
+    """Before a run: every threshold names a suite (or norm) of its kind and a model of the run, and a level of
+    its grid when both are written alike (numbers, or fractions of the range); a :class:`ConfigError` if not.
+    ``suites``: the run's attack and certification suites."""
     for threshold in thresholds:
+        measure = MEASURES[threshold.measure]
         if threshold.model is not None and threshold.model not in models:
             raise ConfigError(
                 f"Threshold {threshold.text!r} names model {threshold.model!r}; the run's models are "
                 f"{', '.join(models)}."
             )
-        matching = [s for s in attack_suites if threshold.attack_suite in (s.name, s.norm)]
+        of_kind = [s for s in suites if hasattr(s, measure.level)]
+        matching = [s for s in of_kind if threshold.attack_suite in (s.name, s.norm)]
         if not matching:
-            names = ", ".join(f"{s.name} ({s.norm})" for s in attack_suites)
+            names = ", ".join(f"{s.name} ({s.norm})" for s in of_kind) or f"no {measure.noun}"
             raise ConfigError(
-                f"Threshold {threshold.text!r} names attack suite {threshold.attack_suite!r}; the run has {names}."
+                f"Threshold {measure.option} {threshold.text!r} names {measure.noun} {threshold.attack_suite!r}; "
+                f"the run has {names}."
             )
         comparable = [
-            e for s in matching for e in s.eps if isinstance(e, Fraction) == isinstance(threshold.eps, Fraction)
+            e for s in matching for e in _grid(s) if isinstance(e, Fraction) == isinstance(threshold.eps, Fraction)
         ]
-        if comparable and len(comparable) == sum(len(s.eps) for s in matching):
+        if comparable and len(comparable) == sum(len(_grid(s)) for s in matching):
             if not any(math.isclose(float(e), float(threshold.eps), rel_tol=1e-9, abs_tol=1e-12) for e in comparable):
                 grid = ", ".join(eps_label(e) for e in comparable)
                 written = (
                     threshold.text.split(":", 1)[1].rsplit("=", 1)[0] if threshold.written else eps_label(threshold.eps)
                 )
                 raise ConfigError(
-                    f"Threshold {threshold.text!r}: eps {written} is not in the grid of "
-                    f"{threshold.attack_suite!r} ({grid}); give one of those, or add it with --eps."
+                    f"Threshold {threshold.text!r}: {measure.level} {written} is not in the grid of "
+                    f"{threshold.attack_suite!r} ({grid}); give one of those"
+                    + (", or add it with --eps." if measure.level == "eps" else ".")
                 )
 
 
-def _worst_rows(results: Results) -> list[SummaryRow]:
-    return [r for r in results["summary"] if r["attack"] == "worst-case"]
-
-
-def _find(rows: list[SummaryRow], model: str, attack_suite: str, eps: float) -> SummaryRow | None:
+def _row(rows: list[dict], model: str, suite: str, level: float) -> dict | None:
     for row in rows:
-        if (
-            row["model"] == model
-            and attack_suite in (row["attack_suite"], row["norm"])
-            and math.isclose(row["eps"], eps, rel_tol=1e-9, abs_tol=1e-12)
-        ):
+        close = math.isclose(row["level"], level, rel_tol=1e-9, abs_tol=1e-12)
+        if row["model"] == model and suite in (row["suite"], row["norm"]) and close:
             return row
     return None
 
 
 def threshold_conditions(results: Results, thresholds: list[Threshold]) -> list[Condition]:
-    rows = _worst_rows(results)
     models = list(results["models"])
     conditions = []
     for threshold in thresholds:
+        measure = MEASURES[threshold.measure]
+        rows = measure.rows(results)
         for model in [threshold.model] if threshold.model else models:
             if model not in models:
                 raise ConfigError(
                     f"Threshold names model {model!r}, which the run does not have ({', '.join(models)})."
                 )
-            eps = threshold_input_eps(results, threshold)
-            row = _find(rows, model, threshold.attack_suite, eps)
+            level = threshold_input_eps(results, threshold)
+            row = _row(rows, model, threshold.attack_suite, level)
             if row is None:
-                grid = sorted({(r["attack_suite"], r["eps"]) for r in rows})
+                grid = sorted({(r["suite"], r["level"]) for r in rows})
                 raise ConfigError(
-                    f"Threshold {threshold.text} ({eps:g} in input units) matches no result; the run has "
-                    + ", ".join(f"{t}:{e:g}" for t, e in grid)
-                    + "."
+                    f"Threshold {measure.option} {threshold.text} ({level:g} in input units) matches no result; the "
+                    "run has " + (", ".join(f"{t}:{e:g}" for t, e in grid) or "none") + "."
                 )
-            accuracy = row["robust_accuracy"]
-            passed = accuracy >= threshold.minimum
+            passed = row["value"] >= threshold.minimum
             conditions.append(
                 Condition(
                     "threshold",
-                    f"{model} {row['attack_suite']} eps={eps_label(threshold.eps)} robust accuracy >= "
+                    f"{model} {row['suite']} {measure.level}={eps_label(threshold.eps)} {measure.title} >= "
                     f"{threshold.minimum:.2%}",
                     passed,
-                    f"robust accuracy {accuracy:.2%} (95% interval {row['robust_accuracy_low']:.2%}-"
-                    f"{row['robust_accuracy_high']:.2%}) "
+                    f"{measure.title} {row['value']:.2%}{row['by']} (95% interval {row['low']:.2%}-{row['high']:.2%}) "
                     f"{'>=' if passed else '<'} {threshold.minimum:.2%}",
                 )
             )
     return conditions
-
-
-def baseline_conditions(
-    results: Results, baseline: Results, confidence: float = 0.95, tolerance: float | None = None
-) -> list[Condition]:
-    """Per model and attack suite: does robust accuracy move away from the baseline's at any eps?
-
-    A drop fails. A rise fails too when the model's weights are the baseline's own (same fingerprint):
-    on a fixed model robust accuracy can only rise because the attack got weaker (or the forward pass
-    changed around the same weights, e.g. a masking layer). Without ``tolerance`` a change counts when
-    a one-sided pooled two-proportion z-test rejects "no change" at ``confidence``; with it, when the
-    change exceeds ``tolerance``. A model and attack suite with no eps in common with the baseline fails:
-    a new grid or model needs a new baseline (``--update-baseline``).
-    """
-    if baseline["data"]["fingerprint"] != results["data"]["fingerprint"]:
-        return [
-            Condition(
-                "baseline",
-                "baseline data",
-                False,
-                "the baseline was computed on different data (fingerprints "
-                f"{baseline['data']['fingerprint']} vs {results['data']['fingerprint']}); compare like with like "
-                "or write a new baseline with --update-baseline",
-            )
-        ]
-    critical = NormalDist().inv_cdf(confidence)
-    rule = (
-        f"change > {tolerance:.2%}"
-        if tolerance is not None
-        else f"one-sided two-proportion test at {confidence:.0%} (|z| > {critical:.2f})"
-    )
-    base_rows = _worst_rows(baseline)
-    groups: dict[tuple[str, str], list[SummaryRow]] = {}
-    for row in _worst_rows(results):
-        groups.setdefault((row["model"], row["attack_suite"]), []).append(row)
-    conditions = []
-    for (model, attack_suite), rows in groups.items():
-        ours = _fingerprint(results, model)
-        same_weights = ours not in (None, "n/a") and ours == _fingerprint(baseline, model)
-        pairs = [(row, base) for row in rows if (base := _find(base_rows, model, attack_suite, row["eps"]))]
-        name = f"{model} {attack_suite} vs baseline"
-        if not pairs:
-            conditions.append(
-                Condition("baseline", name, False, _nothing_to_compare(base_rows, model, attack_suite, rows))
-            )
-            continue
-        found = [c for row, base in pairs if (c := _change(row, base, same_weights, critical, tolerance))]
-        changes = [text for _, text in found]
-        direction = "regressed" if any(kind == "regressed" for kind, _ in found) else "rose"
-        unmatched = len(rows) - len(pairs)
-        note = f"; {unmatched} eps values have no baseline row" if unmatched else ""
-        conditions.append(
-            Condition(
-                "baseline",
-                name,
-                not changes,
-                (f"robust accuracy {direction} ({rule}): " + "; ".join(changes) + note)
-                if changes
-                else f"no regression at {len(pairs)} eps values ({rule}){note}",
-                changes,
-            )
-        )
-    return conditions
-
-
-def _fingerprint(results: Results, model: str) -> str | None:
-    info = results["models"].get(model)
-    return None if info is None else info.get("fingerprint")
-
-
-def _change(
-    row: SummaryRow, base: SummaryRow, same_weights: bool, critical: float, tolerance: float | None
-) -> tuple[str, str] | None:
-    """Whether one eps fails the comparison, and why: ``("regressed", ...)`` for a drop (or nothing to
-    compare), ``("rose", ...)`` for a rise on the baseline's own weights, ``None`` when it passes."""
-    if math.isnan(row["robust_accuracy"]) or math.isnan(base["robust_accuracy"]):
-        return "regressed", f"eps={row['eps']:g}: no robust accuracy to compare (an attack could not run)"
-    drop = base["robust_accuracy"] - row["robust_accuracy"]
-    k_base, k_now = round(base["robust_accuracy"] * base["n"]), round(row["robust_accuracy"] * row["n"])
-    z = two_proportion_z(k_base, base["n"], k_now, row["n"])
-    moved = f"eps={row['eps']:g}: {base['robust_accuracy']:.2%} -> {row['robust_accuracy']:.2%}"
-    if (drop > tolerance) if tolerance is not None else (drop > 0 and z > critical):
-        return "regressed", f"{moved} (drop {drop:.2%}, z={z:.2f})"
-    if same_weights and ((-drop > tolerance) if tolerance is not None else (drop < 0 and -z > critical)):
-        return "rose", (
-            f"{moved} (rise {-drop:.2%}, z={-z:.2f}) on the baseline's own weights: the attack got weaker, "
-            "or the model's forward pass changed around the same weights"
-        )
-    return None
-
-
-def _nothing_to_compare(base_rows: list[SummaryRow], model: str, attack_suite: str, rows: list[SummaryRow]) -> str:
-    theirs = sorted(r["eps"] for r in base_rows if r["model"] == model and r["attack_suite"] == attack_suite)
-    ours = ", ".join(f"{r['eps']:g}" for r in rows)
-    if not theirs:
-        return (
-            f"the baseline has no {model} {attack_suite} rows (a new model or attack suite): nothing was "
-            "compared; write a new baseline with --update-baseline"
-        )
-    return (
-        f"no eps in common with the baseline (this run: {ours}; baseline: {', '.join(f'{e:g}' for e in theirs)}): "
-        "nothing was compared; run the baseline's grid, or write a new baseline with --update-baseline"
-    )
 
 
 def trust_check_conditions(results: Results, allowed: set[str]) -> list[Condition]:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from robustkit.evaluation.results import AttackSuiteConfig, CheckRecord, Results, headline_eps
+from robustkit.outputs.certified_report import headline_certified
 
 
 def verdict(checks: list[CheckRecord] | list[dict]) -> str:
@@ -41,7 +42,8 @@ def _eps_text(attack_suite: AttackSuiteConfig, eps: float) -> str:
 
 
 def summary_rows(results: Results, summary: pd.DataFrame) -> tuple[list[dict], list[str]]:
-    """Per model: clean accuracy, worst-case robust accuracy at each headline eps (%), checks' verdict."""
+    """Per model: clean accuracy, worst-case robust accuracy at each headline eps (%), the best certified
+    accuracy at each certification suite's headline radius (%), checks' verdict."""
     worst = summary[summary["attack"] == "worst-case"]
     columns = ["model", "clean"]
     headlines = []
@@ -58,9 +60,12 @@ def summary_rows(results: Results, summary: pd.DataFrame) -> tuple[list[dict], l
             match = match[np.isclose(match["eps"], eps)]
             value = match["robust_accuracy"].iloc[0] if len(match) else float("nan")
             row[column] = "–" if np.isnan(value) else f"{100 * value:.1f}"
+        for certification_suite in results["suite"].get("certification_suites", []):
+            column, row[column] = headline_certified(results, model, certification_suite)
         row["trust checks"] = verdict([c for c in results.get("checks") or [] if c["model"] == model])
         rows.append(row)
-    return rows, columns
+    certified = [headline_certified(results, "", s)[0] for s in results["suite"].get("certification_suites", [])]
+    return rows, columns[:-1] + certified + columns[-1:]
 
 
 def checks_matrix(results: Results) -> tuple[list[dict], list[str], dict[str, str]]:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from robustkit.evaluation.contributions import contribution_rows, shown_rows
 from robustkit.evaluation.results import Results, headline_eps
+from robustkit.outputs.certified_report import CERTIFIED_SUMMARY, any_certified, certification_sections
 from robustkit.outputs.glance import checks_matrix, summary_rows
 from robustkit.outputs.markdown import eps_units, pivot_rows
 from robustkit.outputs.notes import run_notes
@@ -69,7 +70,8 @@ def html_report(results: Results, summary: pd.DataFrame, curves: bytes | None, g
         f"Python {env['python']}. Created {html.escape(results['created'])}.</p>",
         "".join(f"<p>{html.escape(note)}</p>" for note in run_notes(results)),
         "<h2>Summary</h2><p>Clean and worst-case robust accuracy (%) at each threat model's headline eps, "
-        "and the trust checks.</p>",
+        + (CERTIFIED_SUMMARY if any_certified(results) else "")
+        + "and the trust checks.</p>",
         _table(rows, columns, "summary-first"),
         _checks(results),
         _image("Robustness curves", "robustness curves", curves) if curves else f"<p><i>{PLOT_HINT}</i></p>",
@@ -89,6 +91,9 @@ def html_report(results: Results, summary: pd.DataFrame, curves: bytes | None, g
                 "broke that every attack before it left robust.</p>"
             )
             body.append(pd.DataFrame(broke, columns=order).to_html(index=False, escape=True, classes="contributions"))
+    for heading, text, rows, columns in certification_sections(results):
+        body.append(f"<h2>{html.escape(heading)}</h2><p>{html.escape(text)}</p>")
+        body.append(pd.DataFrame(rows, columns=columns).to_html(index=False, escape=True, classes="certified"))
     if grid:
         body.append(_image("Examples", "original, adversarial and perturbation images", grid))
     if is_table(results):

@@ -13,6 +13,7 @@ import pandas as pd
 from robustkit.attacks import ATTACKS
 from robustkit.evaluation.contributions import contribution_rows, shown_rows
 from robustkit.evaluation.results import AttackSuiteConfig, Results
+from robustkit.outputs.certified_report import CERTIFIED_SUMMARY, any_certified, certification_sections
 from robustkit.outputs.glance import checks_matrix, headline_eps, summary_rows
 from robustkit.outputs.notes import run_notes
 from robustkit.outputs.plots import panel_title
@@ -104,6 +105,13 @@ def _attack_suite_tables(results: Results, summary: pd.DataFrame) -> list[str]:
     return parts
 
 
+def _certified(results: Results) -> list[str]:
+    parts = []
+    for heading, text, rows, columns in certification_sections(results):
+        parts += ["", f"## {heading}", "", text, "", render_markdown_table(rows, columns)]
+    return parts
+
+
 def _contributions(results: Results) -> list[str]:
     parts = []
     every = contribution_rows(results)
@@ -148,7 +156,9 @@ def _at_a_glance(results: Results, summary: pd.DataFrame) -> list[str]:
         "",
         "## Summary",
         "",
-        "Clean and worst-case robust accuracy (%) at each threat model's headline eps, and the trust checks.",
+        "Clean and worst-case robust accuracy (%) at each threat model's headline eps, "
+        + (CERTIFIED_SUMMARY if any_certified(results) else "")
+        + "and the trust checks.",
         "",
         render_markdown_table(rows, columns),
     ]
@@ -185,5 +195,6 @@ def markdown_report(results: Results, summary: pd.DataFrame) -> str:
         "",
     ]
     parts = _header(results) + _at_a_glance(results, summary) + _attack_suite_tables(results, summary)
+    parts += _certified(results)
     parts += _contributions(results) + _table_examples(results)
     return "\n".join(parts + _worst_case_table(summary) + _models(results) + footer)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from robustkit.evaluation.results import Results
+from robustkit.evaluation.results import CERTIFIED_COLUMNS, Results
 from robustkit.sources.classes import class_label
 
 PLOT_HINT = "Install matplotlib (pip install matplotlib) to get the robustness curves and example images."
@@ -36,7 +36,8 @@ def panel_title(attack_suite: Any) -> str:
 
 def curves_png(results: Results, summary: pd.DataFrame) -> bytes | None:
     """Robust accuracy against eps: one panel per attack suite; a colour per model, a line style and
-    marker per attack (the worst case thick and solid), the legend beside the panels."""
+    marker per attack (the worst case thick and solid), the legend beside the panels. Then one panel
+    per certification suite: certified accuracy against radius beside the same models' attacked curves."""
     try:
         import matplotlib
 
@@ -45,37 +46,17 @@ def curves_png(results: Results, summary: pd.DataFrame) -> bytes | None:
     except ImportError:
         return None
     attack_suites = results["suite"]["attack_suites"]
-    fig, axes = plt.subplots(1, len(attack_suites), figsize=(4.8 * len(attack_suites), 3.8), squeeze=False)
+    certification_suites = results["suite"].get("certification_suites", [])
+    panels = len(attack_suites) + len(certification_suites)
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, panels, figsize=(4.8 * panels, 3.8), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     models = list(results["models"])
     for ax, attack_suite in zip(axes[0], attack_suites):
-        part = summary[summary["attack_suite"] == attack_suite["name"]]
-        attacks = [a for a in dict.fromkeys(part["attack"]) if a != "worst-case"]
-        for (model, attack), group in part.groupby(["model", "attack"], sort=False):
-            color = colors[models.index(model) % len(colors)]
-            worst = attack == "worst-case"
-            style, marker = ("-", "o") if worst else ATTACK_STYLES[attacks.index(attack) % len(ATTACK_STYLES)]
-            eps = [0.0] + group["eps"].tolist()
-            acc = [group["clean_accuracy"].iloc[0]] + group["robust_accuracy"].tolist()
-            ax.plot(
-                eps,
-                acc,
-                color=color,
-                lw=2.4 if worst else 1.1,
-                ls=style,
-                marker=marker,
-                ms=4 if worst else 3,
-                label=f"{model}: {attack}",
-            )
-            if worst:
-                ax.fill_between(
-                    group["eps"], group["robust_accuracy_low"], group["robust_accuracy_high"], color=color, alpha=0.15
-                )
-        ax.set_title(panel_title(attack_suite))
-        ax.set_xlabel("eps")
-        ax.set_ylabel("robust accuracy")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
+        _attack_panel(ax, summary, attack_suite, colors, models)
+    for ax, certification_suite in zip(axes[0][len(attack_suites) :], certification_suites):
+        _certified_panel(ax, results, summary, certification_suite, colors, models)
     handles, labels = axes[0][0].get_legend_handles_labels()
     for ax in axes[0][1:]:  # every line once, beside the panels rather than over them
         for handle, label in zip(*ax.get_legend_handles_labels()):
@@ -88,6 +69,57 @@ def curves_png(results: Results, summary: pd.DataFrame) -> bytes | None:
     png = _figure_png(fig)
     plt.close(fig)
     return png
+
+
+def _attack_panel(ax: Any, summary: pd.DataFrame, attack_suite: Any, colors: list, models: list) -> None:
+    """Robust accuracy against eps in one attack suite: a line per model and attack, the worst case thick."""
+    part = summary[summary["attack_suite"] == attack_suite["name"]]
+    attacks = [a for a in dict.fromkeys(part["attack"]) if a != "worst-case"]
+    for (model, attack), group in part.groupby(["model", "attack"], sort=False):
+        color = colors[models.index(model) % len(colors)]
+        worst = attack == "worst-case"
+        style, marker = ("-", "o") if worst else ATTACK_STYLES[attacks.index(attack) % len(ATTACK_STYLES)]
+        eps = [0.0] + group["eps"].tolist()
+        acc = [group["clean_accuracy"].iloc[0]] + group["robust_accuracy"].tolist()
+        ax.plot(eps, acc, color=color, lw=2.4 if worst else 1.1, ls=style, marker=marker, ms=4 if worst else 3,
+                label=f"{model}: {attack}")  # fmt: skip
+        if worst:
+            ax.fill_between(
+                group["eps"], group["robust_accuracy_low"], group["robust_accuracy_high"], color=color, alpha=0.15
+            )
+    _axes(ax, panel_title(attack_suite), "eps", "robust accuracy")
+
+
+def _certified_panel(ax: Any, results: Results, summary: pd.DataFrame, suite: Any, colors: list, models: list) -> None:
+    """Certified accuracy against radius, a line per model and sigma; beside it, thin and grey-dashed, the
+    worst-case attacked accuracy of the same model in each attack suite of the same norm (an upper bound on
+    the model's robust accuracy, where the certified lines bound the smoothed classifier's from below)."""
+    rows = pd.DataFrame(results.get("certified", []), columns=CERTIFIED_COLUMNS)
+    part = rows[rows["certification_suite"] == suite["name"]]
+    sigmas = sorted(part["sigma"].unique())
+    for (model, sigma), group in part.groupby(["model", "sigma"], sort=False):
+        color = colors[models.index(model) % len(colors)]
+        number = sigmas.index(sigma)
+        style, marker = ("-", "o") if number == 0 else ATTACK_STYLES[(number - 1) % len(ATTACK_STYLES)]
+        ax.plot(group["radius"], group["certified_accuracy"], color=color, lw=2.0, ls=style, marker=marker, ms=4,
+                label=f"{model}: certified, sigma {sigma:g}")  # fmt: skip
+    attacked = summary[(summary["attack"] == "worst-case") & (summary["norm"] == suite["norm"])]
+    for (model, attack_suite), group in attacked.groupby(["model", "attack_suite"], sort=False):
+        color = colors[models.index(model) % len(colors)]
+        eps = [0.0] + group["eps"].tolist()
+        acc = [group["clean_accuracy"].iloc[0]] + group["robust_accuracy"].tolist()
+        ax.plot(eps, acc, color=color, lw=0.9, ls=(0, (2, 2)), alpha=0.7, label=f"{model}: attacked ({attack_suite})")
+    _axes(ax, f"{suite['name']} (certified, {suite['norm']})", "radius", "certified / attacked accuracy")
+    top = max(suite["radius"]) or 1.0
+    ax.set_xlim(-0.02 * top, 1.05 * top)  # the attacks' grid may reach further
+
+
+def _axes(ax: Any, title: str, xlabel: str, ylabel: str) -> None:
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
 
 
 def eps_writer(results: Results):

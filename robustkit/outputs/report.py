@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from robustkit.evaluation.results import EXAMPLES_FILE, Results, results_json, write_examples
+from robustkit.evaluation.results import Results
+from robustkit.evaluation.results_columns import EXAMPLES_FILE, results_json, write_examples
 from robustkit.evaluation.summary import summarize
 from robustkit.files import atomic_path, atomic_write
 from robustkit.outputs.html_page import html_report
