@@ -10,7 +10,7 @@ from robustkit.errors import ConfigError
 
 
 def test_each_attack_runs_on_the_survivors_and_is_credited(digits, digits_cnn_pgd):
-    x, y = digits.x_test[:120], digits.y_test[:120]
+    x, y = digits.x_test[:200], digits.y_test[:200]  # enough examples that APGD-T finds some APGD-CE missed
     ensemble = AutoAttack(eps=0.15, version="fast", steps=10, n_targets=3, seed=0)
     result = ensemble.run(digits_cnn_pgd, x, y)
     alone = APGD(eps=0.15, steps=10, seed=0, early_stop=True).run(digits_cnn_pgd, x, y)
@@ -80,7 +80,7 @@ def test_a_chained_suite_attacks_only_the_survivors_and_finds_the_same_worst_cas
     # A chained suite is one task per shard for an executor; cells it saved are reused as they are.
     suite = _chain_suites(True)
     tasks = shard_tasks(suite, 90)
-    assert [t.attack for t in tasks] == ["square", "square"]
+    assert [t.method for t in tasks] == ["square", "square"]
     for task in tasks:
         compute_shard(suite, tmp_path / "tasks", task)
     assembled = run_benchmark(suite, tmp_path / "tasks")

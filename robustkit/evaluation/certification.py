@@ -29,13 +29,57 @@ from robustkit.certify import ABSTAIN, SmoothingResult, attack_certificates, cer
 from robustkit.evaluation.certification_suites import CertificationSuite
 from robustkit.evaluation.context import RunContext
 from robustkit.evaluation.model_checks import NOT_APPLICABLE, CheckResult
-from robustkit.evaluation.results import CertificateRecord
-from robustkit.evaluation.shards import ModelUnderTest
+from robustkit.evaluation.progress import RunProgress
+from robustkit.evaluation.results import CertificateRecord, Results
+from robustkit.evaluation.shards import EvaluatedModel, ModelUnderTest, ShardTask
+from robustkit.evaluation.suites import BenchmarkSuite
 from robustkit.files import atomic_path
 
 CERTIFICATE_CHECK = "certificates-hold"
 CHECK_EXAMPLES = 16  # certified examples the trust check attacks (per model and certification suite)
 CHECK_STEPS, CHECK_SAMPLES, CHECK_PREDICT_N = 10, 8, 2000
+
+
+class CertificationEvaluation:
+    """The certification suites of a run (see the module docstring): one task per model, sigma and shard."""
+
+    name = "certification suites"
+
+    def suites(self, suite: BenchmarkSuite) -> list[CertificationSuite]:
+        return list(suite.certification_suites)
+
+    def cells_per_shard(self, suite: BenchmarkSuite) -> int:
+        return sum(len(s.sigma) for s in suite.certification_suites)
+
+    def tasks(self, suite: BenchmarkSuite, shards: int) -> list[ShardTask]:
+        return [
+            ShardTask(model, certification_suite.name, method_name(sigma), shard)
+            for model in suite.models
+            for certification_suite in suite.certification_suites
+            for sigma in certification_suite.sigma
+            for shard in range(shards)
+        ]
+
+    def compute(self, run: RunContext, tested: ModelUnderTest, task: ShardTask) -> int:
+        suite = next(s for s in run.suite.certification_suites if s.name == task.suite)
+        sigma = next(s for s in suite.sigma if method_name(s) == task.method)
+        run.validate_data(suite)
+        return int(_certify_shard(run, tested, suite, sigma, task.shard)[1])
+
+    def evaluate(self, run: RunContext, model: EvaluatedModel, results: Results, progress: RunProgress) -> None:
+        """Every certification suite on one model, and the trust check that attacks its certificates."""
+        tested = model.tested
+        for suite in run.suite.certification_suites:
+            run.validate_data(suite)
+            certificates, computed, reused = certify_model(
+                run, tested, suite, progress.ticker(f"{tested.label} {suite.name}")
+            )
+            progress.counted(computed, reused)
+            model.examples.setdefault("certification_suites", {})[suite.name] = certificates
+            if run.suite.checks:
+                check = certificate_check(run, tested, suite, certificates)
+                check.model = tested.label
+                results["checks"].append(check.to_dict())
 
 
 def method_name(sigma: float) -> str:

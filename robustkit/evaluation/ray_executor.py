@@ -79,7 +79,7 @@ def compute_with_ray(
             ray.get(ready[0])  # raises the task's error, after its retries, here
             done += 1
             if progress:
-                progress(done, len(tasks), f"ray: {task.model} {task.attack_suite} {task.attack} shard {task.shard}")
+                progress(done, len(tasks), f"ray: {task.model} {task.suite} {task.method} shard {task.shard}")
     finally:
         if started_here:
             ray.shutdown()
