@@ -7,6 +7,7 @@ import json
 import xml.etree.ElementTree as ET
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from robustkit.certify import certify
@@ -93,6 +94,8 @@ def test_the_report_shows_certified_accuracy_beside_the_attacks(certified_run):
     assert f"{100 * best['certified_accuracy']:.1f} (sigma {best['sigma']:g})" in report  # the summary's column
     assert "| digits-mlp | 0.5 |" in report
     assert "smoothing certified @ r=0.25" in (out / "report.html").read_text()
+    table = pd.read_csv(out / "certified.csv")
+    assert len(table) == 2 * 3 and set(table["certification_suite"]) == {"smoothing"}
 
 
 def test_a_certification_suite_file_is_checked(tmp_path):

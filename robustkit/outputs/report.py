@@ -1,5 +1,6 @@
 """Reports of a benchmark run: ``results.json`` with ``examples.npz`` (its per-example columns),
-``summary.csv``, ``report.md``, ``report.html`` and the robustness curves and example images as PNG.
+``summary.csv`` (and ``certified.csv`` with certification suites), ``report.md``, ``report.html``
+and the robustness curves and example images as PNG.
 
 Everything is rendered from the results (:mod:`robustkit.evaluation.results`), so ``robustkit
 report results.json`` re-renders a report without running anything.
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from robustkit.evaluation.certified import certified_table
 from robustkit.evaluation.results import Results
 from robustkit.evaluation.results_columns import EXAMPLES_FILE, results_json, write_examples
 from robustkit.evaluation.summary import summarize
@@ -23,6 +25,7 @@ from robustkit.outputs.html_page import html_report
 from robustkit.outputs.markdown import markdown_report
 from robustkit.outputs.plots import curves_png, examples_png
 
+CERTIFIED_FILE = "certified.csv"  # written when the run has certification suites
 REPORT_FILES = (
     "results.json",
     "examples.npz",
@@ -51,6 +54,10 @@ def write_report(results: Results, out_dir: str | Path, summary: pd.DataFrame | 
     written[EXAMPLES_FILE] = out_dir / EXAMPLES_FILE
     put("results.json", results_json(results))
     put("summary.csv", summary.to_csv(index=False, float_format="%.6g"))
+    if results.get("certified"):  # certification suites' rows: their own table, never in summary.csv's
+        put(CERTIFIED_FILE, certified_table(results).to_csv(index=False, float_format="%.6g"))
+    else:  # one from an earlier run would describe other results
+        (out_dir / CERTIFIED_FILE).unlink(missing_ok=True)
     put("report.md", markdown_report(results, summary))
     curves = curves_png(results, summary)
     grid = examples_png(results)
