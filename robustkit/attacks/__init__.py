@@ -7,7 +7,7 @@ Example:
 """
 
 from robustkit.attacks.apgd import APGD, APGDT
-from robustkit.attacks.base import GradientAttack
+from robustkit.attacks.base import GradientAttack, LoopAttack
 from robustkit.attacks.ensemble import AutoAttack
 from robustkit.attacks.fab import FAB
 from robustkit.attacks.fgsm import FGSM
@@ -20,13 +20,14 @@ from robustkit.attacks.square import Square
 _BY_CLASS = {attack.__name__: attack for attack in ATTACKS.values()}
 
 
-def __getattr__(name: str) -> type[GradientAttack]:
+def __getattr__(name: str) -> type[LoopAttack]:
     if name in _BY_CLASS:
         return _BY_CLASS[name]
     raise AttributeError(f"module 'robustkit.attacks' has no attribute {name!r}")
 
 
 __all__ = [
+    "LoopAttack",
     "GradientAttack",
     "FGSM",
     "PGD",

@@ -1,11 +1,13 @@
-"""``GradientAttack``: an attack's settings and its public calls, around the shared compiled loop.
+"""``LoopAttack`` and ``GradientAttack``: an attack's settings and its public calls, around the shared
+compiled loop.
 
-A gradient attack is a configuration (eps, norm, loss, steps, restarts, targets, bounds) plus a
-step rule (:mod:`robustkit.attacks.loop.rule`). This class validates the configuration and the
-user's inputs, cuts the data into batches and returns the results; subclasses choose the step
-rule and their defaults. Adding an attack family means writing its step rule and a subclass
-that returns it from :meth:`GradientAttack.step_rule`; a minimum-norm attack, whose loop is its
-own, returns that loop from :meth:`GradientAttack.loop_rule` instead. The kinds of attack, and
+An attack is a configuration (eps, norm, loss, budget, restarts, targets, bounds) plus a step
+rule (:mod:`robustkit.attacks.loop.rule`). :class:`LoopAttack` validates the configuration and
+the user's inputs, cuts the data into batches and returns the results; :class:`GradientAttack`
+adds what gradient steps need (step size, random starts, straight-through gradients), and a
+score-based attack takes :class:`LoopAttack` as it is. Adding an attack family means writing its
+step rule and a subclass that returns it from :meth:`LoopAttack.step_rule`; a minimum-norm
+attack, whose loop is its own, returns that loop from :meth:`LoopAttack.loop_rule` instead. The kinds of attack, and
 what each promises, are in :mod:`robustkit.attacks.kinds`.
 """
 
@@ -39,28 +41,27 @@ from robustkit.row_random import example_keys
 from robustkit.scaled_norm import ScaledNorm
 
 
-class GradientAttack(Declared):
-    """Projected gradient ascent on a loss inside an eps-ball; FGSM and PGD are configurations.
+class LoopAttack(Declared):
+    """An attack on the shared compiled loop: a threat model, a budget, an objective, and the public calls.
+
+    Gradient attacks (:class:`GradientAttack`) add their step size, random starts and straight-through
+    gradients; a score-based attack (:class:`~robustkit.attacks.square.Square`) takes this class as
+    it is, and its step rule asks for forward passes only.
 
     Args:
         eps: radius of the threat model (>= 0): a number in input units, or a fraction of the input
             range such as ``"8/255"`` (8 units on [0, 255] bounds, 8/255 on [0, 1]).
-        steps: gradient steps per restart.
-        step_size: size of each step in the attack's norm (None: the subclass's default).
+        steps: the budget per restart: what the class's ``budget`` says it counts (steps, queries).
         norm: ``"linf"``, ``"l2"``, ``"l1"`` or a :class:`robustkit.norms.Norm`.
         loss: ``"ce"``, ``"margin"`` or ``"dlr"``.
         targeted: attack towards target labels (given at call time, or chosen by ``target``).
         target: ``"random"`` or ``"least_likely"`` to choose targets automatically.
-        random_start: start each restart at a uniform random point of the ball.
         restarts: independent restarts; the best result per example is kept.
         early_stop: stop attacking an example once it is adversarial (evaluation mode).
         bounds: ``(lower, upper)``: scalars or arrays broadcastable to one example.
         batch_size: examples per compiled call; memory is bounded by it.
-        seed: seed of the random starts (None: a fresh one per call, reported in the result).
+        seed: seed of the random draws (None: a fresh one per call, reported in the result).
         jit_compile: compile the loop with XLA.
-        straight_through: differentiate rounding, flooring and float -> integer -> float casts inside
-            the model as the identity (BPDA, :mod:`robustkit.straight_through`), so that gradient
-            attacks can attack input quantization; the forward pass is unchanged.
     """
 
     keep_best = True
@@ -68,41 +69,39 @@ class GradientAttack(Declared):
     eot = 1  # gradients averaged over this many passes (PGD and APGD take eot=)
     parameter_constraints = {"eot": Interval(1, integer=True), "n_targets": Interval(1, integer=True)}
     constraints: Constraints | None = None  # per-feature eps, immutable, integer and one-hot features
+    step_size: float | None = None  # None: the rule's own (gradient attacks take step_size=)
+    random_start: bool = False  # each restart from a random point of the ball (an attack that chooses
+    # its own start sets it as a class attribute)
+    straight_through: bool = False  # BPDA through rounding (gradient attacks take straight_through=)
 
     def __init__(
         self,
         eps: Eps | str,
         steps: int = 1,
-        step_size: float | None = None,
         norm: str | Norm = "linf",
         loss: str = "ce",
         targeted: bool = False,
         target: str | None = None,
-        random_start: bool = False,
         restarts: int = 1,
         early_stop: bool = False,
         bounds: Any = (0.0, 1.0),
         batch_size: int = 256,
         seed: int | None = None,
         jit_compile: bool = False,
-        straight_through: bool = False,
     ):
         ensure_tensorflow_backend()
         self.lower, self.upper = validate_bounds(bounds)
         self.eps = in_input_units(parse_eps(eps), (self.lower, self.upper))
         self.steps = positive_int("steps", steps)
-        self.step_size = optional_step_size(step_size)
         self.norm = get_norm(norm)
         self.target = target_mode(target)
         self.targeted = bool(targeted) or target is not None
         self.loss = validate_loss(loss, self.targeted)
-        self.random_start = bool(random_start)
         self.restarts = restarts_for(restarts, self.random_start)
         self.early_stop = bool(early_stop)
         self.batch_size = positive_int("batch_size", batch_size)
         self.seed = None if seed is None else positive_int("seed", seed, minimum=0)
         self.jit_compile = bool(jit_compile)
-        self.straight_through = bool(straight_through)
 
     # -- what the class declares: robustkit.attacks.declared.Declared; and its name among others --
 
@@ -112,7 +111,7 @@ class GradientAttack(Declared):
 
     # -- configuration -------------------------------------------------------------------------
 
-    def with_constraints(self, constraints: Constraints | None) -> GradientAttack:
+    def with_constraints(self, constraints: Constraints | None) -> LoopAttack:
         """This attack under feature constraints (:mod:`robustkit.constraints`): a copy, or itself for None.
 
         Example:
@@ -136,7 +135,7 @@ class GradientAttack(Declared):
 
     def step_rule(self) -> StepRule:
         """The attack family's part of the shared loop (see :mod:`robustkit.attacks.loop.rule`)."""
-        return ProjectedAscent(random_start=self.random_start)
+        raise NotImplementedError(f"{type(self).__name__} names no step rule: return one from step_rule().")
 
     def loop_rule(self) -> LoopRule:
         """What the compiled loop runs: the step rule, or (minimum-norm attacks) a loop of the attack's own."""
@@ -333,3 +332,45 @@ class GradientAttack(Declared):
         if not parts:
             raise InputError("x is empty: there is nothing to attack.")
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
+
+
+class GradientAttack(LoopAttack):
+    """Projected gradient ascent on a loss inside an eps-ball; FGSM and PGD are configurations.
+
+    Takes :class:`LoopAttack`'s settings (``steps`` counts gradient steps per restart) and:
+
+    Args:
+        step_size: size of each step in the attack's norm (None: the subclass's default).
+        random_start: start each restart at a uniform random point of the ball.
+        straight_through: differentiate rounding, flooring and float -> integer -> float casts inside
+            the model as the identity (BPDA, :mod:`robustkit.straight_through`), so that gradient
+            attacks can attack input quantization; the forward pass is unchanged.
+    """
+
+    def __init__(
+        self,
+        eps: Eps | str,
+        steps: int = 1,
+        step_size: float | None = None,
+        norm: str | Norm = "linf",
+        loss: str = "ce",
+        targeted: bool = False,
+        target: str | None = None,
+        random_start: bool = False,
+        restarts: int = 1,
+        early_stop: bool = False,
+        bounds: Any = (0.0, 1.0),
+        batch_size: int = 256,
+        seed: int | None = None,
+        jit_compile: bool = False,
+        straight_through: bool = False,
+    ):
+        self.random_start = bool(random_start)  # before the restarts are checked against it
+        super().__init__(
+            eps, steps, norm, loss, targeted, target, restarts, early_stop, bounds, batch_size, seed, jit_compile
+        )
+        self.step_size = optional_step_size(step_size)
+        self.straight_through = bool(straight_through)
+
+    def step_rule(self) -> StepRule:
+        return ProjectedAscent(random_start=self.random_start)

@@ -1,6 +1,6 @@
 """An attack's compiled graph, and running it on tensors that were already validated.
 
-:class:`~robustkit.attacks.base.GradientAttack` checks a user's inputs and then calls
+:class:`~robustkit.attacks.base.LoopAttack` checks a user's inputs and then calls
 :func:`run_validated`. A runner that checks a whole data set once (the benchmark runner) calls it
 directly. Not part of the user-facing API: use ``attack(model, x, y)``, ``attack.run(...)`` or
 ``attack.generate(...)``.

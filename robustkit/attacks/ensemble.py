@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from robustkit.attacks.base import GradientAttack
+from robustkit.attacks.base import LoopAttack
 from robustkit.attacks.kinds import kind_of
 from robustkit.attacks.prepare import checked_index
 from robustkit.attacks.registry import ATTACKS
@@ -113,7 +113,7 @@ class AutoAttack:
         eps: Eps | str,
         norm: str = "linf",
         version: str = "standard",
-        attacks: list[GradientAttack] | None = None,
+        attacks: list[LoopAttack] | None = None,
         steps: int = 100,
         n_targets: int = 9,
         queries: int = 5000,

@@ -14,14 +14,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from robustkit.attacks.base import GradientAttack
+from robustkit.attacks.base import LoopAttack
 from robustkit.attacks.kinds import kind_of
 from robustkit.constraints import Constraints
 from robustkit.errors import ConfigError
 from robustkit.norms import L1Norm
 
 # The attacks suites and the command line can name, one line each ("module:Class"); the class says
-# the rest (its settings, kind, budget: robustkit.attacks.base.GradientAttack).
+# the rest (its settings, kind, budget: robustkit.attacks.base.LoopAttack).
 REGISTERED = (
     "robustkit.attacks.fgsm:FGSM",
     "robustkit.attacks.pgd:PGD",
@@ -33,7 +33,7 @@ REGISTERED = (
 )
 
 
-def _registered() -> dict[str, type[GradientAttack]]:
+def _registered() -> dict[str, type[LoopAttack]]:
     attacks = {}
     for entry in REGISTERED:
         module, name = entry.split(":")
@@ -42,12 +42,12 @@ def _registered() -> dict[str, type[GradientAttack]]:
     return attacks
 
 
-ATTACKS: dict[str, type[GradientAttack]] = _registered()
+ATTACKS: dict[str, type[LoopAttack]] = _registered()
 
 
 def build_attack(
     name: str, *, sparsity: float | None = None, constraints: Constraints | None = None, **settings: Any
-) -> GradientAttack:
+) -> LoopAttack:
     """The attack ``name`` (``"fgsm"`` or ``"pgd"``) with ``settings`` (its constructor's arguments).
 
     ``sparsity`` sets the share of coordinates an L1 step moves (``norm="l1"`` only).

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 @dataclass
 class AttackResult:
-    """The outcome of :meth:`GradientAttack.run`.
+    """The outcome of :meth:`LoopAttack.run`.
 
     Attributes:
         x_adv: the adversarial examples, x's shape and dtype.

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from robustkit.attacks.base import GradientAttack
+from robustkit.attacks.base import LoopAttack
 from robustkit.attacks.declared import Interval
 from robustkit.attacks.loop import Evaluation, Problem, Rows
 from robustkit.attacks.loop.records import where_rows
@@ -106,7 +106,7 @@ class SquareRule:
         return SquareState(tf.reshape(proposal, tf.shape(x_acc)), x_acc, objective_acc, s.t + 1, s.key)
 
 
-class Square(GradientAttack):
+class Square(LoopAttack):
     """The Square attack, L-inf or L2 (:mod:`robustkit.attacks.square_l2`): ``queries`` forward passes
     per restart, no gradients.
 
@@ -129,6 +129,7 @@ class Square(GradientAttack):
     parameter_constraints = {"p_init": Interval(0, 1, closed="right")}
     budget = "queries"
     chooses_start = True
+    random_start = True  # each restart starts from Square's own stripes
 
     def __init__(
         self,
@@ -155,7 +156,6 @@ class Square(GradientAttack):
             loss=loss,
             targeted=targeted,
             target=target,
-            random_start=True,
             restarts=restarts,
             early_stop=early_stop,
             bounds=bounds,

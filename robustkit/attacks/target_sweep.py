@@ -7,7 +7,7 @@ attack reports the closest point over every target. Every run draws its own rand
 run's number is folded into the examples' keys).
 
 The attacks that sweep targets take :class:`TargetSweep` as their first base class: it replaces
-the one compiled run of :meth:`GradientAttack.execute <robustkit.attacks.base.GradientAttack.execute>`
+the one compiled run of :meth:`LoopAttack.execute <robustkit.attacks.base.LoopAttack.execute>`
 with a run per target.
 
 Example:

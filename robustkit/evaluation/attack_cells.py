@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from robustkit.attacks import ATTACKS, AttackResult, GradientAttack, build_attack
+from robustkit.attacks import ATTACKS, AttackResult, LoopAttack, build_attack
 from robustkit.attacks.replicas import map_on_replicas
 from robustkit.constraints import Constraints
 from robustkit.errors import GradientError
@@ -35,7 +35,7 @@ def attack_for(
     batch_size: int,
     early_stop: bool = True,
     constraints: Constraints | None = None,
-) -> GradientAttack:
+) -> LoopAttack:
     """The attack a suite's ``spec`` describes, at one eps (evaluation mode: early stopping on by default)."""
     stopping = {"early_stop": early_stop} if ATTACKS[spec.type].accepts("early_stop") else {}
     return build_attack(
@@ -62,7 +62,7 @@ class EvaluationAtX:
 
     @staticmethod
     def compute(
-        attack: GradientAttack, view: LogitsView, x: np.ndarray, y: np.ndarray, rows: np.ndarray, batch_size: int
+        attack: LoopAttack, view: LogitsView, x: np.ndarray, y: np.ndarray, rows: np.ndarray, batch_size: int
     ) -> EvaluationAtX:
         at_x = EvaluationAtX(np.zeros(len(x), x.dtype), np.zeros_like(x), np.zeros(len(x), np.int32))
         for start in range(0, len(rows), batch_size):
@@ -84,7 +84,7 @@ class EvaluationAtX:
 
 
 def attack_rows(
-    attack: GradientAttack,
+    attack: LoopAttack,
     view: LogitsView,
     x: np.ndarray,
     y: np.ndarray,
@@ -147,7 +147,7 @@ class AttackCells:
         cell, self.at_x = _attack_cell(self.attack(eps), self.view, x, y, alive, self.at_x, self.charge_here, job)
         return cell
 
-    def attack(self, eps: float) -> GradientAttack:
+    def attack(self, eps: float) -> LoopAttack:
         job = self.job
         seed_here = cell_seed(job.seed, job.label, job.attack_suite.name, job.spec.name, eps)
         constraints = job.attack_suite.constraints
@@ -155,7 +155,7 @@ class AttackCells:
 
 
 def _attack_cell(
-    attack: GradientAttack,
+    attack: LoopAttack,
     view: LogitsView,
     x: np.ndarray,
     y: np.ndarray,
@@ -211,7 +211,7 @@ class WholeGrid:
         return Cell(alive, success, result.adv_pred[at], result.norms[at], evals, 0.0, alive[chosen], x_adv)
 
 
-def _whole_grid(attack: GradientAttack, view: LogitsView, x, y, alive, job: Any) -> WholeGrid:
+def _whole_grid(attack: LoopAttack, view: LogitsView, x, y, alive, job: Any) -> WholeGrid:
     try:
         result = attack_rows(attack, view, x, y, alive, job.batch_size, None, job.strategy, job.offset)
     except GradientError:  # no input gradient: every eps gets a cell that says so

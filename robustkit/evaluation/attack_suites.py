@@ -88,7 +88,7 @@ class AttackSpec:
 
     def settings(self, eps: float) -> dict:
         """The attack's settings at one eps, for :func:`robustkit.attacks.build_attack` (the runner builds it):
-        those its class takes (:meth:`robustkit.attacks.GradientAttack.parameters`)."""
+        those its class takes (:meth:`robustkit.attacks.LoopAttack.parameters`)."""
         attack = ATTACKS[self.type]
         step = (
             self.step_size

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from robustkit.attacks.base import GradientAttack
+from robustkit.attacks.base import LoopAttack
 from robustkit.errors import ConfigError
 
 
@@ -57,7 +57,7 @@ def mix_adversarial(
 
 
 def adversarial_arrays(
-    model: Any, x: Any, y: Any, attack: GradientAttack, ratio: float = 1.0, keep_originals: bool = True, seed: int = 0
+    model: Any, x: Any, y: Any, attack: LoopAttack, ratio: float = 1.0, keep_originals: bool = True, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Attack ``x`` with ``attack`` and mix the result as in :func:`mix_adversarial`."""
     x_adv = attack(model, x, y, seed=seed).numpy()
@@ -67,7 +67,7 @@ def adversarial_arrays(
 def augment_dataset(
     dataset: tf.data.Dataset,
     model: Any,
-    attack: GradientAttack,
+    attack: LoopAttack,
     ratio: float = 1.0,
     keep_originals: bool = True,
     seed: int = 0,
