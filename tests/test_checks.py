@@ -88,7 +88,7 @@ def test_weak_pgd_is_flagged(digits, digits_cnn, tmp_path):
         (0.1, 0.2),
         (
             AttackSpec("fgsm", "fgsm", "linf"),
-            AttackSpec("pgd-2", "pgd", "linf", steps=2, rel_step_size=0.02, random_start=False),
+            AttackSpec("pgd-2", "pgd", "linf", steps=2, rel_step_size=0.05, random_start=False),
         ),
     )
     results = _checks(digits_cnn, digits, tmp_path, suite=weak)
