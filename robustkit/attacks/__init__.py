@@ -7,10 +7,11 @@ Example:
 """
 
 from robustkit.attacks.apgd import APGD, APGDT
-from robustkit.attacks.base import GradientAttack, LoopAttack
+from robustkit.attacks.base import LoopAttack
 from robustkit.attacks.ensemble import AutoAttack
 from robustkit.attacks.fab import FAB
 from robustkit.attacks.fgsm import FGSM
+from robustkit.attacks.gradient_attack import GradientAttack
 from robustkit.attacks.pgd import PGD
 from robustkit.attacks.registry import ATTACKS, build_attack
 from robustkit.attacks.result import AttackResult

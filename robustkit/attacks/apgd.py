@@ -31,8 +31,8 @@ import tensorflow as tf
 
 from robustkit.attacks.apgd_l1 import APGDL1Rule
 from robustkit.attacks.apgd_schedule import halve_step, interval_table
-from robustkit.attacks.base import GradientAttack
 from robustkit.attacks.declared import Interval
+from robustkit.attacks.gradient_attack import GradientAttack
 from robustkit.attacks.loop import Evaluation, Problem, Rows
 from robustkit.attacks.loop.records import per_row, where_rows
 from robustkit.attacks.target_sweep import TargetSweep

@@ -22,14 +22,13 @@ import numpy as np
 import tensorflow as tf
 
 from robustkit._backend import ensure_tensorflow_backend
-from robustkit.attacks.ascent import ProjectedAscent
 from robustkit.attacks.compiled import AtX, compiled_run, evaluation_at_x, run_validated
 from robustkit.attacks.declared import Declared, Interval
 from robustkit.attacks.loop import LoopRule, StepRule
 from robustkit.attacks.prepare import batches, checked_index, choose_targets, prepare_batch
 from robustkit.attacks.replicas import map_on_replicas
 from robustkit.attacks.result import AttackResult
-from robustkit.attacks.settings import optional_step_size, positive_int, restarts_for, target_mode
+from robustkit.attacks.settings import positive_int, restarts_for, target_mode
 from robustkit.constraints import Constraints
 from robustkit.errors import InputError
 from robustkit.inputs import validate_bounds
@@ -332,45 +331,3 @@ class LoopAttack(Declared):
         if not parts:
             raise InputError("x is empty: there is nothing to attack.")
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
-
-
-class GradientAttack(LoopAttack):
-    """Projected gradient ascent on a loss inside an eps-ball; FGSM and PGD are configurations.
-
-    Takes :class:`LoopAttack`'s settings (``steps`` counts gradient steps per restart) and:
-
-    Args:
-        step_size: size of each step in the attack's norm (None: the subclass's default).
-        random_start: start each restart at a uniform random point of the ball.
-        straight_through: differentiate rounding, flooring and float -> integer -> float casts inside
-            the model as the identity (BPDA, :mod:`robustkit.straight_through`), so that gradient
-            attacks can attack input quantization; the forward pass is unchanged.
-    """
-
-    def __init__(
-        self,
-        eps: Eps | str,
-        steps: int = 1,
-        step_size: float | None = None,
-        norm: str | Norm = "linf",
-        loss: str = "ce",
-        targeted: bool = False,
-        target: str | None = None,
-        random_start: bool = False,
-        restarts: int = 1,
-        early_stop: bool = False,
-        bounds: Any = (0.0, 1.0),
-        batch_size: int = 256,
-        seed: int | None = None,
-        jit_compile: bool = False,
-        straight_through: bool = False,
-    ):
-        self.random_start = bool(random_start)  # before the restarts are checked against it
-        super().__init__(
-            eps, steps, norm, loss, targeted, target, restarts, early_stop, bounds, batch_size, seed, jit_compile
-        )
-        self.step_size = optional_step_size(step_size)
-        self.straight_through = bool(straight_through)
-
-    def step_rule(self) -> StepRule:
-        return ProjectedAscent(random_start=self.random_start)

@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from robustkit.attacks.base import GradientAttack
 from robustkit.attacks.declared import Interval
+from robustkit.attacks.gradient_attack import GradientAttack
 from robustkit.attacks.hyperplane import project
 from robustkit.attacks.loop import LoopConfig, Problem, StepRule
 from robustkit.attacks.loop.records import per_row, where_rows

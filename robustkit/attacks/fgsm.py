@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from robustkit.attacks.base import GradientAttack
+from robustkit.attacks.gradient_attack import GradientAttack
 from robustkit.norms import Norm
 from robustkit.ranges import Eps
 
