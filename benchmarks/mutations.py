@@ -279,7 +279,7 @@ MUTATIONS = [
         (
             (
                 "robustkit/outputs/gate.py",
-                "return in_input_units(threshold.eps, _suite_bounds(results, threshold.attack_suite))",
+                "return in_input_units(threshold.eps, _suite_bounds(results, threshold))",
                 "return float(threshold.eps)",
             ),
         ),
