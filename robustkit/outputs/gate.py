@@ -64,12 +64,19 @@ class Measure:
     rows: Callable[[Results], list[dict]]  # per model, suite and level: value, low, high and what achieved it
 
 
+def _gate_row(row: Any, suite: str, level: float, value: float, low: float, high: float, by: str = "") -> dict:
+    """A results row as thresholds read it: model and norm, suite, level, the value with its 95% interval, and
+    what achieved it (``by``, shown after the value)."""
+    fields = {"suite": suite, "level": level, "value": value, "low": low, "high": high, "by": by}
+    return {"model": row["model"], "norm": row["norm"], **fields}
+
+
 def _robust_rows(results: Results) -> list[dict]:
-    return [
-        {**r, "suite": r["attack_suite"], "level": r["eps"], "value": r["robust_accuracy"], "by": "",
-         "low": r["robust_accuracy_low"], "high": r["robust_accuracy_high"]}
-        for r in worst_rows(results)
-    ]  # fmt: skip
+    rows = []
+    for r in worst_rows(results):
+        low, high = r["robust_accuracy_low"], r["robust_accuracy_high"]
+        rows.append(_gate_row(r, r["attack_suite"], r["eps"], r["robust_accuracy"], low, high))
+    return rows
 
 
 def _certified_rows(results: Results) -> list[dict]:
@@ -79,9 +86,9 @@ def _certified_rows(results: Results) -> list[dict]:
     for r in results.get("certified", []):
         key = (r["model"], r["certification_suite"], r["radius"])
         if key not in best or r["certified_accuracy"] > best[key]["value"]:
-            best[key] = {**r, "suite": r["certification_suite"], "level": r["radius"], "value": r["certified_accuracy"],
-                         "low": r["certified_accuracy_low"], "high": r["certified_accuracy_high"],
-                         "by": f" (sigma {r['sigma']:g})"}  # fmt: skip
+            low, high = r["certified_accuracy_low"], r["certified_accuracy_high"]
+            by = f" (sigma {r['sigma']:g})"
+            best[key] = _gate_row(r, r["certification_suite"], r["radius"], r["certified_accuracy"], low, high, by)
     return list(best.values())
 
 
