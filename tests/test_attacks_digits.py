@@ -57,7 +57,9 @@ def test_a_given_first_evaluation_at_x_changes_nothing_but_the_work(digits, digi
     ):
         plain = run_validated(attack, view, x, y, None, seed)
         reused = run_validated(attack, view, x, y, None, seed, first=evaluation_at_x(attack, view, x, y))
-        np.testing.assert_array_equal(reused.x_adv.numpy(), plain.x_adv.numpy())
+        # Equal up to the last bit of float32: the L2 step's normalisation may round differently when the
+        # batch it is computed in has another size (TensorFlow's CPU kernels block by batch size).
+        np.testing.assert_allclose(reused.x_adv.numpy(), plain.x_adv.numpy(), rtol=0, atol=2e-6)
         np.testing.assert_array_equal(reused.success, plain.success)
         np.testing.assert_array_equal(reused.adv_pred, plain.adv_pred)
         np.testing.assert_array_equal(reused.grad_evals, np.maximum(plain.grad_evals - 1, 0))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from robustkit.cli.running import console, run_with_progress, suite_with_overrides
 from robustkit.errors import ConfigError
-from robustkit.evaluation.checks import CHECKS
+from robustkit.evaluation.checks import ALL_CHECKS
 from robustkit.evaluation.results import Results, read_results
 from robustkit.files import atomic_write
 from robustkit.outputs.gate import (
@@ -37,9 +37,9 @@ def _settings(args, gate: dict) -> tuple[list[Threshold], float, float | None, s
     if tolerance is not None and not 0 <= tolerance <= 1:
         raise ConfigError(f"--tolerance must lie in [0, 1], got {tolerance}.")
     allowed = set(gate.get("allow_checks", [])) | set(args.allow_check)
-    unknown = allowed - set(CHECKS)
+    unknown = allowed - set(ALL_CHECKS)
     if unknown:
-        raise ConfigError(f"Unknown trust check(s) {sorted(unknown)}; the trust checks are: {', '.join(CHECKS)}.")
+        raise ConfigError(f"Unknown trust check(s) {sorted(unknown)}; the trust checks are: {', '.join(ALL_CHECKS)}.")
     return thresholds, confidence, tolerance, allowed
 
 
