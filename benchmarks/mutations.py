@@ -336,8 +336,9 @@ MUTATIONS = [
         (
             (
                 "robustkit/certify/smoothing.py",
-                "row_keys = mix_keys(tf.gather(keys, example), number)",
-                "row_keys = mix_keys(tf.gather(keys, example * 0), rows - start)",
+                "example, row_keys = _sample_keys(keys, rows, samples)\n",
+                "example, row_keys = _sample_keys(keys, rows, samples)\n"
+                "                row_keys = mix_keys(tf.gather(keys, example * 0), rows - start)\n",
             ),
         ),
         ("tests/test_smoothing.py::test_the_counts_do_not_depend_on_the_batch_size_or_the_cut",),

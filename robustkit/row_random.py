@@ -95,6 +95,14 @@ def row_uniform32(keys: tf.Tensor, stream: tf.Tensor | int, count: int) -> tf.Te
     return tf.cast(tf.bitwise.right_shift(values, tf.constant(8, tf.uint32)), tf.float32) / float(1 << 24)
 
 
+@tf.function(jit_compile=True, autograph=False, reduce_retracing=True)
+def _uniform_pair32(keys: tf.Tensor, stream: tf.Tensor, count: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """The two uniforms of :func:`row_normal_pairs`, fused by XLA into one pass over memory (a dozen
+    integer operations per number, each its own kernel otherwise). Integer arithmetic and an exact
+    conversion to float: the same bits as :func:`row_uniform32`, on any backend."""
+    return row_uniform32(keys, stream, count), row_uniform32(mix_keys(keys, stream), 0x7F4A7C15, count)
+
+
 def row_normal_pairs(keys: tf.Tensor, stream: tf.Tensor | int, count: int) -> tf.Tensor:
     """``(rows, count)`` float32 standard normal numbers, a function of each row's key only, at half the cost
     of :func:`row_normal`: each pair of uniforms gives two normals (Box-Muller's cosine and sine).
@@ -107,8 +115,7 @@ def row_normal_pairs(keys: tf.Tensor, stream: tf.Tensor | int, count: int) -> tf
         (TensorShape([2, 5]), True)
     """
     half = (count + 1) // 2
-    u = row_uniform32(keys, stream, half)
-    v = row_uniform32(mix_keys(keys, stream), 0x7F4A7C15, half)
+    u, v = _uniform_pair32(keys, tf.cast(stream, tf.int64), half)
     angle = (2.0 * 3.141592653589793) * v
     radius = rowwise(lambda u: tf.sqrt(-2.0 * tf.math.log(1.0 - u)), u)
     both = tf.concat([radius * rowwise(tf.cos, angle), radius * rowwise(tf.sin, angle)], axis=1)
@@ -128,6 +135,8 @@ def rowwise(fn, *tensors: tf.Tensor) -> tf.Tensor:
         >>> rowwise(tf.math.log, tf.constant([[1.0, 2.0, 4.0]])).shape
         TensorShape([1, 3])
     """
+    if tensors[0].shape[1] is not None and tensors[0].shape[1] % _LANES == 0:
+        return fn(*tensors)  # every number is in a full packet already
     count = tf.shape(tensors[0])[1]
     pad = [[0, 0], [0, (_LANES - count % _LANES) % _LANES]]
     padded = [tf.pad(t, pad, constant_values=0.5) for t in tensors]  # 0.5: harmless for log, pow, ...

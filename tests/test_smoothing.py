@@ -193,8 +193,19 @@ def tf_float64(values):
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), first=st.integers(0, 2**40), stream=st.integers(0, 2**31 - 1))
 def test_the_smoothing_noise_hashes_on_uint32_to_the_same_bits(seed, first, stream):
-    """The noise's fast path (uint32 lanes) draws exactly the keyed uniforms every other draw uses."""
-    from robustkit.row_random import example_keys, row_uniform, row_uniform32
+    """The noise's fast paths (uint32 lanes, and the same fused by XLA) draw exactly the keyed uniforms and
+    keys every other draw uses."""
+    import tensorflow as tf
+
+    from robustkit.certify.smoothing import _sample_keys
+    from robustkit.row_random import _uniform_pair32, example_keys, mix_keys, row_uniform, row_uniform32
 
     keys = example_keys(seed, np.arange(first, first + 40, 3))
     assert np.array_equal(row_uniform32(keys, stream, 33).numpy(), row_uniform(keys, stream, 33).numpy())
+    u, v = _uniform_pair32(keys, tf.constant(stream, tf.int64), 33)
+    assert np.array_equal(u.numpy(), row_uniform(keys, stream, 33).numpy())
+    assert np.array_equal(v.numpy(), row_uniform(mix_keys(keys, stream), 0x7F4A7C15, 33).numpy())
+    rows = tf.constant(np.arange(0, 14 * 7, 5), tf.int64)
+    example, row_keys = _sample_keys(keys, rows, tf.constant(7, tf.int64))
+    assert np.array_equal(example.numpy(), rows.numpy() // 7)
+    assert np.array_equal(row_keys.numpy(), mix_keys(tf.gather(keys, rows // 7), rows % 7).numpy())

@@ -1,6 +1,6 @@
 """Randomized smoothing against its limit: n noisy forward passes against n compiled forward passes.
 
-Run: ``python benchmarks/perf/smoothing_speed.py [--n N] [--rounds R]``.
+Run: ``python benchmarks/perf/smoothing_speed.py [--n N] [--rounds R] [--models M ...]``.
 
 robustkit's sampling (``robustkit.certify.sample_counts``: noise keyed by example and sample, drawn
 on device, predictions counted on device, one compiled loop) is timed against the limit: a compiled
@@ -59,15 +59,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--models", nargs="+", choices=["digits-cnn", "cnn-32x32x3"], default=["digits-cnn", "cnn-32x32x3"]
+    )
     args = parser.parse_args()
     digits = load_digits_split().x_test[:EXAMPLES].astype("float32")
     rng = np.random.default_rng(0)
-    models = [
-        ("digits-cnn", load_zoo_model("digits-cnn"), digits),
-        ("cnn-32x32x3", cnn((32, 32, 3)), rng.uniform(size=(EXAMPLES, 32, 32, 3)).astype("float32")),
-    ]
+    models = {
+        "digits-cnn": lambda: (load_zoo_model("digits-cnn"), digits),
+        "cnn-32x32x3": lambda: (cnn((32, 32, 3)), rng.uniform(size=(EXAMPLES, 32, 32, 3)).astype("float32")),
+    }
     rows = []
-    for label, model, x in models:
+    for label in args.models:
+        model, x = models[label]()
         runs = {"limit": limit_runner(model, args.n, BATCH), "robustkit": robustkit_runner(model, args.n, BATCH)}
         rows.append((label, BATCH, interleaved(runs, (x,), args.rounds)))
     print_table(f"Randomized smoothing, n={args.n} samples per example, {EXAMPLES} examples, tf {tf.__version__}", rows)

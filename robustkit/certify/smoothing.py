@@ -7,8 +7,9 @@ among ``n`` fresh ones, bounds ``p_A`` from below with a one-sided Clopper-Pears
 level ``1 - alpha`` and abstains when the bound is below 1/2. PREDICT abstains unless a two-sided
 binomial test separates the top two counts at level ``alpha``.
 
-The noise is drawn and counted on device, in compiled batches of ``batch_size`` noisy inputs, so
-memory is bounded by one batch whatever ``n`` is. Every noise vector is a function of the seed,
+The noise is drawn and counted on device, in compiled batches of ``batch_size`` noisy inputs, two
+batches in flight (the next one's noise is drawn while the model runs on this one), so memory is
+bounded by the batch size whatever ``n`` is. Every noise vector is a function of the seed,
 the example's index in the data set, the phase (selection or estimation) and the sample's number
 (:mod:`robustkit.row_random`), so the counts do not depend on the batch size or on how the data
 is cut, bit for bit.
@@ -29,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +49,7 @@ from robustkit.tracing import compiled, note_trace
 ABSTAIN = -1
 SELECTION, ESTIMATION, PREDICTION = 1, 2, 3  # the phases' streams of noise: independent of each other
 ProgressFn = Callable[[int, int], None]
+CALL_SECONDS = 1.0  # the time one compiled call aims at, between two progress reports
 
 
 @dataclass
@@ -105,6 +108,23 @@ def radius_from_counts(count_a: Any, n: int, sigma: float, alpha: float) -> tupl
     return p_lower, radius
 
 
+_KEY_SIGNATURE = [tf.TensorSpec((), tf.int64), tf.TensorSpec((None,), tf.int64), tf.TensorSpec((), tf.int64)]
+
+
+@tf.function(autograph=False, input_signature=_KEY_SIGNATURE)
+def _phase_keys(seed: tf.Tensor, positions: tf.Tensor, phase: tf.Tensor) -> tf.Tensor:
+    """Each example's key for one phase's noise (in one graph: a few dozen integer operations)."""
+    return mix_keys(example_keys(seed, positions), phase)
+
+
+@tf.function(jit_compile=True, autograph=False, reduce_retracing=True)
+def _sample_keys(keys: tf.Tensor, rows: tf.Tensor, samples: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Each row's example and noise key (its example's key mixed with the sample's number), fused by XLA:
+    integer arithmetic, so the same keys on any backend."""
+    example = rows // samples
+    return example, mix_keys(tf.gather(keys, example), rows % samples)
+
+
 def _count_fn(view: Any, example_shape: tuple, dtype: tf.DType, classes: int):
     """The compiled ``(x, keys, samples, sigma, batch) -> counts``: ``samples`` noisy copies of each
     example, ``batch`` noisy inputs per forward pass, counted per class on device."""
@@ -117,11 +137,13 @@ def _count_fn(view: Any, example_shape: tuple, dtype: tf.DType, classes: int):
             total = tf.cast(m, tf.int64) * samples
 
             def chunk(start, counts):
-                rows = start + tf.range(tf.cast(batch, tf.int64), dtype=tf.int64)
-                rows = rows[rows < total]
-                example, number = rows // samples, rows % samples
-                row_keys = mix_keys(tf.gather(keys, example), number)
-                noise = tf.reshape(row_normal_pairs(row_keys, 0, dim), (-1,) + example_shape)
+                # Noise for a whole batch of rows, the last one repeated past the end: one shape for the
+                # noise's compiled kernels, whatever the number of samples.
+                size = tf.minimum(tf.cast(batch, tf.int64), total - start)
+                rows = tf.minimum(start + tf.range(tf.cast(batch, tf.int64), dtype=tf.int64), total - 1)
+                example, row_keys = _sample_keys(keys, rows, samples)
+                noise = tf.reshape(row_normal_pairs(row_keys, 0, dim)[:size], (-1,) + example_shape)
+                example = example[:size]
                 noisy = tf.gather(x, example) + tf.cast(sigma, dtype) * tf.cast(noise, dtype)
                 predicted = tf.argmax(view(noisy), axis=-1, output_type=tf.int32)
                 cell = tf.cast(example, tf.int32) * classes + predicted
@@ -130,7 +152,8 @@ def _count_fn(view: Any, example_shape: tuple, dtype: tf.DType, classes: int):
 
             start = tf.constant(0, tf.int64)
             counts = tf.zeros((m, classes), tf.int64)
-            _, counts = tf.while_loop(lambda s, _: s < total, chunk, (start, counts), parallel_iterations=1)
+            # Two batches in flight: the next batch's noise is drawn while the model runs on this one.
+            _, counts = tf.while_loop(lambda s, _: s < total, chunk, (start, counts), parallel_iterations=2)
             return counts
 
         return count
@@ -217,17 +240,21 @@ def _counted(view, x, classes, sigma, n, seed, index, phase, batch_size, progres
     positions = np.arange(len(x)) if index is None else np.asarray(index, np.int64)
     if positions.shape != (len(x),):
         raise InputError(f"index must hold one data-set index per example ({len(x)}), got shape {positions.shape}.")
-    keys = mix_keys(example_keys(seed, positions), phase)
+    keys = _phase_keys(tf.constant(seed, tf.int64), tf.constant(positions, tf.int64), tf.constant(phase, tf.int64))
     count = _count_fn(view, tuple(x.shape[1:]), x.dtype, classes)
-    # A block of examples per call, so that a progress report comes every few batches of noise.
+    # A block of examples per call, so that a progress report comes every second or so: the first call
+    # takes about 16 batches of noise, the next ones as many examples as the first took per second.
     block = max(1, int(batch_size) * 16 // int(n))
-    parts = []
-    for start in range(0, len(x), block):
+    args = (tf.constant(n, tf.int64), tf.constant(sigma, tf.float32), tf.constant(batch_size, tf.int32))
+    parts, start = [], 0
+    while start < len(x):
         stop = min(start + block, len(x))
-        args = (tf.constant(n, tf.int64), tf.constant(sigma, tf.float32), tf.constant(batch_size, tf.int32))
+        began = time.perf_counter()
         parts.append(count(x[start:stop], keys[start:stop], *args).numpy())
+        block = max(1, int((stop - start) * CALL_SECONDS / max(time.perf_counter() - began, 1e-3)))
         if progress is not None:
             progress(stop, len(x))
+        start = stop
     return np.concatenate(parts)
 
 
