@@ -52,6 +52,7 @@ CHECKS_RUN = "tests/test_checks.py::test_each_check_fires_on_its_model"
 USER = "tests/test_user_messages.py"
 CONSTRAINED = "tests/test_constraints.py::test_every_attack_keeps_every_constraint"
 CERTIFICATION = "tests/test_certification_suites.py"
+VERIFY = "tests/test_verify.py"
 CHECK_TESTS = {  # the tests that make each trust check fire
     "clean-accuracy": (f"{USER}::test_class_order_the_clean_accuracy_check_and_the_closing_summary",),
     "probability-outputs": (f"{CHECKS_RUN}[hot-softmax]",),
@@ -381,6 +382,66 @@ MUTATIONS = [
         "a certification suite keys each example's noise by its row in the shard, not in the data set",
         (("robustkit/evaluation/certification.py", "index=np.arange(start, stop),", "index=np.arange(stop - start),"),),
         (f"{CERTIFICATION}::test_certificates_resume_and_do_not_depend_on_the_shards",),
+    ),
+    Mutation(
+        "intervals-signed-weights",
+        "interval bounds map a radius through a Dense layer's signed weights instead of their absolute values",
+        (
+            (
+                "robustkit/verify/network.py",
+                "lambda r: tf.tensordot(r, tf.abs(kernel), axes=[[r.shape.rank - 1], [0]])",
+                "lambda r: tf.tensordot(r, kernel, axes=[[r.shape.rank - 1], [0]])",
+            ),
+        ),
+        (f"{VERIFY}::test_every_value_in_the_region_lies_within_the_bounds",),
+    ),
+    Mutation(
+        "crown-upper-line-through-origin",
+        "CROWN's upper line of a straddling ReLU takes the chord's slope but passes through the origin",
+        (
+            (
+                "robustkit/verify/linear_bounds.py",
+                "intercept = tf.where(straddling, value_low - chord * lower, tf.zeros_like(lower))",
+                "intercept = tf.zeros_like(lower)",
+            ),
+        ),
+        (f"{VERIFY}::test_every_value_in_the_region_lies_within_the_bounds",),
+    ),
+    Mutation(
+        "crown-l2-wrong-dual-norm",
+        "linear bounds over an L2 ball use the L-inf norm of the coefficients, not the L2 norm",
+        (
+            (
+                "robustkit/verify/linear_bounds.py",
+                "dual = tf.norm(flat, ord=2, axis=-1)",
+                "dual = tf.reduce_max(tf.abs(flat), axis=-1)",
+            ),
+        ),
+        (f"{VERIFY}::test_a_linear_model_gets_its_exact_margins",),
+    ),
+    Mutation(
+        "exact-relu-below-its-input",
+        "the mixed-integer program lets a straddling ReLU's output fall below its input",
+        (
+            (
+                "robustkit/verify/exact.py",
+                "self.add([(z, 1.0), (x, -1.0)], np.zeros(n), big)  # z >= x",
+                "self.add([(z, 1.0), (x, -1.0)], -big, big)  # z >= x",
+            ),
+        ),
+        ("tests/test_exact.py::test_the_optimum_is_the_minimum_over_a_dense_grid_and_its_witness_reproduces_it",),
+    ),
+    Mutation(
+        "verification-check-toothless",
+        "the attack that checks proofs never leaves x, so no proof can be contradicted",
+        (
+            (
+                "robustkit/verify/agreement.py",
+                "attack = PGD(eps=eps, steps=steps,",
+                "attack = PGD(eps=0.0, steps=steps,",
+            ),
+        ),
+        ("tests/test_exact.py::test_the_verification_check_passes_on_real_answers_and_fails_on_planted_ones",),
     ),
     *(_check_always_passes(check) for check in CHECK_TESTS),
 ]

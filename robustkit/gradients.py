@@ -34,6 +34,7 @@ __all__ = [
     "hessian_vector_product",
     "saliency",
     "trace_count",
+    "vector_jacobian_product",
 ]
 
 
@@ -191,6 +192,24 @@ def jacobian(f: Any, x: Any) -> tf.Tensor:
         return body
 
     return _traced_call(compiled(f, ("jacobian",), build), f, x)
+
+
+def vector_jacobian_product(f: Callable[[tf.Tensor], tf.Tensor], x: tf.Tensor, v: tf.Tensor) -> tf.Tensor:
+    """``v`` times the Jacobian of ``f`` at ``x``, example by example: the gradient of ``sum(v * f(x))``.
+
+    A plain function for use inside compiled code (bound propagation carries linear bounds backward
+    through a network with it): ``v`` has ``f(x)``'s shape and the result has ``x``'s.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> vector_jacobian_product(lambda x: 3.0 * x, tf.ones((1, 2)), tf.constant([[1.0, -1.0]])).numpy().tolist()
+        [[3.0, -3.0]]
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = f(x)
+    gradient = tape.gradient(out, x, output_gradients=v)
+    return tf.zeros_like(x) if gradient is None else gradient
 
 
 def hessian_vector_product(

@@ -38,7 +38,7 @@ LAYERS = [
             "robustkit.gradients",
         ],
     ),
-    ("kinds of evaluation", ["robustkit.attacks", "robustkit.certify"]),
+    ("kinds of evaluation", ["robustkit.attacks", "robustkit.certify", "robustkit.verify"]),
     ("training", ["robustkit.training"]),
     ("sources", ["robustkit.sources"]),
     ("evaluation", ["robustkit.evaluation"]),

@@ -27,6 +27,7 @@ FACADES = (
     "robustkit.outputs",
     "robustkit.constraints",
     "robustkit.certify",
+    "robustkit.verify",
 )
 PINNED = Path(__file__).with_name("public_api.json")
 OLD_PATHS = {

@@ -1,0 +1,181 @@
+"""Sound bounds on a Keras classifier's margins: is every input in the ball classified as at its center?
+
+For each example and class ``j``, :func:`margin_bounds` gives a lower bound of
+``logit[y] - logit[j]`` over every input within ``eps`` of ``x`` (in the L-inf, L2 or L1 norm)
+and inside the data's bounds. When every bound of an example is positive, no input in the ball
+changes its prediction: the example is **verified**. A bound that is not positive proves nothing
+either way; an attack may or may not find an adversarial example.
+
+Methods: ``"ibp"`` (interval bounds, the last layer folded into the margins: about two forward
+passes), ``"crown"`` (linear bounds, intermediate neurons bounded by CROWN as well: tighter on
+most networks, far more work), and ``"best"`` (both, the larger bound for each margin: neither is
+always tighter, IBP can win on networks trained for it).
+
+The bounds are computed in the model's float32, like its logits; rounding can move both by about
+1e-6 of the logits' size, so an example counts as verified only when its smallest margin bound
+exceeds ``TOLERANCE`` times that size.
+
+Example:
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    >>> model.set_weights([np.array([[1.0, -1.0], [0.0, 0.0]], "float32"), np.zeros(2, "float32")])
+    >>> found = margin_bounds(model, np.array([[0.8, 0.5]], "float32"), [0], eps=0.1)
+    >>> found.lower.round(4).tolist(), found.verified.tolist()  # margin 2 x0, x0 >= 0.7 in the ball
+    ([[inf, 1.4]], [True])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from robustkit._backend import ensure_tensorflow_backend
+from robustkit.errors import ConfigError
+from robustkit.inputs import as_float_tensor, as_int_labels, ensure_in_bounds, validate_eps
+from robustkit.ranges import broadcast_bounds
+from robustkit.verify.intervals import Interval, propagate_intervals
+from robustkit.verify.linear_bounds import InputRegion, lower_bound, neuron_bounds, through_affine
+from robustkit.verify.network import Network, network_of
+
+METHODS = ("ibp", "crown", "best")
+NORMS = ("linf", "l2", "l1")
+TOLERANCE = 1e-5
+INTERVAL_BATCH = 1024  # examples per compiled call of the interval bounds
+
+
+@dataclass
+class MarginBounds:
+    """Lower bounds of ``logit[y] - logit[j]`` per example and class (``inf`` at ``j = y``)."""
+
+    lower: np.ndarray
+    ibp: np.ndarray | None  # the interval bounds, where computed
+    crown: np.ndarray | None  # the linear bounds, where computed
+    scale: np.ndarray  # per example: 1 + the largest absolute logit at x (the rounding tolerance's unit)
+    method: str
+
+    @property
+    def worst(self) -> np.ndarray:
+        """Each example's smallest margin bound."""
+        return self.lower.min(axis=1)
+
+    @property
+    def verified(self) -> np.ndarray:
+        """Examples whose every margin is proved positive (beyond rounding)."""
+        return self.worst > TOLERANCE * self.scale
+
+
+def input_region(x: tf.Tensor, eps: float, norm: str, bounds: tuple[np.ndarray, np.ndarray]) -> InputRegion:
+    low = tf.constant(np.broadcast_to(bounds[0], x.shape[1:]), x.dtype)
+    high = tf.constant(np.broadcast_to(bounds[1], x.shape[1:]), x.dtype)
+    return InputRegion(x, tf.maximum(x - eps, low), tf.minimum(x + eps, high), eps, norm)
+
+
+def margin_spec(labels: tf.Tensor, classes: int, dtype: tf.DType) -> tf.Tensor:
+    """Rows ``e_y - e_j`` for every class j: shape ``(batch, classes, classes)``."""
+    return tf.one_hot(labels, classes, dtype=dtype)[:, None, :] - tf.eye(classes, dtype=dtype)[None]
+
+
+def crown_intervals(network: Network, region: InputRegion) -> list[Interval]:
+    """Every node's interval, narrowed by CROWN wherever a ReLU's relaxation depends on it."""
+    relu_inputs = {n.inputs[0] for n in network.nodes if n.kind == "activation" and n.relu_slope is not None}
+
+    def tighten(k: int, interval: Interval, intervals: list[Interval]) -> Interval:
+        lower, upper = interval
+        if k not in relu_inputs or network.nodes[k].kind not in ("affine", "add"):
+            return interval
+        if not bool(tf.reduce_any((lower < 0) & (upper > 0))):
+            return interval  # every ReLU after it is stable: the intervals are exact enough
+        low, high = neuron_bounds(network, k, intervals, region)
+        return tf.maximum(lower, low), tf.minimum(upper, high)
+
+    return propagate_intervals(network, region.lower, region.upper, tighten)
+
+
+def ibp_margins(network: Network, intervals: list[Interval], spec: tf.Tensor) -> tf.Tensor:
+    """Interval margins, with the last affine node folded into the specification (exact through it)."""
+    last = network.nodes[-1]
+    if last.kind != "affine":
+        lower, upper = intervals[-1]
+        positive, negative = tf.maximum(spec, 0.0), tf.minimum(spec, 0.0)
+        return tf.reduce_sum(positive * lower[:, None] + negative * upper[:, None], axis=-1)
+    backward, offset = through_affine(last, spec, network.shapes[last.inputs[0]])
+    lower, upper = intervals[last.inputs[0]]
+    flat = tf.reshape(backward, (tf.shape(backward)[0], tf.shape(backward)[1], -1))
+    low = tf.reshape(lower, (tf.shape(flat)[0], 1, -1))
+    high = tf.reshape(upper, (tf.shape(flat)[0], 1, -1))
+    return offset + tf.reduce_sum(tf.maximum(flat, 0.0) * low + tf.minimum(flat, 0.0) * high, axis=-1)
+
+
+def _interval_margins(network: Network, x: tf.Tensor, labels: tf.Tensor, eps: float, norm: str, bounds) -> np.ndarray:
+    """IBP's margins, compiled once per call and run on large batches (it needs two forward passes' memory)."""
+    classes = network.shapes[-1][0]
+
+    def margins(lower: tf.Tensor, upper: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        intervals = propagate_intervals(network, lower, upper)
+        return ibp_margins(network, intervals, margin_spec(labels, classes, lower.dtype))
+
+    compiled = tf.function(margins, autograph=False, reduce_retracing=True)
+    parts = []
+    for start in range(0, int(x.shape[0]), INTERVAL_BATCH):
+        region = input_region(x[start : start + INTERVAL_BATCH], eps, norm, bounds)
+        parts.append(compiled(region.lower, region.upper, labels[start : start + INTERVAL_BATCH]).numpy())
+    return np.concatenate(parts)
+
+
+def _linear_margins(network: Network, x: tf.Tensor, labels: tf.Tensor, eps: float, norm: str, bounds, batch: int):
+    """CROWN's margins, ``batch`` examples at a time (its memory grows with the batch)."""
+    parts = []
+    for start in range(0, int(x.shape[0]), batch):
+        region = input_region(x[start : start + batch], eps, norm, bounds)
+        spec = margin_spec(labels[start : start + batch], network.shapes[-1][0], region.center.dtype)
+        parts.append(lower_bound(network, network.output, spec, crown_intervals(network, region), region).numpy())
+    return np.concatenate(parts)
+
+
+def checked_inputs(model, x, y, eps, norm, bounds, method):
+    """The network, inputs, labels, eps and bounds, checked (a clear error for each bad one)."""
+    ensure_tensorflow_backend()
+    if norm not in NORMS:
+        raise ConfigError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}.")
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}.")
+    network = network_of(model)
+    if len(network.shapes[-1]) != 1:
+        raise ConfigError(f"The model's output has shape {network.shapes[-1]}; bounds need logits (batch, classes).")
+    x = tf.cast(as_float_tensor(x), tf.float32)
+    if tuple(x.shape[1:]) != network.shapes[0]:
+        raise ConfigError(f"x has examples of shape {tuple(x.shape[1:])}; the model takes {network.shapes[0]}.")
+    low, high = broadcast_bounds(bounds, tuple(x.shape[1:]))
+    ensure_in_bounds(x, low, high)
+    labels = as_int_labels(y, network.shapes[-1][0], int(x.shape[0]))
+    return network, x, labels, validate_eps(eps), (low, high)
+
+
+def margin_bounds(
+    model, x, y, eps: float, *, norm: str = "linf", bounds=(0.0, 1.0), method: str = "best", batch_size: int = 32
+) -> MarginBounds:
+    """Lower bounds of every margin ``logit[y] - logit[j]`` over the ball of radius ``eps`` around each
+    example of ``x``, within ``bounds`` (see the module docstring).
+
+    Args:
+        model: a Keras model made of the layers :mod:`robustkit.verify.network` lists.
+        x, y: the examples and their labels (class indices or one-hot rows).
+        eps, norm: the ball's radius (in input units) and norm (``"linf"``, ``"l2"`` or ``"l1"``).
+        method: ``"ibp"``, ``"crown"`` or ``"best"``.
+        batch_size: examples bounded together by CROWN (its memory grows with it).
+    """
+    network, x, labels, eps, bounds = checked_inputs(model, x, y, eps, norm, bounds, method)
+    found = {}
+    if method in ("ibp", "best"):
+        found["ibp"] = _interval_margins(network, x, labels, eps, norm, bounds).astype(np.float64)
+    if method in ("crown", "best"):
+        batch = max(1, int(batch_size))
+        found["crown"] = _linear_margins(network, x, labels, eps, norm, bounds, batch).astype(np.float64)
+    own = np.eye(network.shapes[-1][0], dtype=bool)[labels.numpy()]
+    for values in found.values():
+        values[own] = np.inf
+    lower = np.maximum(found["ibp"], found["crown"]) if method == "best" else found[method]
+    scale = 1.0 + np.max(np.abs(network.logits(x).numpy()), axis=1)
+    return MarginBounds(lower, found.get("ibp"), found.get("crown"), scale, method)
