@@ -432,6 +432,18 @@ MUTATIONS = [
         ("tests/test_exact.py::test_the_optimum_is_the_minimum_over_a_dense_grid_and_its_witness_reproduces_it",),
     ),
     Mutation(
+        "interval-training-ignores-bounds",
+        "certified training minimises the clean loss only, never the interval bounds' worst case",
+        (
+            (
+                "robustkit/training/interval.py",
+                "loss = kappa * self.compute_loss(x, y, out) + (1.0 - kappa) * robust",
+                "loss = self.compute_loss(x, y, out) + 0.0 * robust",
+            ),
+        ),
+        ("tests/test_interval_training.py::test_interval_training_makes_a_model_verifiable",),
+    ),
+    Mutation(
         "verification-check-toothless",
         "the attack that checks proofs never leaves x, so no proof can be contradicted",
         (

@@ -31,7 +31,7 @@ class ZooEntry:
     name: str
     description: str
     architecture: str  # see robustkit.sources.zoo_training.ARCHITECTURES
-    method: str  # "natural", "pgd" or "noise"
+    method: str  # "natural", "pgd", "noise" or "ibp"
     epochs: int
     eps: float = 0.0  # PGD training's eps, or the training noise's sigma
     data: str = "digits"
@@ -65,6 +65,15 @@ ZOO: dict[str, ZooEntry] = {
             "noise",
             30,
             eps=0.25,
+        ),
+        ZooEntry(
+            "digits-cnn-ibp",
+            "the digits-cnn architecture, certified training by interval bounds at L-inf eps=0.1 "
+            "(eps and kappa ramp over 10 of 30 epochs, then kappa 0.5)",
+            "cnn",
+            "ibp",
+            30,
+            eps=0.1,
         ),
     )
 }

@@ -15,10 +15,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 from tensorflow.python.framework import config as tf_config  # the public API can only enable
 
 from robustkit.sources.data import DataSplit
 from robustkit.training.adversarial import AdversarialTrainer
+from robustkit.training.interval import IntervalTrainer
 from robustkit.training.noise import NoiseTrainer
 
 
@@ -27,7 +29,7 @@ class Recipe:
     """How one zoo model is trained: an architecture, a method, epochs (and eps for PGD training)."""
 
     architecture: str  # "mlp" or "cnn"
-    method: str  # "natural", "pgd" or "noise" (eps: the noise's sigma)
+    method: str  # "natural", "pgd", "noise" (eps: the noise's sigma) or "ibp" (certified training)
     epochs: int
     eps: float = 0.0
 
@@ -85,6 +87,12 @@ def train(recipe: Recipe, data: DataSplit, seed: int) -> keras.Model:
             trainer = AdversarialTrainer(model, method="pgd", eps=recipe.eps, steps=7, ramp_epochs=5, seed=seed)
             trainer.compile(optimizer=keras.optimizers.Adam(2e-3), metrics=["accuracy"])
             trainer.fit(data.x_train, data.y_train, epochs=recipe.epochs, batch_size=32, verbose=0, shuffle=True)
+            return model
+        if recipe.method == "ibp":
+            ramp = 10 * -(-len(np.asarray(data.x_train)) // 32)  # eps and kappa ramp over the first 10 epochs
+            certified = IntervalTrainer(model, eps=recipe.eps, kappa=0.5, ramp_steps=ramp)
+            certified.compile(optimizer=keras.optimizers.Adam(2e-3), metrics=["accuracy"])
+            certified.fit(data.x_train, data.y_train, epochs=recipe.epochs, batch_size=32, verbose=0, shuffle=True)
             return model
         if recipe.method == "noise":
             noisy = NoiseTrainer(model, sigma=recipe.eps, seed=seed)

@@ -1,4 +1,5 @@
-"""Adversarial and Gaussian-noise training inside ``model.fit``, and adversarial data augmentation.
+"""Adversarial, Gaussian-noise and certified (interval-bound) training inside ``model.fit``, and adversarial
+data augmentation.
 
 Example:
     >>> from robustkit.training import AdversarialTrainer, RobustAccuracyMonitor, augment_dataset
@@ -12,6 +13,7 @@ from robustkit._facade import lazy_exports
 
 _EXPORTS = {
     "AdversarialTrainer": "robustkit.training.adversarial",
+    "IntervalTrainer": "robustkit.training.interval",
     "NoiseTrainer": "robustkit.training.noise",
     "RobustAccuracyMonitor": "robustkit.training.monitor",
     "adversarial_arrays": "robustkit.training.augment",
@@ -20,6 +22,7 @@ _EXPORTS = {
 }
 __all__ = [
     "AdversarialTrainer",
+    "IntervalTrainer",
     "NoiseTrainer",
     "RobustAccuracyMonitor",
     "adversarial_arrays",
@@ -31,5 +34,6 @@ __getattr__ = lazy_exports(__name__, _EXPORTS)
 if TYPE_CHECKING:
     from robustkit.training.adversarial import AdversarialTrainer
     from robustkit.training.augment import adversarial_arrays, augment_dataset, mix_adversarial
+    from robustkit.training.interval import IntervalTrainer
     from robustkit.training.monitor import RobustAccuracyMonitor
     from robustkit.training.noise import NoiseTrainer
