@@ -389,8 +389,8 @@ MUTATIONS = [
         (
             (
                 "robustkit/verify/network.py",
-                "lambda r: tf.tensordot(r, tf.abs(kernel), axes=[[r.shape.rank - 1], [0]])",
-                "lambda r: tf.tensordot(r, kernel, axes=[[r.shape.rank - 1], [0]])",
+                "lambda r: tf.tensordot(r, tf.abs(kernel()), axes=[[r.shape.rank - 1], [0]])",
+                "lambda r: tf.tensordot(r, kernel(), axes=[[r.shape.rank - 1], [0]])",
             ),
         ),
         (f"{VERIFY}::test_every_value_in_the_region_lies_within_the_bounds",),

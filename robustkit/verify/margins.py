@@ -35,6 +35,7 @@ from robustkit._backend import ensure_tensorflow_backend
 from robustkit.errors import ConfigError
 from robustkit.inputs import as_float_tensor, as_int_labels, ensure_in_bounds, validate_eps
 from robustkit.ranges import broadcast_bounds
+from robustkit.tracing import compiled
 from robustkit.verify.intervals import Interval, propagate_intervals
 from robustkit.verify.linear_bounds import InputRegion, lower_bound, neuron_bounds, through_affine
 from robustkit.verify.network import Network, network_of
@@ -109,18 +110,21 @@ def ibp_margins(network: Network, intervals: list[Interval], spec: tf.Tensor) ->
 
 
 def _interval_margins(network: Network, x: tf.Tensor, labels: tf.Tensor, eps: float, norm: str, bounds) -> np.ndarray:
-    """IBP's margins, compiled once per call and run on large batches (it needs two forward passes' memory)."""
+    """IBP's margins, compiled once per model and run on large batches (two forward passes' memory)."""
     classes = network.shapes[-1][0]
 
-    def margins(lower: tf.Tensor, upper: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-        intervals = propagate_intervals(network, lower, upper)
-        return ibp_margins(network, intervals, margin_spec(labels, classes, lower.dtype))
+    def build():
+        def margins(lower: tf.Tensor, upper: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+            intervals = propagate_intervals(network, lower, upper)
+            return ibp_margins(network, intervals, margin_spec(labels, classes, lower.dtype))
 
-    compiled = tf.function(margins, autograph=False, reduce_retracing=True)
+        return margins
+
+    compiled_margins = compiled(network, ("interval-margins",), build)
     parts = []
     for start in range(0, int(x.shape[0]), INTERVAL_BATCH):
         region = input_region(x[start : start + INTERVAL_BATCH], eps, norm, bounds)
-        parts.append(compiled(region.lower, region.upper, labels[start : start + INTERVAL_BATCH]).numpy())
+        parts.append(compiled_margins(region.lower, region.upper, labels[start : start + INTERVAL_BATCH]).numpy())
     return np.concatenate(parts)
 
 
@@ -177,5 +181,6 @@ def margin_bounds(
     for values in found.values():
         values[own] = np.inf
     lower = np.maximum(found["ibp"], found["crown"]) if method == "best" else found[method]
-    scale = 1.0 + np.max(np.abs(network.logits(x).numpy()), axis=1)
+    logits = compiled(network, ("logits",), lambda: network.logits)(x)
+    scale = 1.0 + np.max(np.abs(logits.numpy()), axis=1)
     return MarginBounds(lower, found.get("ibp"), found.get("crown"), scale, method)

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,7 +87,7 @@ class Node:
     relu_slope: float | None = None
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: compiled functions are cached per network
 class Network:
     """The nodes of a model in topological order: ``nodes[0]`` is the input, ``nodes[-1]`` the logits."""
 
@@ -113,19 +114,22 @@ def _unsupported(layer: Any, why: str = "") -> ModelError:
     )
 
 
-def _weights(layer: Any, name: str) -> tf.Tensor | None:
+def _reader(layer: Any, name: str) -> Callable[[], tf.Tensor | None]:
+    """Reads a layer's variable when called, so that a network stays current as its model trains (and a
+    compiled function reads it at every call)."""
     variable = getattr(layer, name, None)
-    return None if variable is None else tf.convert_to_tensor(variable)
+    return lambda: None if variable is None else tf.convert_to_tensor(variable)
 
 
 def _dense(layer: Any) -> tuple[Callable, Callable]:
-    kernel, bias = _weights(layer, "kernel"), _weights(layer, "bias")
+    kernel, bias = _reader(layer, "kernel"), _reader(layer, "bias")
 
     def apply(x: tf.Tensor) -> tf.Tensor:
-        out = tf.tensordot(x, kernel, axes=[[x.shape.rank - 1], [0]])
-        return out if bias is None else out + bias
+        out = tf.tensordot(x, kernel(), axes=[[x.shape.rank - 1], [0]])
+        offset = bias()
+        return out if offset is None else out + offset
 
-    return apply, lambda r: tf.tensordot(r, tf.abs(kernel), axes=[[r.shape.rank - 1], [0]])
+    return apply, lambda r: tf.tensordot(r, tf.abs(kernel()), axes=[[r.shape.rank - 1], [0]])
 
 
 def _conv(layer: Any) -> tuple[Callable, Callable]:
@@ -133,33 +137,36 @@ def _conv(layer: Any) -> tuple[Callable, Callable]:
         raise _unsupported(layer, " with channels_first data or groups")
     if layer.padding not in ("valid", "same"):
         raise _unsupported(layer, f" with padding {layer.padding!r}")
-    kernel, bias = _weights(layer, "kernel"), _weights(layer, "bias")
+    kernel, bias = _reader(layer, "kernel"), _reader(layer, "bias")
     settings = {"strides": layer.strides, "padding": layer.padding.upper(), "dilations": layer.dilation_rate}
 
     def apply(x: tf.Tensor) -> tf.Tensor:
-        out = tf.nn.convolution(x, kernel, **settings)
-        return out if bias is None else out + bias
+        out = tf.nn.convolution(x, kernel(), **settings)
+        offset = bias()
+        return out if offset is None else out + offset
 
-    return apply, lambda r: tf.nn.convolution(r, tf.abs(kernel), **settings)
+    return apply, lambda r: tf.nn.convolution(r, tf.abs(kernel()), **settings)
 
 
 def _batch_norm(layer: Any) -> tuple[Callable, Callable]:
-    mean, variance = _weights(layer, "moving_mean"), _weights(layer, "moving_variance")
-    scale = tf.math.rsqrt(variance + layer.epsilon)
-    if layer.scale:
-        scale = scale * _weights(layer, "gamma")
-    shift = (_weights(layer, "beta") if layer.center else 0.0) - tf.convert_to_tensor(mean) * scale
+    mean, variance = _reader(layer, "moving_mean"), _reader(layer, "moving_variance")
+    gamma, beta = _reader(layer, "gamma"), _reader(layer, "beta")
 
-    def along_axis(v: tf.Tensor, rank: int) -> tf.Tensor:
+    def scale_and_shift(rank: int) -> tuple[tf.Tensor, tf.Tensor]:
+        scale = tf.math.rsqrt(variance() + layer.epsilon)
+        if layer.scale:
+            scale = scale * gamma()
+        shift = (beta() if layer.center else 0.0) - mean() * scale
         axis = layer.axis if isinstance(layer.axis, int) else layer.axis[0]
         shape = [1] * rank
         shape[axis] = -1
-        return tf.reshape(v, shape)
+        return tf.reshape(scale, shape), tf.reshape(shift, shape)
 
-    return (
-        lambda x: x * along_axis(scale, x.shape.rank) + along_axis(shift, x.shape.rank),
-        lambda r: r * along_axis(tf.abs(scale), r.shape.rank),
-    )
+    def apply(x: tf.Tensor) -> tf.Tensor:
+        scale, shift = scale_and_shift(x.shape.rank)
+        return x * scale + shift
+
+    return apply, lambda r: r * tf.abs(scale_and_shift(r.shape.rank)[0])
 
 
 def _scaling(layer: Any) -> tuple[Callable, Callable]:
@@ -169,9 +176,12 @@ def _scaling(layer: Any) -> tuple[Callable, Callable]:
         return lambda x: x * scale + offset, lambda r: r * tf.abs(scale)
     if getattr(layer, "invert", False):
         raise _unsupported(layer, " with invert=True")
-    mean, variance = tf.convert_to_tensor(layer.mean), tf.convert_to_tensor(layer.variance)
-    spread = tf.maximum(tf.sqrt(variance), keras.config.epsilon())
-    return lambda x: (x - mean) / spread, lambda r: r / spread
+    mean, variance = _reader(layer, "mean"), _reader(layer, "variance")
+
+    def spread() -> tf.Tensor:
+        return tf.maximum(tf.sqrt(variance()), keras.config.epsilon())
+
+    return lambda x: (x - mean()) / spread(), lambda r: r / spread()
 
 
 def _activation_node(layer: Any, fn: Any, inputs: tuple[int, ...]) -> Node:
@@ -281,8 +291,28 @@ def _affine_only(layer: Any, inputs: tuple[int, ...]) -> list[Node]:
     return [Node(layer.name, "affine", inputs, apply, abs_linear)]
 
 
+_NETWORKS: weakref.WeakKeyDictionary[Any, Network] = weakref.WeakKeyDictionary()
+
+
 def network_of(model: Any) -> Network:
-    """The :class:`Network` of a Keras model with one input and one output (see the module docstring)."""
+    """The :class:`Network` of a Keras model with one input and one output (see the module docstring).
+
+    Cached per model: its nodes read the model's variables at every call, so it follows training.
+    """
+    try:
+        cached = _NETWORKS.get(model)
+    except TypeError:
+        cached = None
+    if cached is None:
+        cached = _walk_model(model)
+        try:
+            _NETWORKS[model] = cached
+        except TypeError:
+            pass
+    return cached
+
+
+def _walk_model(model: Any) -> Network:
     inputs, outputs = getattr(model, "inputs", None), getattr(model, "outputs", None)
     if not isinstance(model, keras.Model) or not inputs or not outputs or len(inputs) != 1 or len(outputs) != 1:
         raise ModelError(
