@@ -51,11 +51,17 @@ def test_the_optimum_is_the_minimum_over_a_dense_grid_and_its_witness_reproduces
         assert found.status[i] == expected
 
 
-def test_counterexamples_are_misclassified_and_verified_examples_stay_verified():
+@pytest.fixture(scope="module")
+def decided():
+    """A 4-input ReLU network, 24 points and the exact verifier's answers at eps 0.08 (some of each kind)."""
     model = _small_network(7, 4)
     x = np.random.default_rng(7).uniform(0.1, 0.9, (24, 4)).astype("float32")
     y = np.argmax(model(x).numpy(), axis=1)
-    found = exact_verify(model, x, y, 0.08)
+    return model, x, y, exact_verify(model, x, y, 0.08)
+
+
+def test_counterexamples_are_misclassified_and_verified_examples_stay_verified(decided):
+    model, x, y, found = decided
     broken = found.status == "broken"
     assert broken.any() and (found.status == "verified").any()
     predicted = np.argmax(model(found.counterexample[broken]).numpy(), axis=1)
@@ -75,13 +81,10 @@ def test_what_exact_verification_cannot_encode_is_refused():
         exact_verify(relu, np.full((1, 2), 0.5, "float32"), [0], 0.1, time_limit=0)
 
 
-def test_the_verification_check_passes_on_real_answers_and_fails_on_planted_ones():
+def test_the_verification_check_passes_on_real_answers_and_fails_on_planted_ones(decided):
     from robustkit.verify import check_verification
 
-    model = _small_network(7, 4)
-    x = np.random.default_rng(7).uniform(0.1, 0.9, (24, 4)).astype("float32")
-    y = np.argmax(model(x).numpy(), axis=1)
-    found = exact_verify(model, x, y, 0.08)
+    model, x, y, found = decided
     verified = found.status == "verified"
     check = check_verification(model, x, y, 0.08, verified, found)
     assert check.passed and check.checked == verified.sum()

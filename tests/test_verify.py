@@ -185,3 +185,29 @@ def test_bad_input_is_refused_with_what_to_fix():
         margin_bounds(model, x + 1.0, [0, 1], 0.1)
     with pytest.raises(LabelError, match="3 classes"):
         margin_bounds(model, x, [0, 3], 0.1)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_the_bounds_hold_on_large_inputs_in_every_float_dtype(dtype):
+    """Inputs in [0, 1000] (a model that rescales them), eps 20: the same soundness, whatever x's dtype."""
+    keras.utils.set_random_seed(11)
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Rescaling(1 / 1000),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(CLASSES),
+        ]
+    )
+    rng = np.random.default_rng(11)
+    x = rng.uniform(0, 1000, (4, 6)).astype(dtype)
+    y = np.argmax(model(x.astype("float32")).numpy(), axis=1)
+    found = margin_bounds(model, x, y, 20.0, bounds=(0.0, 1000.0), method="best")
+    assert found.lower.dtype == np.float64 and np.all(np.isfinite(found.lower[found.lower < np.inf]))
+    for i in range(len(x)):
+        steps = 20.0 * np.sign(rng.normal(size=(300, 6)))
+        points = np.clip(x[i].astype("float64") + steps, 0, 1000).astype("float32")
+        logits = model(points).numpy().astype(np.float64)
+        margins = logits[:, [y[i]]] - logits
+        others = np.arange(CLASSES) != y[i]
+        assert np.all(margins[:, others] >= found.lower[i, others] - 1e-5 * (1 + np.abs(logits).max()))
