@@ -5,7 +5,7 @@ Training is seeded and takes seconds on a CPU. The cache lives in ``$ROBUSTKIT_C
 
 Example:
     >>> sorted(ZOO)
-    ['digits-cnn', 'digits-cnn-noise', 'digits-cnn-pgd', 'digits-mlp']
+    ['digits-cnn', 'digits-cnn-ibp', 'digits-cnn-noise', 'digits-cnn-pgd', 'digits-mlp']
 """
 
 from __future__ import annotations
