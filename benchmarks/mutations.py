@@ -53,6 +53,7 @@ USER = "tests/test_user_messages.py"
 CONSTRAINED = "tests/test_constraints.py::test_every_attack_keeps_every_constraint"
 CERTIFICATION = "tests/test_certification_suites.py"
 VERIFY = "tests/test_verify.py"
+VERIFIED = "tests/test_verification_suites.py"
 CHECK_TESTS = {  # the tests that make each trust check fire
     "clean-accuracy": (f"{USER}::test_class_order_the_clean_accuracy_check_and_the_closing_summary",),
     "probability-outputs": (f"{CHECKS_RUN}[hot-softmax]",),
@@ -454,6 +455,36 @@ MUTATIONS = [
             ),
         ),
         ("tests/test_exact.py::test_the_verification_check_passes_on_real_answers_and_fails_on_planted_ones",),
+    ),
+    Mutation(
+        "verification-holds-ignores-attacks",
+        "the runner's check on proofs never reads what the run's attacks broke",
+        (
+            (
+                "robustkit/evaluation/verification_check.py",
+                "            worst = np.minimum(worst, np.nan_to_num(",
+                "            worst = np.maximum(worst, np.nan_to_num(",
+            ),
+        ),
+        (f"{VERIFIED}::test_the_trust_check_fails_when_a_bound_is_unsound",),
+    ),
+    Mutation(
+        "verification-holds-always-passes",
+        "the runner's check on proofs reports pass whatever contradicts them",
+        (("robustkit/evaluation/verification_check.py", "    if found:\n", "    if found and False:\n"),),
+        (f"{VERIFIED}::test_the_trust_check_fails_when_a_bound_is_unsound",),
+    ),
+    Mutation(
+        "verified-rows-count-unknown-as-proved",
+        "the summary counts examples left unknown as proved",
+        (
+            (
+                "robustkit/evaluation/verified.py",
+                "    codes = (1, 2) if exact else (1,)",
+                "    codes = (0, 1, 2) if exact else (1,)",
+            ),
+        ),
+        (f"{VERIFIED}::test_proofs_sit_beside_the_attacks_and_below_them",),
     ),
     *(_check_always_passes(check) for check in CHECK_TESTS),
 ]

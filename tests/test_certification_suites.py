@@ -14,13 +14,14 @@ from robustkit.certify import certify
 from robustkit.cli import main
 from robustkit.errors import ConfigError
 from robustkit.evaluation.certification import certificate_check
-from robustkit.evaluation.certification_suites import CertificationSuite, load_evaluation_suite
+from robustkit.evaluation.certification_suites import CertificationSuite
 from robustkit.evaluation.context import RunContext
-from robustkit.evaluation.results import read_results
+from robustkit.evaluation.results import RESULTS_FORMAT, read_results
 from robustkit.evaluation.results_columns import example_columns
 from robustkit.evaluation.runner import run_benchmark
 from robustkit.evaluation.shards import ModelUnderTest
 from robustkit.evaluation.suites import BenchmarkSuite, load_benchmark_suite
+from robustkit.evaluation.verification_suites import load_evaluation_suite
 from robustkit.outputs.report import write_report
 
 SMOOTHING = CertificationSuite("smoothing", "l2", (0.0, 0.25, 0.5), (0.25, 0.5), n0=50, n=300, batch_size=256)
@@ -74,7 +75,7 @@ def test_certificates_resume_and_do_not_depend_on_the_shards(certified_run, tmp_
 def test_results_keep_the_certificates_in_the_columnar_file(certified_run):
     run, out = certified_run
     written = json.loads((out / "results.json").read_text())
-    assert written["format"] == "robustkit-results/5"
+    assert written["format"] == RESULTS_FORMAT
     assert "radius" not in written["examples"]["digits-mlp"]["certification_suites"]["smoothing"]["sigma=0.25"]
     with np.load(out / "examples.npz") as columns:
         assert columns["digits-mlp/smoothing/sigma=0.25/radius"].shape == (LIMIT,)

@@ -8,6 +8,7 @@ from robustkit.errors import ConfigError
 from robustkit.evaluation.suite_files import repository_root
 from robustkit.evaluation.suites import (
     CertificationSuite,
+    VerificationSuite,
     load_attack_suite,
     load_benchmark_suite,
     load_evaluation_suite,
@@ -19,6 +20,9 @@ def test_shipped_suites_load():
         suite = load_evaluation_suite(str(path))
         if isinstance(suite, CertificationSuite):  # a file with a [smoothing] table
             assert suite.radius == tuple(sorted(suite.radius)) and suite.sigma
+            continue
+        if isinstance(suite, VerificationSuite):  # a file with a [verification] table
+            assert suite.eps == tuple(sorted(suite.eps)) and suite.bounds_method in ("ibp", "crown", "best")
             continue
         attack_suite = load_attack_suite(str(path))
         assert attack_suite.eps == tuple(sorted(attack_suite.eps)) and attack_suite.attacks

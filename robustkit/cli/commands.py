@@ -157,7 +157,7 @@ def _shown_path(path: Path) -> str:
 
 def cmd_suites(args) -> int:
     """Two narrow columns per kind (name; description and file), readable in an 80-column terminal."""
-    for kind, folder in (("benchmark", "benchmarks"), ("attack and certification", "attacks")):
+    for kind, folder in (("benchmark", "benchmarks"), ("attack, certification and verification", "attacks")):
         table = Table(
             title=f"{kind} suites (a file in ./{folder} overrides robustkit's own)",
             show_lines=True,

@@ -193,6 +193,13 @@ def _add_gate_options(gate: argparse.ArgumentParser) -> None:
         help="thresholds on certified accuracy (the best sigma of a certification suite), e.g. l2:0.5=0.60",
     )
     gate.add_argument(
+        "--min-verified-accuracy",
+        nargs="+",
+        default=[],
+        metavar="[MODEL/]SUITE:EPS=MIN",
+        help="thresholds on verified accuracy (proved robust, by a verification suite), e.g. linf:0.05=0.80",
+    )
+    gate.add_argument(
         "--tolerance", type=float, help="fail on any drop larger than this (instead of the statistical test)"
     )
     gate.add_argument("--confidence", type=float, help="confidence of the regression test (default 0.95)")

@@ -13,9 +13,9 @@ from rich.table import Table
 
 from robustkit.constraints import FeatureSpec
 from robustkit.errors import ConfigError
-from robustkit.evaluation.certification_suites import split_suites
 from robustkit.evaluation.runner import BenchmarkRun, run_benchmark
 from robustkit.evaluation.suites import BenchmarkSuite, load_benchmark_suite, load_evaluation_suite
+from robustkit.evaluation.verification_suites import split_suites
 from robustkit.outputs.notes import flagged_checks, run_notes
 from robustkit.sources.models import with_option
 
@@ -33,7 +33,8 @@ def suite_with_overrides(args) -> BenchmarkSuite:
     if args.data:
         suite.data = args.data
     if args.attack:
-        suite.attack_suites, suite.certification_suites = split_suites([load_evaluation_suite(a) for a in args.attack])
+        loaded = [load_evaluation_suite(a) for a in args.attack]
+        suite.attack_suites, suite.certification_suites, suite.verification_suites = split_suites(loaded)
     if args.eps:
         suite.attack_suites = [
             dataclasses.replace(s, eps=tuple(sorted(set(args.eps))), headline_eps=None) for s in suite.attack_suites

@@ -15,30 +15,30 @@ levels::
     alpha = 0.001
 
 It sits beside the attack suites and a benchmark suite lists it among them (``attacks = ["l2",
-"smoothing-l2"]``); :func:`load_evaluation_suite` tells the two apart by the ``[smoothing]`` table.
+"smoothing-l2"]``); :func:`~robustkit.evaluation.verification_suites.load_evaluation_suite` tells
+the kinds apart by the ``[smoothing]`` table.
 
 Example:
-    >>> suite = load_evaluation_suite("smoothing-l2")
+    >>> from robustkit.evaluation.suite_files import find_file, read_toml
+    >>> path = find_file("smoothing-l2", "attacks")
+    >>> suite = load_certification_suite(path, read_toml(path))
     >>> suite.kind, suite.sigma, suite.radius[:3]
     ('smoothing', (0.25, 0.5), (0.0, 0.25, 0.5))
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from robustkit.errors import ConfigError
-from robustkit.evaluation.attack_suites import AttackSuite, load_attack_suite
 from robustkit.evaluation.results import CertificationSuiteConfig
 from robustkit.evaluation.suite_files import (
     bad_value,
     bounds_value,
-    find_file,
     integer_value,
-    read_toml,
+    number_grid,
     reject_unknown_keys,
 )
 
@@ -101,19 +101,6 @@ class CertificationSuite:
         return {"kind": self.kind, "sigma": sigma, "n0": self.n0, "n": self.n, "alpha": self.alpha}
 
 
-def _numbers(path: Path, where: str, key: str, value: Any, allowed: str, minimum: float) -> tuple[float, ...]:
-    values = value if isinstance(value, list) else [value]
-    if not values or not all(
-        not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and v >= minimum for v in values
-    ):
-        raise bad_value(path, where, key, value, allowed)
-    if minimum > 0 and any(v == 0 for v in values):
-        raise bad_value(path, where, key, value, allowed)
-    if len(set(values)) != len(values):
-        raise bad_value(path, where, key, value, "distinct numbers")
-    return tuple(sorted(float(v) for v in values))
-
-
 def _smoothing(path: Path, table: Any) -> dict:
     if not isinstance(table, dict):
         raise bad_value(path, "top-level", "smoothing", table, CERTIFICATION_SUITE_KEYS["smoothing"])
@@ -124,7 +111,7 @@ def _smoothing(path: Path, table: Any) -> dict:
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise bad_value(path, "[smoothing]", "alpha", alpha, SMOOTHING_KEYS["alpha"])
     return {
-        "sigma": _numbers(path, "[smoothing]", "sigma", table["sigma"], SMOOTHING_KEYS["sigma"], 1e-300),
+        "sigma": number_grid(path, "[smoothing]", "sigma", table["sigma"], SMOOTHING_KEYS["sigma"], 1e-300),
         "n0": integer_value(path, "[smoothing]", "n0", table.get("n0", 100), 1),
         "n": integer_value(path, "[smoothing]", "n", table.get("n", 100_000), 1),
         "alpha": float(alpha),
@@ -140,7 +127,7 @@ def load_certification_suite(path: Path, data: dict) -> CertificationSuite:
         raise bad_value(path, "top-level", "norm", data.get("norm"), CERTIFICATION_SUITE_KEYS["norm"])
     if "radius" not in data:
         raise ConfigError(f"{path}: needs radius = [...], the radii at which to report certified accuracy.")
-    radius = _numbers(path, "top-level", "radius", data["radius"], CERTIFICATION_SUITE_KEYS["radius"], 0.0)
+    radius = number_grid(path, "top-level", "radius", data["radius"], CERTIFICATION_SUITE_KEYS["radius"], 0.0)
     headline = data.get("headline_radius")
     if headline is not None and (isinstance(headline, bool) or headline not in radius):
         raise bad_value(path, "top-level", "headline_radius", headline, f"one of radius = {list(radius)}")
@@ -154,24 +141,3 @@ def load_certification_suite(path: Path, data: dict) -> CertificationSuite:
         path=str(path),
         **_smoothing(path, data["smoothing"]),
     )
-
-
-EvaluationSuite = AttackSuite | CertificationSuite
-
-
-def load_evaluation_suite(name_or_path: str) -> EvaluationSuite:
-    """An attack suite, or a certification suite when the file has a ``[smoothing]`` table."""
-    path = find_file(name_or_path, "attacks")
-    data = read_toml(path)
-    if "smoothing" in data:
-        return load_certification_suite(path, data)
-    return load_attack_suite(str(path))
-
-
-def split_suites(suites: list[EvaluationSuite]) -> tuple[list[AttackSuite], list[CertificationSuite]]:
-    """Attack suites and certification suites, each in the order given; names must be distinct."""
-    names = [s.name for s in suites]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ConfigError(f"Suite names must be distinct within a benchmark; {', '.join(repeated)} repeat.")
-    return [s for s in suites if isinstance(s, AttackSuite)], [s for s in suites if isinstance(s, CertificationSuite)]

@@ -37,6 +37,7 @@ from robustkit.evaluation.model_checks import (
 )
 from robustkit.evaluation.results import broken_at, headline_eps
 from robustkit.evaluation.suites import AttackSpec, AttackSuite
+from robustkit.evaluation.verification_check import VERIFICATION_CHECK
 from robustkit.logits import as_logits
 from robustkit.losses import attack_objective
 
@@ -52,7 +53,7 @@ CHECKS = (
     "loss-improves",
     "black-box-beats-white-box",
 )
-ALL_CHECKS = (*CHECKS, CERTIFICATE_CHECK)  # with certification suites' own: an attack never breaks a certificate
+ALL_CHECKS = (*CHECKS, CERTIFICATE_CHECK, VERIFICATION_CHECK)  # with the guarantees' own: nothing contradicts them
 SCORE_BASED = tuple(kind for kind, attack in ATTACKS.items() if attack.kind == "score")  # outputs only
 STEPPED = tuple(  # the gradient attacks on their own loss whose steps and restarts the checks can vary
     kind

@@ -30,6 +30,7 @@ import tensorflow as tf
 from robustkit.errors import DataError, InputError
 from robustkit.evaluation.certification_suites import CertificationSuite
 from robustkit.evaluation.suites import AttackSpec, AttackSuite, BenchmarkSuite
+from robustkit.evaluation.verification_suites import EvaluationSuite, VerificationSuite
 from robustkit.logits import as_logits
 from robustkit.ranges import bounds_to_json, ensure_data_in_bounds
 from robustkit.sources.classes import with_class_names
@@ -96,7 +97,7 @@ class RunContext:
         resolved = attack_suite.resolved((0.0, 1.0) if scaled else self.bounds(attack_suite))
         return replace(resolved, constraints=constraints)
 
-    def bounds(self, evaluation_suite: AttackSuite | CertificationSuite) -> tuple[Any, Any]:
+    def bounds(self, evaluation_suite: EvaluationSuite) -> tuple[Any, Any]:
         """The bounds in force: the benchmark's (file or --bounds), else the evaluation suite's, else the data's."""
         lower, upper = bounds_to_json(self.suite.bounds or evaluation_suite.bounds or self.data.bounds)
         return lower, upper
@@ -104,7 +105,7 @@ class RunContext:
     def attack_suite(self, name: str) -> AttackSuite:
         return next(s for s in self.suite.attack_suites if s.name == name)
 
-    def validate_data(self, evaluation_suite: AttackSuite | CertificationSuite) -> None:
+    def validate_data(self, evaluation_suite: EvaluationSuite) -> None:
         """Finite and inside an evaluation suite's bounds, checked a chunk at a time, once per bounds."""
         bounds = self.bounds(evaluation_suite)
         if repr(bounds) in self.validated:
@@ -154,6 +155,12 @@ class RunContext:
         depends = {"model": model_hash, "data": self.data_fingerprint, "certifier": certifier, "seed": self.suite.seed}
         key = _digest(depends)
         return self.out_dir / "cells" / label / suite.name / f"{certifier['kind']}-{key}"
+
+    def verification_dir(self, label: str, model_hash: str, suite: VerificationSuite, eps: float) -> Path:
+        """Where one eps's answers of a verification suite live, keyed by what they depend on."""
+        depends = {"model": model_hash, "data": self.data_fingerprint, "verifier": suite.cell_key(eps),
+                   "bounds": self.bounds(suite)}  # fmt: skip
+        return self.out_dir / "cells" / label / suite.name / f"eps={eps:g}-{_digest(depends)}"
 
     def shard_dir(self, cell_dir: Path, number: int) -> Path:
         """A shard's folder of cells (emptied first in a fresh run); one shard keeps them where they always were."""

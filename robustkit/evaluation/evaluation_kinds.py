@@ -4,12 +4,13 @@ A kind reads its own suites of a benchmark suite, names its units of work (one
 :class:`~robustkit.evaluation.shards.ShardTask` per method, model and shard, for any executor),
 computes one into the cell store, and evaluates a whole model into the results. The runner, the
 executors and the progress count only ask the kinds in :data:`EVALUATION_KINDS`: attacks
-(:mod:`robustkit.evaluation.attack_evaluation`) and certificates
-(:mod:`robustkit.evaluation.certification`). A new kind is one more entry.
+(:mod:`robustkit.evaluation.attack_evaluation`), certificates
+(:mod:`robustkit.evaluation.certification`) and proofs (:mod:`robustkit.evaluation.verification`;
+it runs after the attacks, whose answers its trust check reads). A new kind is one more entry.
 
 Example:
     >>> [kind.name for kind in EVALUATION_KINDS]
-    ['attack suites', 'certification suites']
+    ['attack suites', 'certification suites', 'verification suites']
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from robustkit.evaluation.progress import RunProgress
 from robustkit.evaluation.results import Results
 from robustkit.evaluation.shards import EvaluatedModel, ModelUnderTest, ShardTask
 from robustkit.evaluation.suites import BenchmarkSuite
+from robustkit.evaluation.verification import VerificationEvaluation
 
 
 class EvaluationKind(Protocol):
@@ -42,7 +44,7 @@ class EvaluationKind(Protocol):
     def evaluate(self, run: RunContext, model: EvaluatedModel, results: Results, progress: RunProgress) -> None: ...
 
 
-EVALUATION_KINDS: tuple[EvaluationKind, ...] = (AttackEvaluation(), CertificationEvaluation())
+EVALUATION_KINDS: tuple[EvaluationKind, ...] = (AttackEvaluation(), CertificationEvaluation(), VerificationEvaluation())
 
 
 def kind_of_suite(suite: BenchmarkSuite, name: str) -> EvaluationKind:

@@ -11,7 +11,7 @@ numpy arrays (NaN where an example never broke).
 
 Example:
     >>> RESULTS_FORMAT, middle_eps([0.1, 0.2, 0.5])
-    ('robustkit-results/5', 0.2)
+    ('robustkit-results/6', 0.2)
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from robustkit.evaluation.results_versions import (
     PER_EXAMPLE_FIELDS,
     READABLE_FORMATS,
     RESULTS_FORMAT,
+    STATUS,
+    VERIFICATION_FIELDS,
     as_floats,
     upgrade,
 )
@@ -40,6 +42,8 @@ __all__ = [
     "PER_EXAMPLE",
     "PER_EXAMPLE_FIELDS",
     "CERTIFICATE_FIELDS",
+    "VERIFICATION_FIELDS",
+    "STATUS",
     "as_floats",
     "upgrade",
 ]  # declared there, read here
@@ -89,8 +93,27 @@ class CertificationSuiteConfig(_CertificationOptional):
     bounds: list[Any] | None
 
 
+class _VerificationOptional(TypedDict, total=False):
+    headline_eps: float  # the eps the report's summary shows, when the suite names one
+
+
+class VerificationSuiteConfig(_VerificationOptional):
+    """A verification suite: sound bounds (and the exact verifier) at each eps of a norm ball."""
+
+    name: str
+    kind: str  # "verification"
+    norm: str  # "linf", "l2" or "l1"
+    eps: list[float]  # in input units
+    method: str  # the bounds: "ibp", "crown" or "best"
+    exact: bool  # the exact verifier decides what the bounds leave undecided (L-inf)
+    time_limit: float  # the exact verifier's seconds per example and eps
+    batch_size: int
+    bounds: list[Any] | None
+
+
 class _SuiteOptional(TypedDict, total=False):
     certification_suites: list[CertificationSuiteConfig]  # guarantees beside the attacks (version 5)
+    verification_suites: list[VerificationSuiteConfig]  # proofs about the model itself (version 6)
     bounds: list[Any]  # bounds set for every attack suite (the benchmark suite's file or --bounds)
     class_names: list[str]  # the models' class order given by the suite or --class-names
     features: dict[str, Any]  # the feature constraints as written: eps_scale, immutable, integer, one_hot
@@ -153,8 +176,19 @@ class CertificateRecord(TypedDict):
     seconds: float
 
 
+class VerificationRecord(TypedDict):
+    """A verification suite's answers on one model, per example and eps (``status`` codes: :data:`STATUS`)."""
+
+    # Per example (numpy arrays in memory; columns of examples.npz on disk), one column per eps:
+    status: Any  # int8 (examples, eps): what was found at each eps, as computed (see STATUS)
+    margin: Any  # float (examples, eps): the bounds' lower bound of the smallest logit[y] - logit[j]
+    cell_seconds: list[float]  # per eps: the bounds' seconds
+    cell_exact_seconds: list[float]  # per eps: the exact verifier's seconds
+
+
 class _ModelExamplesOptional(TypedDict, total=False):
     certification_suites: dict[str, dict[str, CertificateRecord]]  # suite -> "sigma=S" -> record
+    verification_suites: dict[str, dict[str, VerificationRecord]]  # suite -> "verifier" -> record
 
 
 class ModelExamples(_ModelExamplesOptional):
@@ -184,8 +218,8 @@ class CheckRecord(TypedDict):
 
 class SummaryRow(TypedDict):
     model: str
-    attack_suite: str
-    attack: str  # an attack's name, or "worst-case": each example's strongest attack
+    attack_suite: str  # an attack suite's name, or a verification suite's
+    attack: str  # an attack's name, "worst-case" (each example's strongest attack), or a verifier's answer
     norm: str
     eps: float
     n: int
@@ -198,6 +232,7 @@ class SummaryRow(TypedDict):
     median_norm: float
     grad_evals: int
     seconds: float
+    bound: str  # "upper" (attacks: the true robust accuracy is at most this), "lower" (proofs: at least this)
 
 
 class CertifiedRow(TypedDict):

@@ -8,13 +8,17 @@
 * Version 5 added certification suites: ``suite.certification_suites``, each model's
   ``certification_suites`` (per-example certificates) and the ``certified`` rows; older results
   have none.
+* Version 6 added verification suites: ``suite.verification_suites``, each model's
+  ``verification_suites`` (per-example status and margin at each eps), their rows in the summary,
+  and the summary's ``bound`` column ("upper" for attacks, "lower" for proofs); older summaries'
+  rows are all attacks' ("upper").
 
 Example:
     >>> old = {"format": "robustkit-results/1", "suite": {"threat_models": []}, "examples": {},
     ...        "samples": [{"threat": "linf"}], "summary": [{"threat": "linf", "eps": 0.1}]}
     >>> new = upgrade(old)
     >>> new["format"], new["summary"][0]["attack_suite"], new["suite"]["attack_suites"], "threat" in old["samples"][0]
-    ('robustkit-results/5', 'linf', [], True)
+    ('robustkit-results/6', 'linf', [], True)
 """
 
 from __future__ import annotations
@@ -24,13 +28,25 @@ from typing import Any
 
 import numpy as np
 
-RESULTS_FORMAT = "robustkit-results/5"
-COLUMNAR_FORMATS = ("robustkit-results/3", "robustkit-results/4", RESULTS_FORMAT)  # per-example data in examples.npz
+RESULTS_FORMAT = "robustkit-results/6"
+COLUMNAR_FORMATS = (
+    "robustkit-results/3",
+    "robustkit-results/4",
+    "robustkit-results/5",
+    RESULTS_FORMAT,
+)  # per-example data in examples.npz
 READABLE_FORMATS = ("robustkit-results/1", "robustkit-results/2", *COLUMNAR_FORMATS)
 PER_EXAMPLE = ("broken_eps", "adv_pred", "norm", "grad_evals")  # an AttackRecord's per-example fields
 CERTIFICATE_FIELDS = ("prediction", "radius", "p_lower")  # a CertificateRecord's per-example fields
+VERIFICATION_FIELDS = ("status", "margin")  # a VerificationRecord's per-example fields (a column per eps)
+# A verification record's status codes: what was found for one example at one eps.
+STATUS = {0: "unknown", 1: "proved by the bounds", 2: "proved exactly", 3: "refuted", 4: "misclassified"}
 # Each kind of evaluation's records in a model's examples, and their per-example fields:
-PER_EXAMPLE_FIELDS = {"attack_suites": PER_EXAMPLE, "certification_suites": CERTIFICATE_FIELDS}
+PER_EXAMPLE_FIELDS = {
+    "attack_suites": PER_EXAMPLE,
+    "certification_suites": CERTIFICATE_FIELDS,
+    "verification_suites": VERIFICATION_FIELDS,
+}
 CONTRIBUTION_KEYS = {"model": "model", "attack suite": "attack_suite", "eps": "eps", "still robust": "still_robust"}
 
 
@@ -90,6 +106,8 @@ def upgrade(results: dict) -> Any:
         for per_suite in per_model.get("attack_suites", {}).values():
             for record in per_suite.values():
                 record.setdefault("no_gradient", False)  # every attack ran before version 2 said otherwise
+    for row in results.get("summary", []):
+        row.setdefault("bound", "upper")  # before version 6 every row was an attack's
     _as_arrays(results)
     results["format"] = RESULTS_FORMAT
     return results

@@ -121,3 +121,17 @@ def bounds_value(path: Path, bounds: Any, allowed: str) -> tuple[Any, Any] | Non
     except (ConfigError, ValueError):
         raise bad_value(path, "top-level", "bounds", bounds, "[lower, upper], finite, with lower < upper") from None
     return (float(lower) if lower.ndim == 0 else lower.tolist(), float(upper) if upper.ndim == 0 else upper.tolist())
+
+
+def number_grid(path: Path, where: str, key: str, value: Any, allowed: str, minimum: float) -> tuple[float, ...]:
+    """A number or list of distinct finite numbers >= ``minimum`` (> 0 when ``minimum`` is), sorted."""
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(
+        not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and v >= minimum for v in values
+    ):
+        raise bad_value(path, where, key, value, allowed)
+    if minimum > 0 and any(v == 0 for v in values):
+        raise bad_value(path, where, key, value, allowed)
+    if len(set(values)) != len(values):
+        raise bad_value(path, where, key, value, "distinct numbers")
+    return tuple(sorted(float(v) for v in values))

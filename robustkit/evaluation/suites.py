@@ -26,7 +26,7 @@ from typing import Any
 from robustkit.constraints import SCALES, FeatureSpec
 from robustkit.errors import ConfigError
 from robustkit.evaluation.attack_suites import AttackSpec, AttackSuite, load_attack_suite
-from robustkit.evaluation.certification_suites import CertificationSuite, load_evaluation_suite, split_suites
+from robustkit.evaluation.certification_suites import CertificationSuite
 from robustkit.evaluation.results import SuiteConfig
 from robustkit.evaluation.suite_files import (
     bad_value,
@@ -37,6 +37,7 @@ from robustkit.evaluation.suite_files import (
     reject_unknown_keys,
     string_list,
 )
+from robustkit.evaluation.verification_suites import VerificationSuite, load_evaluation_suite, split_suites
 from robustkit.ranges import bounds_to_json
 from robustkit.sources.classes import checked_names
 
@@ -45,6 +46,7 @@ __all__ = [
     "AttackSuite",
     "BenchmarkSuite",
     "CertificationSuite",
+    "VerificationSuite",
     "load_attack_suite",
     "load_benchmark_suite",
     "load_evaluation_suite",
@@ -92,6 +94,7 @@ class BenchmarkSuite:
     class_names: tuple[str, ...] | None = None  # the models' classes in order (the data's labels follow, by name)
     features: FeatureSpec = field(default_factory=FeatureSpec)  # constraints on the features, by name or index
     certification_suites: list[CertificationSuite] = field(default_factory=list)  # guarantees beside the attacks
+    verification_suites: list[VerificationSuite] = field(default_factory=list)  # proofs for the model itself
 
     def config(self) -> SuiteConfig:
         config: SuiteConfig = {
@@ -112,12 +115,15 @@ class BenchmarkSuite:
             config["features"] = self.features.config()
         if self.certification_suites:
             config["certification_suites"] = [s.config() for s in self.certification_suites]
+        if self.verification_suites:
+            config["verification_suites"] = [s.config() for s in self.verification_suites]
         return config
 
 
 GATE_KEYS = {
     "min_robust_accuracy": 'a table of "[model/]attack_suite:eps" = minimum worst-case robust accuracy in [0, 1]',
     "min_certified_accuracy": 'a table of "[model/]certification_suite:radius" = minimum certified accuracy in [0, 1]',
+    "min_verified_accuracy": 'a table of "[model/]verification_suite:eps" = minimum verified accuracy in [0, 1]',
     "tolerance": "largest allowed drop in robust accuracy against the baseline, in [0, 1] (instead of the test)",
     "confidence": "confidence of the regression test against the baseline, in (0.5, 1)",
     "allow_checks": "a list of trust-check names whose failure does not fail the gate",
@@ -127,7 +133,7 @@ GATE_KEYS = {
 
 def _gate_table(path: Path, gate: dict) -> dict:
     reject_unknown_keys(path, gate, GATE_KEYS, "[gate]")
-    for table in ("min_robust_accuracy", "min_certified_accuracy"):
+    for table in ("min_robust_accuracy", "min_certified_accuracy", "min_verified_accuracy"):
         minimums = gate.get(table, {})
         if not isinstance(minimums, dict):
             raise bad_value(path, "[gate]", table, minimums, GATE_KEYS[table])
@@ -176,7 +182,7 @@ def load_benchmark_suite(name_or_path: str) -> BenchmarkSuite:
         except ConfigError as err:
             raise ConfigError(f"{path}: in attacks = [... {attack!r} ...]: {err}") from None
     try:
-        attack_suites, certification_suites = split_suites(loaded)
+        attack_suites, certification_suites, verification_suites = split_suites(loaded)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
     return BenchmarkSuite(
@@ -196,6 +202,7 @@ def load_benchmark_suite(name_or_path: str) -> BenchmarkSuite:
         _class_names(path, data.get("class_names")),
         _feature_spec(path, data),
         certification_suites,
+        verification_suites,
     )
 
 

@@ -1,4 +1,5 @@
-"""Tables from results: robust accuracy per (model, attack suite, attack, eps), worst case included.
+"""Tables from results: robust accuracy per (model, attack suite, attack, eps), worst case included, and
+the verification suites' proved accuracy (:mod:`robustkit.evaluation.verified`) beside it.
 
 Everything here reads a :class:`~robustkit.evaluation.results.Results`, so a report can be
 rebuilt from ``results.json`` alone.
@@ -17,6 +18,7 @@ from robustkit.evaluation.results import (
     SummaryRow,
     as_floats,
 )
+from robustkit.evaluation.verified import verified_rows
 from robustkit.stats import wilson_interval
 
 EXAMPLE_COLUMNS = [
@@ -68,17 +70,19 @@ def summary_row(
         "median_norm": float(np.median(broken_norms)) if broken_norms.size else float("nan"),
         "grad_evals": int(grad_evals),
         "seconds": float(seconds),
+        "bound": "upper",
     }
 
 
 def summarize(results: Results) -> pd.DataFrame:
-    """The summary table: one row per model, attack suite, attack and eps."""
+    """The summary table: one row per model, attack suite, attack and eps, then the verification suites'."""
     rows: list[SummaryRow] = []
     labels = np.asarray(results["data"]["labels"])
     for model, per_model in results["examples"].items():
         correct = np.asarray(per_model["clean_pred"]) == labels
         for suite in results["suite"]["attack_suites"]:
             rows += _suite_rows(model, suite, per_model["attack_suites"][suite["name"]], correct)
+    rows += verified_rows(results)  # proofs' rows (bound "lower") beside the attacks' ("upper")
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 

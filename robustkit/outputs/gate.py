@@ -5,9 +5,10 @@ passes when every condition does. ``junit_xml`` and ``markdown_summary`` render 
 systems (one JUnit test case per condition; a trust check that did not apply is a skipped case).
 
 A threshold bounds one of the :data:`MEASURES`, each declared once with the rows of the results
-it reads: worst-case robust accuracy of an attack suite at an eps (an upper bound, from attacks)
-or certified accuracy of a certification suite at a radius (a lower bound, from certificates; the
-best of the suite's smoothed classifiers). Its level is written as ``--eps`` takes it: a number in
+it reads: worst-case robust accuracy of an attack suite at an eps (an upper bound, from attacks),
+certified accuracy of a certification suite at a radius (a lower bound, from certificates; the
+best of the suite's smoothed classifiers), or verified accuracy of a verification suite at an eps
+(a lower bound on the model's own robust accuracy, from proofs). Its level is written as ``--eps`` takes it: a number in
 input units, or a fraction of the input range (``linf:8/255=0.9`` means 8 on [0, 255] data and
 8/255 on [0, 1] data).
 
@@ -16,6 +17,8 @@ Example:
     Threshold(model=None, attack_suite='linf', eps=0.1, minimum=0.8, measure='robust')
     >>> parse_threshold("l2:0.5=0.6", "certified").measure
     'certified'
+    >>> parse_threshold("linf:0.05=0.8", "verified").measure
+    'verified'
     >>> parse_threshold("linf:8/255=0.9").eps
     Fraction(8, 255)
 """
@@ -44,7 +47,7 @@ class Threshold:
     eps: Eps  # the level: an attack's eps or a certificate's radius, in input units or a fraction of the range
     minimum: float
     written: str = field(default="", compare=False, repr=False)  # the threshold as the user wrote it
-    measure: str = "robust"  # what it bounds: "robust" (attacked) or "certified" accuracy
+    measure: str = "robust"  # what it bounds: "robust" (attacked), "certified" or "verified" accuracy
 
     @property
     def text(self) -> str:
@@ -61,6 +64,7 @@ class Measure:
     suites: str  # the key of the suite config that lists the suites it can name
     noun: str  # what those suites are called
     level: str  # what the grid holds: "eps" or "radius"
+    kind: str  # the suites' kind: "attack", "smoothing" or "verification"
     rows: Callable[[Results], list[dict]]  # per model, suite and level: value, low, high and what achieved it
 
 
@@ -92,15 +96,41 @@ def _certified_rows(results: Results) -> list[dict]:
     return list(best.values())
 
 
+def _verified_rows(results: Results) -> list[dict]:
+    """Per model, verification suite and eps: the best proved accuracy (by the bounds, or also exactly)."""
+    best: dict[tuple, dict] = {}
+    for r in results["summary"]:
+        if r.get("bound") != "lower":
+            continue
+        key = (r["model"], r["attack_suite"], r["eps"])
+        if key not in best or r["robust_accuracy"] > best[key]["value"]:
+            low, high = r["robust_accuracy_low"], r["robust_accuracy_high"]
+            by = f" ({r['attack']})"
+            best[key] = _gate_row(r, r["attack_suite"], r["eps"], r["robust_accuracy"], low, high, by)
+    return list(best.values())
+
+
 MEASURES = {
-    "robust": Measure("robust accuracy", "--min-robust-accuracy", "attack_suites", "attack suite", "eps", _robust_rows),
+    "robust": Measure(
+        "robust accuracy", "--min-robust-accuracy", "attack_suites", "attack suite", "eps", "attack", _robust_rows
+    ),
     "certified": Measure(
         "certified accuracy",
         "--min-certified-accuracy",
         "certification_suites",
         "certification suite",
         "radius",
+        "smoothing",
         _certified_rows,
+    ),
+    "verified": Measure(
+        "verified accuracy",
+        "--min-verified-accuracy",
+        "verification_suites",
+        "verification suite",
+        "eps",
+        "verification",
+        _verified_rows,
     ),
 }
 
@@ -152,7 +182,7 @@ def _grid(suite: Any) -> tuple:
 def check_thresholds_fit(thresholds: list[Threshold], suites: list[Any], models: list[str]) -> None:
     """Before a run: every threshold names a suite (or norm) of its kind and a model of the run, and a level of
     its grid when both are written alike (numbers, or fractions of the range); a :class:`ConfigError` if not.
-    ``suites``: the run's attack and certification suites."""
+    ``suites``: the run's attack, certification and verification suites."""
     for threshold in thresholds:
         measure = MEASURES[threshold.measure]
         if threshold.model is not None and threshold.model not in models:
@@ -160,7 +190,7 @@ def check_thresholds_fit(thresholds: list[Threshold], suites: list[Any], models:
                 f"Threshold {threshold.text!r} names model {threshold.model!r}; the run's models are "
                 f"{', '.join(models)}."
             )
-        of_kind = [s for s in suites if hasattr(s, measure.level)]
+        of_kind = [s for s in suites if getattr(s, "kind", "attack") == measure.kind]
         matching = [s for s in of_kind if threshold.attack_suite in (s.name, s.norm)]
         if not matching:
             names = ", ".join(f"{s.name} ({s.norm})" for s in of_kind) or f"no {measure.noun}"

@@ -21,6 +21,7 @@ import pandas as pd
 
 from robustkit.evaluation.results import AttackSuiteConfig, CheckRecord, Results, headline_eps
 from robustkit.outputs.certified_report import headline_certified
+from robustkit.outputs.verified_report import headline_verified
 
 
 def verdict(checks: list[CheckRecord] | list[dict]) -> str:
@@ -43,7 +44,8 @@ def _eps_text(attack_suite: AttackSuiteConfig, eps: float) -> str:
 
 def summary_rows(results: Results, summary: pd.DataFrame) -> tuple[list[dict], list[str]]:
     """Per model: clean accuracy, worst-case robust accuracy at each headline eps (%), the best certified
-    accuracy at each certification suite's headline radius (%), checks' verdict."""
+    accuracy at each certification suite's headline radius (%), the proved and attacked accuracy at each
+    verification suite's headline eps (%), checks' verdict."""
     worst = summary[summary["attack"] == "worst-case"]
     columns = ["model", "clean"]
     headlines = []
@@ -62,10 +64,13 @@ def summary_rows(results: Results, summary: pd.DataFrame) -> tuple[list[dict], l
             row[column] = "–" if np.isnan(value) else f"{100 * value:.1f}"
         for certification_suite in results["suite"].get("certification_suites", []):
             column, row[column] = headline_certified(results, model, certification_suite)
+        for verification_suite in results["suite"].get("verification_suites", []):
+            column, row[column] = headline_verified(summary, model, verification_suite)
         row["trust checks"] = verdict([c for c in results.get("checks") or [] if c["model"] == model])
         rows.append(row)
     certified = [headline_certified(results, "", s)[0] for s in results["suite"].get("certification_suites", [])]
-    return rows, columns[:-1] + certified + columns[-1:]
+    verified = [headline_verified(summary, "", s)[0] for s in results["suite"].get("verification_suites", [])]
+    return rows, columns[:-1] + certified + verified + columns[-1:]
 
 
 def checks_matrix(results: Results) -> tuple[list[dict], list[str], dict[str, str]]:

@@ -15,6 +15,7 @@ from robustkit.outputs.markdown import eps_units, pivot_rows
 from robustkit.outputs.notes import run_notes
 from robustkit.outputs.plots import PLOT_HINT, panel_title
 from robustkit.outputs.table_examples import COLUMNS, is_table, table_example_rows
+from robustkit.outputs.verified_report import VERIFIED_SUMMARY, any_verified, verification_sections
 from robustkit.ranges import describe_bounds
 
 HTML_STYLE = """
@@ -71,6 +72,7 @@ def html_report(results: Results, summary: pd.DataFrame, curves: bytes | None, g
         "".join(f"<p>{html.escape(note)}</p>" for note in run_notes(results)),
         "<h2>Summary</h2><p>Clean and worst-case robust accuracy (%) at each threat model's headline eps, "
         + (CERTIFIED_SUMMARY if any_certified(results) else "")
+        + (VERIFIED_SUMMARY if any_verified(results) else "")
         + "and the trust checks.</p>",
         _table(rows, columns, "summary-first"),
         _checks(results),
@@ -94,6 +96,9 @@ def html_report(results: Results, summary: pd.DataFrame, curves: bytes | None, g
     for heading, text, rows, columns in certification_sections(results):
         body.append(f"<h2>{html.escape(heading)}</h2><p>{html.escape(text)}</p>")
         body.append(pd.DataFrame(rows, columns=columns).to_html(index=False, escape=True, classes="certified"))
+    for heading, text, rows, columns in verification_sections(results, summary):
+        body.append(f"<h2>{html.escape(heading)}</h2><p>{html.escape(text)}</p>")
+        body.append(pd.DataFrame(rows, columns=columns).to_html(index=False, escape=True, classes="verified"))
     if grid:
         body.append(_image("Examples", "original, adversarial and perturbation images", grid))
     if is_table(results):

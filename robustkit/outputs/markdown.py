@@ -18,6 +18,7 @@ from robustkit.outputs.glance import checks_matrix, headline_eps, summary_rows
 from robustkit.outputs.notes import run_notes
 from robustkit.outputs.plots import panel_title
 from robustkit.outputs.table_examples import COLUMNS, is_table, table_example_rows
+from robustkit.outputs.verified_report import VERIFIED_SUMMARY, any_verified, verification_sections
 from robustkit.ranges import describe_bounds
 
 
@@ -112,6 +113,13 @@ def _certified(results: Results) -> list[str]:
     return parts
 
 
+def _verified(results: Results, summary: pd.DataFrame) -> list[str]:
+    parts = []
+    for heading, text, rows, columns in verification_sections(results, summary):
+        parts += ["", f"## {heading}", "", text, "", render_markdown_table(rows, columns)]
+    return parts
+
+
 def _contributions(results: Results) -> list[str]:
     parts = []
     every = contribution_rows(results)
@@ -144,7 +152,7 @@ def _worst_case_table(summary: pd.DataFrame) -> list[str]:
             "grad evals": r.grad_evals,
             "seconds": f"{r.seconds:.2f}",
         }
-        for r in summary[summary["attack"] == "worst-case"].itertuples()
+        for r in summary[summary["attack"] == "worst-case"].itertuples()  # the attacks': proofs have their own
     ]
     table = render_markdown_table(rows, list(rows[0].keys()) if rows else [])
     return ["", "## Worst case with 95% Wilson intervals", "", table]
@@ -158,6 +166,7 @@ def _at_a_glance(results: Results, summary: pd.DataFrame) -> list[str]:
         "",
         "Clean and worst-case robust accuracy (%) at each threat model's headline eps, "
         + (CERTIFIED_SUMMARY if any_certified(results) else "")
+        + (VERIFIED_SUMMARY if any_verified(results) else "")
         + "and the trust checks.",
         "",
         render_markdown_table(rows, columns),
@@ -195,6 +204,6 @@ def markdown_report(results: Results, summary: pd.DataFrame) -> str:
         "",
     ]
     parts = _header(results) + _at_a_glance(results, summary) + _attack_suite_tables(results, summary)
-    parts += _certified(results)
+    parts += _certified(results) + _verified(results, summary)
     parts += _contributions(results) + _table_examples(results)
     return "\n".join(parts + _worst_case_table(summary) + _models(results) + footer)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from robustkit.evaluation.results import CERTIFIED_COLUMNS, Results
+from robustkit.outputs.verified_report import sandwich
 from robustkit.sources.classes import class_label
 
 PLOT_HINT = "Install matplotlib (pip install matplotlib) to get the robustness curves and example images."
@@ -37,7 +38,8 @@ def panel_title(attack_suite: Any) -> str:
 def curves_png(results: Results, summary: pd.DataFrame) -> bytes | None:
     """Robust accuracy against eps: one panel per attack suite; a colour per model, a line style and
     marker per attack (the worst case thick and solid), the legend beside the panels. Then one panel
-    per certification suite: certified accuracy against radius beside the same models' attacked curves."""
+    per certification suite: certified accuracy against radius beside the same models' attacked curves;
+    and one per verification suite: proved and attacked accuracy against eps, the unknown band between."""
     try:
         import matplotlib
 
@@ -47,7 +49,8 @@ def curves_png(results: Results, summary: pd.DataFrame) -> bytes | None:
         return None
     attack_suites = results["suite"]["attack_suites"]
     certification_suites = results["suite"].get("certification_suites", [])
-    panels = len(attack_suites) + len(certification_suites)
+    verification_suites = results["suite"].get("verification_suites", [])
+    panels = len(attack_suites) + len(certification_suites) + len(verification_suites)
     if not panels:
         return None
     fig, axes = plt.subplots(1, panels, figsize=(4.8 * panels, 3.8), squeeze=False)
@@ -57,6 +60,8 @@ def curves_png(results: Results, summary: pd.DataFrame) -> bytes | None:
         _attack_panel(ax, summary, attack_suite, colors, models)
     for ax, certification_suite in zip(axes[0][len(attack_suites) :], certification_suites):
         _certified_panel(ax, results, summary, certification_suite, colors, models)
+    for ax, verification_suite in zip(axes[0][len(attack_suites) + len(certification_suites) :], verification_suites):
+        _verified_panel(ax, summary, verification_suite, colors, models)
     handles, labels = axes[0][0].get_legend_handles_labels()
     for ax in axes[0][1:]:  # every line once, beside the panels rather than over them
         for handle, label in zip(*ax.get_legend_handles_labels()):
@@ -112,6 +117,19 @@ def _certified_panel(ax: Any, results: Results, summary: pd.DataFrame, suite: An
     _axes(ax, f"{suite['name']} (certified, {suite['norm']})", "radius", "certified / attacked accuracy")
     top = max(suite["radius"]) or 1.0
     ax.set_xlim(-0.02 * top, 1.05 * top)  # the attacks' grid may reach further
+
+
+def _verified_panel(ax: Any, summary: pd.DataFrame, suite: Any, colors: list, models: list) -> None:
+    """Per model, proved accuracy (solid, from below) and attacked accuracy (dashed, from above) against eps,
+    and the band between them: the examples neither proved nor broken."""
+    rows = pd.DataFrame(sandwich(summary, suite))
+    for model, group in rows.groupby("model", sort=False) if len(rows) else []:
+        color = colors[models.index(model) % len(colors)]
+        ax.plot(group["eps"], group["proved"], color=color, lw=2.0, marker="o", ms=4, label=f"{model}: proved")
+        ax.plot(group["eps"], group["attacked"], color=color, lw=1.2, ls="--", marker="v", ms=3,
+                label=f"{model}: attacked")  # fmt: skip
+        ax.fill_between(group["eps"], group["proved"], group["attacked"], color=color, alpha=0.15)
+    _axes(ax, f"{suite['name']} (proved / attacked, {suite['norm']})", "eps", "proved / attacked accuracy")
 
 
 def _axes(ax: Any, title: str, xlabel: str, ylabel: str) -> None:

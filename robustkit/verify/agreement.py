@@ -42,16 +42,24 @@ class VerificationCheck:
         return len(self.broken_proofs) == 0 and len(self.false_counterexamples) == 0
 
 
+def real_counterexamples(model, x, y, points, eps: float, bounds, norm: str = "linf") -> np.ndarray:
+    """Per point: is it a real counterexample to the example it stands for, i.e. misclassified by ``model``,
+    within ``eps`` of it in ``norm`` and inside ``bounds``?"""
+    x, points = np.asarray(x, np.float32), np.asarray(points, np.float32)
+    if len(points) == 0:
+        return np.zeros(0, bool)
+    predicted = np.argmax(model(points, training=False).numpy(), axis=1)
+    order = {"linf": np.inf, "l2": 2, "l1": 1}[norm]
+    distance = np.linalg.norm((points - x).reshape(len(points), -1).astype(np.float64), ord=order, axis=1)
+    low, high = (np.broadcast_to(np.asarray(b, np.float32), points.shape) for b in bounds)
+    inside = np.all(((points >= low - 1e-6) & (points <= high + 1e-6)).reshape(len(points), -1), axis=1)
+    finite = np.all(np.isfinite(points).reshape(len(points), -1), axis=1)
+    return (predicted != np.asarray(y)) & (distance <= eps * (1 + 1e-6) + 1e-7) & inside & finite
+
+
 def _false_counterexamples(model, x, y, eps: float, bounds, exact: ExactResult) -> np.ndarray:
     broken = np.flatnonzero(exact.status == "broken")
-    if len(broken) == 0:
-        return broken
-    points = exact.counterexample[broken].astype(np.float32)
-    predicted = np.argmax(model(points, training=False).numpy(), axis=1)
-    distance = np.abs(points - x[broken]).reshape(len(broken), -1).max(axis=1)
-    low, high = (np.broadcast_to(b, points.shape) for b in bounds)
-    inside = np.all(((points >= low - 1e-6) & (points <= high + 1e-6)).reshape(len(broken), -1), axis=1)
-    real = (predicted != np.asarray(y)[broken]) & (distance <= eps * (1 + 1e-6) + 1e-7) & inside
+    real = real_counterexamples(model, x[broken], np.asarray(y)[broken], exact.counterexample[broken], eps, bounds)
     return broken[~real]
 
 
@@ -63,18 +71,19 @@ def check_verification(
     verified: Any,
     exact: ExactResult | None = None,
     *,
+    norm: str = "linf",
     bounds=(0.0, 1.0),
     steps: int = 50,
     restarts: int = 3,
     seed: int = 0,
 ) -> VerificationCheck:
-    """Attack the ``verified`` examples (a boolean mask) with L-inf PGD at ``eps``, and re-check the
-    counterexamples of ``exact`` (if given) against the model, the ball and ``bounds``."""
+    """Attack the ``verified`` examples (a boolean mask) with PGD in ``norm`` at ``eps``, and re-check the
+    counterexamples of ``exact`` (if given, L-inf) against the model, the ball and ``bounds``."""
     x, y = np.asarray(x, np.float32), np.asarray(y)
     proved = np.flatnonzero(np.asarray(verified, bool))
     broken_proofs = np.array([], int)
     if len(proved):
-        attack = PGD(eps=eps, steps=steps, step_size=eps / 4, restarts=restarts, bounds=bounds, seed=seed)
+        attack = PGD(eps=eps, steps=steps, step_size=eps / 4, norm=norm, restarts=restarts, bounds=bounds, seed=seed)
         adversarial = attack(model, x[proved], y[proved]).numpy()
         broken_proofs = proved[np.argmax(model(adversarial, training=False).numpy(), axis=1) != y[proved]]
     false = _false_counterexamples(model, x, y, eps, bounds, exact) if exact is not None else np.array([], int)

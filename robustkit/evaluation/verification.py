@@ -1,0 +1,186 @@
+"""Verification suites in a run: proofs for every model, eps and shard, in resumable cells.
+
+Each (model, verification suite, eps, shard) is one cell. The bounds
+(:func:`robustkit.verify.margin_bounds`) run on every example of the shard; an example whose every
+margin ``logit[y] - logit[j]`` is proved positive over the ball is "proved by the bounds". With
+``exact = true`` the exact verifier (:func:`robustkit.verify.exact_verify`) then decides the
+correctly classified examples the bounds left open: "proved exactly", "refuted" (with a
+counterexample the model misclassifies, kept in the cell) or "unknown" after its time limit. The
+cell is saved atomically, so an interrupted run resumes and a re-run reuses it.
+
+After verifying, the trust check ``verification-holds``
+(:mod:`robustkit.evaluation.verification_check`) looks for a proof that anything contradicts.
+
+Example:
+    >>> [method_name(e) for e in (0.01, 0.1)]
+    ['eps=0.01', 'eps=0.1']
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robustkit.evaluation.context import RunContext
+from robustkit.evaluation.progress import RunProgress
+from robustkit.evaluation.results import Results, VerificationRecord
+from robustkit.evaluation.shards import EvaluatedModel, ModelUnderTest, ShardTask
+from robustkit.evaluation.suites import BenchmarkSuite
+from robustkit.evaluation.verification_check import verification_check
+from robustkit.evaluation.verification_suites import VerificationSuite
+from robustkit.evaluation.verified import VERIFIER
+from robustkit.files import atomic_path
+from robustkit.verify import exact_verify, margin_bounds
+
+UNKNOWN, PROVED, PROVED_EXACT, REFUTED, MISCLASSIFIED = 0, 1, 2, 3, 4  # the codes of results.STATUS
+
+
+class VerificationEvaluation:
+    """The verification suites of a run (see the module docstring): one task per model, eps and shard."""
+
+    name = "verification suites"
+
+    def suites(self, suite: BenchmarkSuite) -> list[VerificationSuite]:
+        return list(suite.verification_suites)
+
+    def cells_per_shard(self, suite: BenchmarkSuite) -> int:
+        return sum(len(s.eps) for s in suite.verification_suites)
+
+    def tasks(self, suite: BenchmarkSuite, shards: int) -> list[ShardTask]:
+        return [
+            ShardTask(model, verification_suite.name, method_name(eps), shard)
+            for model in suite.models
+            for verification_suite in suite.verification_suites
+            for eps in verification_suite.eps
+            for shard in range(shards)
+        ]
+
+    def compute(self, run: RunContext, tested: ModelUnderTest, task: ShardTask) -> int:
+        suite = next(s for s in run.suite.verification_suites if s.name == task.suite)
+        eps = next(e for e in suite.eps if method_name(e) == task.method)
+        run.validate_data(suite)
+        return int(verify_shard(run, tested, suite, eps, task.shard)[1])
+
+    def evaluate(self, run: RunContext, model: EvaluatedModel, results: Results, progress: RunProgress) -> None:
+        """Every verification suite on one model, and the trust check on its proofs."""
+        tested = model.tested
+        for suite in run.suite.verification_suites:
+            run.validate_data(suite)
+            cells, computed, reused = verify_model(run, tested, suite, progress.ticker(f"{tested.label} {suite.name}"))
+            progress.counted(computed, reused)
+            record = verification_record(cells)
+            model.examples.setdefault("verification_suites", {})[suite.name] = {VERIFIER: record}
+            if run.suite.checks:
+                check = verification_check(run, model, suite, record, cells)
+                check.model = tested.label
+                results["checks"].append(check.to_dict())
+
+
+def method_name(eps: float) -> str:
+    """An eps's name among a verification suite's tasks: ``eps=0.05``."""
+    return f"eps={eps:g}"
+
+
+@dataclass
+class VerificationCell:
+    """What was found for every example of one shard at one eps; the counterexamples of refuted examples."""
+
+    status: np.ndarray  # int8 codes (see results.STATUS)
+    margin: np.ndarray  # the bounds' lower bound of each example's smallest margin
+    witness_rows: np.ndarray  # the refuted examples' rows in the shard
+    witness: np.ndarray  # their counterexamples, one per row
+    seconds: float  # the bounds'
+    exact_seconds: float  # the exact verifier's
+
+    def save(self, path: Path) -> None:
+        with atomic_path(path) as tmp:
+            arrays: dict[str, Any] = {k: np.asarray(v) for k, v in self.__dict__.items()}
+            np.savez(tmp, **arrays)
+
+    @staticmethod
+    def load(path: Path, n: int) -> VerificationCell | None:
+        """The saved cell, or None when it is missing, unreadable or for another number of examples."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                cell = VerificationCell(
+                    data["status"], data["margin"], data["witness_rows"], data["witness"],
+                    float(data["seconds"]), float(data["exact_seconds"]),
+                )  # fmt: skip
+        except Exception:
+            return None
+        return cell if len(cell.status) == n else None
+
+
+def verify_examples(
+    model: Any, x: np.ndarray, y: np.ndarray, predicted: np.ndarray, suite: VerificationSuite, eps: float, bounds: Any
+) -> VerificationCell:
+    """One eps's :class:`VerificationCell` for the examples ``x`` with labels ``y``, which the model classifies
+    as ``predicted`` (see the module docstring)."""
+    started = time.perf_counter()
+    found = margin_bounds(
+        model, x, y, eps, norm=suite.norm, bounds=bounds, method=suite.bounds_method, batch_size=suite.batch_size
+    )
+    correct = np.asarray(predicted) == y
+    status = np.where(found.verified & correct, PROVED, UNKNOWN).astype(np.int8)
+    status[~correct] = MISCLASSIFIED
+    seconds = time.perf_counter() - started
+    rows, witness = np.zeros(0, np.int64), np.zeros((0, *x.shape[1:]), np.float32)
+    started = time.perf_counter()
+    open_rows = np.flatnonzero(status == UNKNOWN)
+    if suite.exact and len(open_rows):
+        answer = exact_verify(model, x[open_rows], y[open_rows], eps, bounds=bounds, time_limit=suite.time_limit)
+        status[open_rows[answer.status == "verified"]] = PROVED_EXACT
+        refuted = answer.status == "broken"
+        status[open_rows[refuted]] = REFUTED
+        rows, witness = open_rows[refuted].astype(np.int64), answer.counterexample[refuted].astype(np.float32)
+    return VerificationCell(status, found.worst, rows, witness, seconds, time.perf_counter() - started)
+
+
+def verify_shard(
+    run: RunContext, tested: ModelUnderTest, suite: VerificationSuite, eps: float, number: int
+) -> tuple[VerificationCell, bool]:
+    """One shard's answers at one eps, and whether they were computed (else resumed)."""
+    start, stop = run.shards[number]
+    folder = run.shard_dir(run.verification_dir(tested.label, tested.fingerprint, suite, eps), number)
+    path = folder / "verification.npz"
+    cell = VerificationCell.load(path, stop - start)
+    if cell is not None:
+        return cell, False
+    labels = np.asarray(run.y[start:stop], np.int64)
+    predicted = run.shard_predictions(tested.model, number)
+    cell = verify_examples(tested.model, run.shard_x(number), labels, predicted, suite, eps, run.bounds(suite))
+    cell.save(path)
+    return cell, True
+
+
+def verify_model(
+    run: RunContext, tested: ModelUnderTest, suite: VerificationSuite, tick: Callable[[bool], None] | None = None
+) -> tuple[dict[float, list[VerificationCell]], int, int]:
+    """Every eps of a verification suite on one model, shard by shard: the cells by eps, and how many cells
+    were computed and reused."""
+    cells: dict[float, list[VerificationCell]] = {}
+    computed = reused = 0
+    for eps in suite.eps:
+        for number in range(len(run.shards)):
+            cell, fresh = verify_shard(run, tested, suite, eps, number)
+            computed, reused = computed + fresh, reused + (not fresh)
+            cells.setdefault(eps, []).append(cell)
+            if tick:
+                tick(fresh)
+    return cells, computed, reused
+
+
+def verification_record(cells: dict[float, list[VerificationCell]]) -> VerificationRecord:
+    """The per-example record of a verification suite: status and margin as a column per eps."""
+    grid = sorted(cells)
+    return {
+        "status": np.stack([np.concatenate([c.status for c in cells[e]]) for e in grid], axis=1).astype(np.int8),
+        "margin": np.stack([np.concatenate([c.margin for c in cells[e]]) for e in grid], axis=1).astype(np.float64),
+        "cell_seconds": [float(sum(c.seconds for c in cells[e])) for e in grid],
+        "cell_exact_seconds": [float(sum(c.exact_seconds for c in cells[e])) for e in grid],
+    }

@@ -1,0 +1,184 @@
+"""Verification suites as data (``attacks/*.toml`` with a ``[verification]`` table): proofs at an eps grid.
+
+A verification suite names a norm and an eps grid, like an attack suite, and how to prove that no
+input in the ball changes the prediction: sound bounds (:func:`robustkit.verify.margin_bounds`,
+interval or linear bound propagation) and, for the L-inf ball, the exact verifier on what the
+bounds leave undecided (:func:`robustkit.verify.exact_verify`, a mixed-integer program per
+example, with a time limit)::
+
+    name = "verify-linf"
+    norm = "linf"
+    eps = [0.01, 0.03, 0.05, 0.1]     # in input units
+    headline_eps = 0.05
+
+    [verification]
+    bounds = "best"                  # "ibp", "crown" or "best" (the tighter of the two per margin)
+    exact = true                     # decide the undecided examples exactly (L-inf only)
+    time_limit = 1.0                 # seconds per example and eps for the exact verifier
+    batch_size = 32                  # examples bounded together by CROWN
+
+A benchmark suite lists it among its evaluation suites (``attacks = ["linf", "verify-linf"]``);
+the report puts its proved accuracy under the attacked one of the same norm and eps.
+
+Example:
+    >>> suite = load_evaluation_suite("verify-linf")
+    >>> suite.kind, suite.norm, suite.bounds_method, suite.exact, suite.eps
+    ('verification', 'linf', 'best', True, (0.01, 0.03, 0.05, 0.1))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from robustkit.errors import ConfigError
+from robustkit.evaluation.attack_suites import AttackSuite, load_attack_suite
+from robustkit.evaluation.certification_suites import CertificationSuite, load_certification_suite
+from robustkit.evaluation.results import VerificationSuiteConfig
+from robustkit.evaluation.suite_files import (
+    bad_value,
+    bounds_value,
+    find_file,
+    integer_value,
+    number_grid,
+    positive_value,
+    read_toml,
+    reject_unknown_keys,
+)
+
+VERIFIED_NORMS = ("linf", "l2", "l1")
+BOUND_METHODS = ("ibp", "crown", "best")
+VERIFICATION_SUITE_KEYS = {
+    "name": "the suite's name",
+    "description": "free text",
+    "norm": "'linf', 'l2' or 'l1': the ball in which every input must keep the prediction",
+    "eps": "the balls' radii, in input units (numbers >= 0)",
+    "headline_eps": "the eps the report's summary shows (one of eps; default the grid's middle)",
+    "bounds": "[lower, upper] the model reads (the ball is intersected with them)",
+    "verification": "a table: bounds, exact, time_limit, batch_size",
+}
+VERIFICATION_KEYS = {
+    "bounds": "'ibp', 'crown' or 'best' (the tighter bound per margin; default)",
+    "exact": "true to decide what the bounds leave undecided with the exact verifier (L-inf only; default false)",
+    "time_limit": "seconds per example and eps for the exact verifier, > 0 (default 1)",
+    "batch_size": "examples bounded together by CROWN (integer >= 1, default 32): its memory grows with it",
+}
+
+
+@dataclass(frozen=True)
+class VerificationSuite:
+    """Sound bounds (and the exact verifier) at each ``eps`` of a ``norm`` ball."""
+
+    name: str
+    norm: str
+    eps: tuple[float, ...]
+    bounds_method: str = "best"
+    exact: bool = False
+    time_limit: float = 1.0
+    batch_size: int = 32
+    bounds: tuple[Any, Any] | None = None
+    headline_eps: float | None = None
+    description: str = ""
+    path: str = ""
+    kind: str = "verification"
+
+    def config(self) -> VerificationSuiteConfig:
+        config: VerificationSuiteConfig = {
+            "name": self.name,
+            "kind": self.kind,
+            "norm": self.norm,
+            "eps": list(self.eps),
+            "method": self.bounds_method,
+            "exact": self.exact,
+            "time_limit": self.time_limit,
+            "batch_size": self.batch_size,
+            "bounds": None if self.bounds is None else [self.bounds[0], self.bounds[1]],
+        }
+        if self.headline_eps is not None:
+            config["headline_eps"] = self.headline_eps
+        return config
+
+    def cell_key(self, eps: float) -> dict:
+        """What one eps's answers depend on (the batch size only changes memory, not the bounds)."""
+        return {"kind": self.kind, "norm": self.norm, "eps": eps, "method": self.bounds_method,
+                "exact": self.exact, "time_limit": self.time_limit if self.exact else None}  # fmt: skip
+
+
+def _verification(path: Path, table: Any, norm: str) -> dict:
+    if not isinstance(table, dict):
+        raise bad_value(path, "top-level", "verification", table, VERIFICATION_SUITE_KEYS["verification"])
+    reject_unknown_keys(path, table, VERIFICATION_KEYS, "[verification]")
+    method = table.get("bounds", "best")
+    if method not in BOUND_METHODS:
+        raise bad_value(path, "[verification]", "bounds", method, VERIFICATION_KEYS["bounds"])
+    exact = table.get("exact", False)
+    if not isinstance(exact, bool):
+        raise bad_value(path, "[verification]", "exact", exact, "true or false")
+    if exact and norm != "linf":
+        raise ConfigError(
+            f"{path}: [verification] exact = true needs norm = 'linf' (the exact verifier's program is linear "
+            f"only over an L-inf ball); this suite's norm is {norm!r}. Set exact = false: the bounds still apply."
+        )
+    return {
+        "bounds_method": str(method),
+        "exact": exact,
+        "time_limit": positive_value(path, "[verification]", "time_limit", table.get("time_limit", 1.0)),
+        "batch_size": integer_value(path, "[verification]", "batch_size", table.get("batch_size", 32), 1),
+    }
+
+
+def load_verification_suite(path: Path, data: dict) -> VerificationSuite:
+    """A verification suite from a suite file's parsed TOML (see the module docstring)."""
+    reject_unknown_keys(path, data, VERIFICATION_SUITE_KEYS, "the top level")
+    norm = str(data.get("norm", "linf")).lower()
+    if norm not in VERIFIED_NORMS:
+        raise bad_value(path, "top-level", "norm", data.get("norm"), VERIFICATION_SUITE_KEYS["norm"])
+    if "eps" not in data:
+        raise ConfigError(f"{path}: needs eps = [...], the radii of the balls to verify.")
+    eps = number_grid(path, "top-level", "eps", data["eps"], VERIFICATION_SUITE_KEYS["eps"], 0.0)
+    headline = data.get("headline_eps")
+    if headline is not None and (isinstance(headline, bool) or headline not in eps):
+        raise bad_value(path, "top-level", "headline_eps", headline, f"one of eps = {list(eps)}")
+    return VerificationSuite(
+        str(data.get("name", path.stem)),
+        norm,
+        eps,
+        bounds=bounds_value(path, data.get("bounds"), VERIFICATION_SUITE_KEYS["bounds"]),
+        headline_eps=None if headline is None else float(headline),
+        description=str(data.get("description", "")),
+        path=str(path),
+        **_verification(path, data["verification"], norm),
+    )
+
+
+EvaluationSuite = AttackSuite | CertificationSuite | VerificationSuite
+
+
+def load_evaluation_suite(name_or_path: str) -> EvaluationSuite:
+    """An attack suite, a certification suite (a ``[smoothing]`` table) or a verification suite (a
+    ``[verification]`` table)."""
+    path = find_file(name_or_path, "attacks")
+    data = read_toml(path)
+    if "smoothing" in data and "verification" in data:
+        raise ConfigError(f"{path}: a suite is either a certification ([smoothing]) or a verification suite.")
+    if "smoothing" in data:
+        return load_certification_suite(path, data)
+    if "verification" in data:
+        return load_verification_suite(path, data)
+    return load_attack_suite(str(path))
+
+
+def split_suites(
+    suites: list[EvaluationSuite],
+) -> tuple[list[AttackSuite], list[CertificationSuite], list[VerificationSuite]]:
+    """Attack, certification and verification suites, each in the order given; names must be distinct."""
+    names = [s.name for s in suites]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"Suite names must be distinct within a benchmark; {', '.join(repeated)} repeat.")
+    return (
+        [s for s in suites if isinstance(s, AttackSuite)],
+        [s for s in suites if isinstance(s, CertificationSuite)],
+        [s for s in suites if isinstance(s, VerificationSuite)],
+    )
