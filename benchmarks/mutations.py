@@ -486,6 +486,18 @@ MUTATIONS = [
         ),
         (f"{VERIFIED}::test_proofs_sit_beside_the_attacks_and_below_them",),
     ),
+    Mutation(
+        "crown-ibp-ignores-the-linear-bound",
+        "CROWN-IBP training trains on the interval bound alone",
+        (
+            (
+                "robustkit/training/interval.py",
+                "            margins = beta * linear + (1.0 - beta) * margins",
+                "            margins = 0.0 * beta * linear + margins",
+            ),
+        ),
+        ("tests/test_interval_training.py::test_crown_ibp_starts_from_the_linear_bound_and_every_bound_is_sound",),
+    ),
     *(_check_always_passes(check) for check in CHECK_TESTS),
 ]
 

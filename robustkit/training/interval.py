@@ -1,4 +1,5 @@
-"""Certified training inside ``model.fit``: interval bound propagation (IBP, Gowal et al. 2018).
+"""Certified training inside ``model.fit``: interval bound propagation (IBP, Gowal et al. 2018) and
+CROWN-IBP (Zhang et al. 2020).
 
 A network trained on clean or even adversarial inputs is usually far from verifiable: its bounds
 are loose because nothing asked them to be tight. :class:`IntervalTrainer` trains on the interval
@@ -8,6 +9,14 @@ the worst-case logits, minus each margin's lower bound; the loss is
 ``kappa * CE(logits) + (1 - kappa) * CE(worst-case logits)``. As in Gowal et al., eps rises from 0
 and kappa falls from 1 over the first ``ramp_steps`` steps, since a full eps from the start stalls
 training.
+
+With ``method="crown-ibp"`` the margins' lower bounds mix two bounds: CROWN's linear bound of the
+margins carried backward from the logits (:func:`robustkit.verify.linear_bounds.lower_bound`), with
+the interval bounds as the intermediate neurons' (one backward pass per batch, so much cheaper than
+full CROWN), and the interval bound itself, as ``beta * linear + (1 - beta) * interval``. beta falls
+from 1 to ``beta`` (Zhang et al.: 0) over the ramp: the tighter linear bound steers the early
+training, which pure IBP makes unstable, and the interval bound, which is what the network ends up
+tight for, the end.
 
 Example:
     >>> import keras, numpy as np
@@ -31,6 +40,7 @@ import tensorflow as tf
 from robustkit.errors import ConfigError
 from robustkit.inputs import validate_bounds
 from robustkit.verify.intervals import propagate_intervals
+from robustkit.verify.linear_bounds import InputRegion, lower_bound
 from robustkit.verify.margins import ibp_margins, margin_spec
 from robustkit.verify.network import network_of
 
@@ -44,6 +54,8 @@ class IntervalTrainer(keras.Model):
         kappa: the weight of the clean loss once the ramp is over (Gowal et al.: 0.5).
         ramp_steps: optimizer steps over which eps rises from 0 and kappa falls from 1 (0: none).
         bounds: the inputs' bounds; the box is clipped to them.
+        method: ``"ibp"`` or ``"crown-ibp"`` (see the module docstring).
+        beta: with ``"crown-ibp"``, the linear bound's weight once the ramp is over (it starts at 1).
     """
 
     def __init__(
@@ -53,6 +65,8 @@ class IntervalTrainer(keras.Model):
         kappa: float = 0.5,
         ramp_steps: int = 0,
         bounds: Any = (0.0, 1.0),
+        method: str = "ibp",
+        beta: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -62,8 +76,13 @@ class IntervalTrainer(keras.Model):
             raise ConfigError(f"kappa must lie in [0, 1] (the clean loss's weight), got {kappa!r}.")
         if isinstance(ramp_steps, bool) or not isinstance(ramp_steps, int) or ramp_steps < 0:
             raise ConfigError(f"ramp_steps must be an integer >= 0, got {ramp_steps!r}.")
+        if method not in ("ibp", "crown-ibp"):
+            raise ConfigError(f"method must be 'ibp' or 'crown-ibp', got {method!r}.")
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta <= 1.0:
+            raise ConfigError(f"beta must lie in [0, 1] (the linear bound's final weight), got {beta!r}.")
         network_of(model)  # refuse a layer that cannot be bounded now, not in the first step
         self.model, self.eps, self.kappa, self.ramp_steps = model, float(eps), float(kappa), ramp_steps
+        self.method, self.beta = method, float(beta)
         lower, upper = validate_bounds(bounds)
         self.lower, self.upper = np.asarray(lower, np.float32), np.asarray(upper, np.float32)
         self.robust_tracker = keras.metrics.Mean(name="robust_loss")
@@ -88,19 +107,30 @@ class IntervalTrainer(keras.Model):
     def metrics(self):
         return [*super().metrics, self.robust_tracker]
 
+    def _progress(self) -> tf.Tensor:
+        """How far the ramp has come, from 0 to 1 (1 without a ramp)."""
+        if self.ramp_steps == 0:
+            return tf.constant(1.0)
+        return tf.minimum(tf.cast(self.optimizer.iterations, tf.float32) / self.ramp_steps, 1.0)
+
     def _schedule(self) -> tuple[tf.Tensor, tf.Tensor]:
         """``(eps, kappa)`` at this step of the ramp."""
-        if self.ramp_steps == 0:
-            return tf.constant(self.eps), tf.constant(self.kappa)
-        progress = tf.minimum(tf.cast(self.optimizer.iterations, tf.float32) / self.ramp_steps, 1.0)
+        progress = self._progress()
         return self.eps * progress, 1.0 - (1.0 - self.kappa) * progress
 
     def robust_logits(self, x: tf.Tensor, y: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
         """Worst-case logits over the box: minus each margin's lower bound (0 at the label)."""
         network = network_of(self.model)  # reads this step's weights
-        intervals = propagate_intervals(network, tf.maximum(x - eps, self.lower), tf.minimum(x + eps, self.upper))
+        lower, upper = tf.maximum(x - eps, self.lower), tf.minimum(x + eps, self.upper)
+        intervals = propagate_intervals(network, lower, upper)
         spec = margin_spec(tf.cast(tf.reshape(y, [-1]), tf.int32), network.shapes[-1][0], x.dtype)
-        return -ibp_margins(network, intervals, spec)
+        margins = ibp_margins(network, intervals, spec)
+        if self.method == "crown-ibp":
+            region = InputRegion(x, lower, upper, eps, "linf")
+            linear = lower_bound(network, network.output, spec, intervals, region)
+            beta = 1.0 - (1.0 - self.beta) * self._progress()
+            margins = beta * linear + (1.0 - beta) * margins
+        return -margins
 
     def train_step(self, data):
         x, y = tf.cast(tf.convert_to_tensor(data[0]), tf.float32), data[1]
