@@ -101,12 +101,16 @@ def ibp_margins(network: Network, intervals: list[Interval], spec: tf.Tensor) ->
         lower, upper = intervals[-1]
         positive, negative = tf.maximum(spec, 0.0), tf.minimum(spec, 0.0)
         return tf.reduce_sum(positive * lower[:, None] + negative * upper[:, None], axis=-1)
-    backward, offset = through_affine(last, spec, network.shapes[last.inputs[0]])
+    # spec W is linear in spec: read W's rows off once (one product per class, not per example and row)
+    classes = network.shapes[-1][0]
+    rows, biases = through_affine(last, tf.eye(classes, dtype=spec.dtype)[None], network.shapes[last.inputs[0]])
+    weights = tf.reshape(rows, (classes, -1))  # row j: the gradient of logit j with respect to the last input
     lower, upper = intervals[last.inputs[0]]
-    flat = tf.reshape(backward, (tf.shape(backward)[0], tf.shape(backward)[1], -1))
-    low = tf.reshape(lower, (tf.shape(flat)[0], 1, -1))
-    high = tf.reshape(upper, (tf.shape(flat)[0], 1, -1))
-    return offset + tf.reduce_sum(tf.maximum(flat, 0.0) * low + tf.minimum(flat, 0.0) * high, axis=-1)
+    center = tf.reshape((lower + upper) / 2, (tf.shape(spec)[0], -1))
+    radius = tf.reshape((upper - lower) / 2, (tf.shape(spec)[0], -1))
+    combined = tf.einsum("brc,ch->brh", spec, weights)  # each margin's weights on the last input
+    at_center = tf.einsum("brc,bc->br", spec, tf.matmul(center, weights, transpose_b=True) + biases)
+    return at_center - tf.einsum("brh,bh->br", tf.abs(combined), radius)
 
 
 def _interval_margins(network: Network, x: tf.Tensor, labels: tf.Tensor, eps: float, norm: str, bounds) -> np.ndarray:
