@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from robustkit.cli.running import verified_tables
 from robustkit.errors import ConfigError
 from robustkit.evaluation import verification as verification_module
 from robustkit.evaluation.results import read_results
@@ -18,7 +19,7 @@ from robustkit.evaluation.suites import BenchmarkSuite, load_benchmark_suite
 from robustkit.evaluation.verification import PROVED, PROVED_EXACT, REFUTED, verify_examples
 from robustkit.evaluation.verification_check import proof_contradictions
 from robustkit.evaluation.verification_suites import VerificationSuite, load_evaluation_suite
-from robustkit.outputs.gate import evaluate_gate, parse_threshold
+from robustkit.outputs.gate import check_thresholds_fit, evaluate_gate, parse_threshold
 from robustkit.outputs.report import write_report
 from robustkit.verify import MarginBounds
 
@@ -84,11 +85,13 @@ def test_the_per_example_status_is_in_the_columnar_file_and_resumes(verified_run
 
 
 def test_the_report_shows_the_sandwich(verified_run):
-    _, out = verified_run
+    run, out = verified_run
     report = (out / "report.md").read_text()
     assert "## Verified robustness: verify (proved, unknown, attacked; linf)" in report
     assert "| model | eps | clean | proved (bounds) | proved (exact) | attacked | attacked by | unknown |" in report
     assert "verify proved @ 0.1" in report and "verify proved @ 0.1" in (out / "report.html").read_text()
+    (table,) = verified_tables(run.results, run.summary)  # the command line's closing table
+    assert table.row_count == len(EPS) and [c.header for c in table.columns][2:] == ["proved", "attacked", "unknown"]
 
 
 def test_the_gate_reads_verified_accuracy(verified_run):
@@ -160,3 +163,16 @@ def test_a_verification_suite_file_is_checked(tmp_path):
         with pytest.raises(ConfigError) as err:
             load_evaluation_suite(str(path))
         assert message in str(err.value)
+
+
+def test_verified_thresholds_name_verification_suites_only():
+    linf = load_evaluation_suite("linf")
+    suites = [linf, VERIFY]
+    check_thresholds_fit([parse_threshold("verify:0.02=0.5", "verified")], suites, ["digits-mlp"])
+    check_thresholds_fit([parse_threshold("linf:0.1=0.5", "verified")], suites, ["digits-mlp"])  # by its norm
+    with pytest.raises(ConfigError, match="not in the grid"):
+        check_thresholds_fit([parse_threshold("verify:0.07=0.5", "verified")], suites, ["digits-mlp"])
+    with pytest.raises(ConfigError, match="names attack suite 'verify'"):
+        check_thresholds_fit([parse_threshold("verify:0.02=0.5")], suites, ["digits-mlp"])
+    with pytest.raises(ConfigError, match="names verification suite 'l2'"):
+        check_thresholds_fit([parse_threshold("l2:0.02=0.5", "verified")], suites, ["digits-mlp"])

@@ -18,6 +18,7 @@ from robustkit.cli.running import (
     run_with_progress,
     suite_with_overrides,
     summary_table,
+    verified_tables,
 )
 from robustkit.constraints import FeatureSpec
 from robustkit.errors import ConfigError
@@ -41,6 +42,8 @@ def cmd_bench(args) -> int:
     written = write_report(run.results, out_dir, run.summary)
     if not args.quiet:
         out.print(summary_table(run.summary))
+        for table in verified_tables(run.results, run.summary):
+            out.print(table)
         print_closing_notes(run.results, written.get("report.md"))
         resumed = f", {run.cells_reused} resumed" if run.cells_reused else ""
         console.print(f"{run.cells_computed} cells computed{resumed} in {run.results['run']['seconds']:.1f} s")

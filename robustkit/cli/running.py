@@ -17,6 +17,7 @@ from robustkit.evaluation.runner import BenchmarkRun, run_benchmark
 from robustkit.evaluation.suites import BenchmarkSuite, load_benchmark_suite, load_evaluation_suite
 from robustkit.evaluation.verification_suites import split_suites
 from robustkit.outputs.notes import flagged_checks, run_notes
+from robustkit.outputs.verified_report import sandwich, unknown_share
 from robustkit.sources.models import with_option
 
 console = Console(stderr=True)
@@ -81,6 +82,20 @@ def summary_table(summary: pd.DataFrame) -> Table:
             str(row.grad_evals),
         )
     return table
+
+
+def verified_tables(results: Any, summary: pd.DataFrame) -> list[Table]:
+    """Per verification suite: proved, attacked and unknown accuracy per model and eps."""
+    tables = []
+    for suite in results["suite"].get("verification_suites", []):
+        table = Table(title=f"{suite['name']}: proved <= robust <= attacked", show_lines=False)
+        for column in ("model", "eps", "proved", "attacked", "unknown"):
+            table.add_column(column, justify="left" if column == "model" else "right")
+        for row in sandwich(summary, suite):
+            shares = (row["proved"], row["attacked"], unknown_share(row))
+            table.add_row(row["model"], f"{row['eps']:g}", *(f"{100 * v:.1f}%" for v in shares))
+        tables.append(table)
+    return tables
 
 
 def print_closing_notes(results: Any, report: Path | None) -> None:
