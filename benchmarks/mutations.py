@@ -480,8 +480,8 @@ MUTATIONS = [
         (
             (
                 "robustkit/evaluation/verified.py",
-                "    codes = (1, 2) if exact else (1,)",
-                "    codes = (0, 1, 2) if exact else (1,)",
+                "    codes = (PROVED, PROVED_EXACT) if exact else (PROVED,)",
+                "    codes = (0, PROVED, PROVED_EXACT) if exact else (PROVED,)",
             ),
         ),
         (f"{VERIFIED}::test_proofs_sit_beside_the_attacks_and_below_them",),

@@ -16,7 +16,7 @@ from robustkit.evaluation import verification as verification_module
 from robustkit.evaluation.results import read_results
 from robustkit.evaluation.runner import run_benchmark
 from robustkit.evaluation.suites import BenchmarkSuite, load_benchmark_suite
-from robustkit.evaluation.verification import PROVED, PROVED_EXACT, REFUTED, verify_examples
+from robustkit.evaluation.verification import MISCLASSIFIED, PROVED, PROVED_EXACT, REFUTED, UNKNOWN, verify_examples
 from robustkit.evaluation.verification_check import proof_contradictions
 from robustkit.evaluation.verification_suites import VerificationSuite, load_evaluation_suite
 from robustkit.outputs.gate import check_thresholds_fit, evaluate_gate, parse_threshold
@@ -81,7 +81,7 @@ def test_the_per_example_status_is_in_the_columnar_file_and_resumes(verified_run
     sharded = run_benchmark(_suite(shard_size=10, checks=False, verification_suites=[bounds_only]), tmp_path)
     again = sharded.results["examples"]["digits-mlp"]["verification_suites"]["verify"]["verifier"]["status"]
     np.testing.assert_array_equal(again == PROVED, status == PROVED)
-    np.testing.assert_array_equal(again == 4, status == 4)
+    np.testing.assert_array_equal(again == MISCLASSIFIED, status == MISCLASSIFIED)
 
 
 def test_the_report_shows_the_sandwich(verified_run):
@@ -123,11 +123,15 @@ def test_each_example_is_proved_refuted_or_left_open():
     y, predicted = np.array([0, 0, 0]), np.array([0, 0, 1])
     suite = VerificationSuite("v", "linf", (0.1,), bounds_method="ibp", exact=True, time_limit=1.0)
     cell = verify_examples(model, x, y, predicted, suite, 0.1, (-1.0, 1.0))
-    assert cell.status.tolist() == [PROVED, REFUTED, 4]
+    assert cell.status.tolist() == [PROVED, REFUTED, MISCLASSIFIED]
     np.testing.assert_allclose(cell.margin, [0.8, -0.14, -0.6], atol=1e-6)
     assert cell.witness_rows.tolist() == [1] and cell.witness[0, 0] <= 0.0  # the counterexample crosses x0 = 0
     open_suite = dataclasses.replace(suite, exact=False)
-    assert verify_examples(model, x, y, predicted, open_suite, 0.1, (-1.0, 1.0)).status.tolist() == [PROVED, 0, 4]
+    assert verify_examples(model, x, y, predicted, open_suite, 0.1, (-1.0, 1.0)).status.tolist() == [
+        PROVED,
+        UNKNOWN,
+        MISCLASSIFIED,
+    ]
 
 
 def test_contradictions_between_proofs_attacks_and_counterexamples():

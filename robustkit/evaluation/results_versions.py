@@ -40,7 +40,14 @@ PER_EXAMPLE = ("broken_eps", "adv_pred", "norm", "grad_evals")  # an AttackRecor
 CERTIFICATE_FIELDS = ("prediction", "radius", "p_lower")  # a CertificateRecord's per-example fields
 VERIFICATION_FIELDS = ("status", "margin")  # a VerificationRecord's per-example fields (a column per eps)
 # A verification record's status codes: what was found for one example at one eps.
-STATUS = {0: "unknown", 1: "proved by the bounds", 2: "proved exactly", 3: "refuted", 4: "misclassified"}
+UNKNOWN, PROVED, PROVED_EXACT, REFUTED, MISCLASSIFIED = range(5)
+STATUS = {
+    UNKNOWN: "unknown",
+    PROVED: "proved by the bounds",
+    PROVED_EXACT: "proved exactly",
+    REFUTED: "refuted",
+    MISCLASSIFIED: "misclassified",
+}
 # Each kind of evaluation's records in a model's examples, and their per-example fields:
 PER_EXAMPLE_FIELDS = {
     "attack_suites": PER_EXAMPLE,

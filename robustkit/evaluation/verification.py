@@ -28,7 +28,15 @@ import numpy as np
 
 from robustkit.evaluation.context import RunContext
 from robustkit.evaluation.progress import RunProgress
-from robustkit.evaluation.results import Results, VerificationRecord
+from robustkit.evaluation.results import (
+    MISCLASSIFIED,
+    PROVED,
+    PROVED_EXACT,
+    REFUTED,
+    UNKNOWN,
+    Results,
+    VerificationRecord,
+)
 from robustkit.evaluation.shards import EvaluatedModel, ModelUnderTest, ShardTask
 from robustkit.evaluation.suites import BenchmarkSuite
 from robustkit.evaluation.verification_check import verification_check
@@ -36,8 +44,6 @@ from robustkit.evaluation.verification_suites import VerificationSuite
 from robustkit.evaluation.verified import VERIFIER
 from robustkit.files import atomic_path
 from robustkit.verify import exact_verify, margin_bounds
-
-UNKNOWN, PROVED, PROVED_EXACT, REFUTED, MISCLASSIFIED = 0, 1, 2, 3, 4  # the codes of results.STATUS
 
 
 class VerificationEvaluation:

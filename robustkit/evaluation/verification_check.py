@@ -26,7 +26,7 @@ import numpy as np
 
 from robustkit.evaluation.context import RunContext
 from robustkit.evaluation.model_checks import NOT_APPLICABLE, CheckResult
-from robustkit.evaluation.results import VerificationRecord
+from robustkit.evaluation.results import PROVED, PROVED_EXACT, REFUTED, VerificationRecord
 from robustkit.evaluation.shards import EvaluatedModel
 from robustkit.evaluation.verification_suites import VerificationSuite
 from robustkit.verify.agreement import check_verification, real_counterexamples
@@ -34,8 +34,7 @@ from robustkit.verify.agreement import check_verification, real_counterexamples
 VERIFICATION_CHECK = "verification-holds"
 CHECK_EXAMPLES = 16  # proved examples of the first shard that PGD attacks afresh
 CHECK_STEPS, CHECK_RESTARTS = 50, 2
-PROVED_CODES = (1, 2)  # results.STATUS: proved by the bounds, proved exactly
-REFUTED_CODE = 3
+PROVED_CODES = (PROVED, PROVED_EXACT)
 
 
 def proof_contradictions(status: np.ndarray, broken_eps: np.ndarray, grid: Any) -> np.ndarray:
@@ -44,7 +43,7 @@ def proof_contradictions(status: np.ndarray, broken_eps: np.ndarray, grid: Any) 
     grid = np.asarray(grid, np.float64)
     proved = np.isin(status, PROVED_CODES)
     largest_proved = np.where(proved.any(axis=1), np.max(np.where(proved, grid, -np.inf), axis=1), -np.inf)
-    refuted = status == REFUTED_CODE
+    refuted = status == REFUTED
     smallest_refuted = np.min(np.where(refuted, grid, np.inf), axis=1)
     broken = np.nan_to_num(np.asarray(broken_eps, np.float64), nan=np.inf)
     at_or_below = largest_proved * (1 + 1e-9) + 1e-12  # the same eps, written twice, may round apart
@@ -105,7 +104,7 @@ def verification_check(
 ) -> CheckResult:
     """Look for anything that contradicts a proof of ``suite`` on one model (see the module docstring)."""
     status = np.asarray(record["status"])
-    if not np.isin(status, (*PROVED_CODES, REFUTED_CODE)).any():
+    if not np.isin(status, (*PROVED_CODES, REFUTED)).any():
         return CheckResult(VERIFICATION_CHECK, NOT_APPLICABLE, "", f"{suite.name}: nothing was proved or refuted.")
     broken_eps, attack_suites = attacks_broken_eps(run, model, suite)
     contradicted = [f"example {i}" for i in proof_contradictions(status, broken_eps, suite.eps)]

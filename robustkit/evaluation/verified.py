@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from robustkit.evaluation.results import Results, SummaryRow, VerificationSuiteConfig
+from robustkit.evaluation.results import PROVED, PROVED_EXACT, REFUTED, Results, SummaryRow, VerificationSuiteConfig
 from robustkit.stats import wilson_interval
 
 VERIFIER = "verifier"  # the record's name under its verification suite
@@ -37,14 +37,14 @@ ANSWERS = {  # the rows' names in the summary's attack column, and which side of
 
 def proved_at(status: np.ndarray, exact: bool) -> np.ndarray:
     """Per example and eps (ascending): proved there or at a larger eps (by the bounds, or also exactly)."""
-    codes = (1, 2) if exact else (1,)
+    codes = (PROVED, PROVED_EXACT) if exact else (PROVED,)
     proved = np.isin(status, codes)
     return np.flip(np.logical_or.accumulate(np.flip(proved, axis=1), axis=1), axis=1)
 
 
 def refuted_at(status: np.ndarray) -> np.ndarray:
     """Per example and eps (ascending): refuted there or at a smaller eps."""
-    return np.logical_or.accumulate(status == 3, axis=1)
+    return np.logical_or.accumulate(status == REFUTED, axis=1)
 
 
 def _row(model: str, suite: VerificationSuiteConfig, answer: str, eps: float, k: int, correct: np.ndarray,
