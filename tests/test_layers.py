@@ -38,7 +38,7 @@ LAYERS = [
             "robustkit.gradients",
         ],
     ),
-    ("kinds of evaluation", ["robustkit.attacks", "robustkit.certify", "robustkit.verify"]),
+    ("kinds of evaluation", ["robustkit.attacks", "robustkit.certify", "robustkit.verify", "robustkit.corruptions"]),
     ("training", ["robustkit.training"]),
     ("sources", ["robustkit.sources"]),
     ("evaluation", ["robustkit.evaluation"]),

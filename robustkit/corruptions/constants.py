@@ -1,0 +1,110 @@
+"""The published per-severity constants of the common corruptions, for small and large images.
+
+Hendrycks and Dietterich (ICLR 2019) give two sets: one tuned for 32x32 images (CIFAR-10-C) and one
+for 224x224 images (ImageNet-C). Spatial constants (blur radii, zoom factors, displacement
+fields) are in pixels, so they belong to an image size. The rule for other sizes: an image whose
+shorter side is at most 84 pixels (about the geometric mean of 32 and 224) takes the small-image
+constants, a larger one the large-image constants; nothing is rescaled.
+
+Each entry is a list of five, one per severity (1 to 5). Frost is not here: it blends in texture
+photographs whose licence does not let a package ship them.
+
+Example:
+    >>> constants_for("gaussian_noise", 32)[0], constants_for("gaussian_noise", 224)[0]
+    (0.04, 0.08)
+    >>> constant_set(8), constant_set(100)
+    ('small', 'large')
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SMALL_LARGE_BOUNDARY = 84  # shorter side in pixels; above it, the large-image constants
+
+SMALL: dict[str, list[Any]] = {
+    "gaussian_noise": [0.04, 0.06, 0.08, 0.09, 0.10],
+    "shot_noise": [500, 250, 100, 75, 50],
+    "impulse_noise": [0.01, 0.02, 0.03, 0.05, 0.07],
+    "speckle_noise": [0.06, 0.1, 0.12, 0.16, 0.2],
+    "gaussian_blur": [0.4, 0.6, 0.7, 0.8, 1.0],
+    "glass_blur": [(0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)],
+    "defocus_blur": [(0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1)],
+    "motion_blur": [(6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)],
+    "zoom_blur": [(1.0, 1.06, 0.01), (1.0, 1.11, 0.01), (1.0, 1.16, 0.01), (1.0, 1.21, 0.01), (1.0, 1.26, 0.01)],
+    "snow": [
+        (0.1, 0.2, 1, 0.6, 8, 3, 0.95),
+        (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
+        (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
+        (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
+        (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8),
+    ],
+    "fog": [(0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75)],
+    "brightness": [0.05, 0.1, 0.15, 0.2, 0.3],
+    "contrast": [0.75, 0.5, 0.4, 0.3, 0.15],
+    "elastic_transform": [
+        (32 * 0.0, 32 * 0.0, 32 * 0.08),
+        (32 * 0.05, 32 * 0.2, 32 * 0.07),
+        (32 * 0.08, 32 * 0.06, 32 * 0.06),
+        (32 * 0.1, 32 * 0.04, 32 * 0.05),
+        (32 * 0.1, 32 * 0.03, 32 * 0.03),
+    ],
+    "pixelate": [0.95, 0.9, 0.85, 0.75, 0.65],
+    "jpeg_compression": [80, 65, 58, 50, 40],
+    "saturate": [(0.3, 0.0), (0.1, 0.0), (1.5, 0.0), (2.0, 0.1), (2.5, 0.2)],
+}
+
+LARGE: dict[str, list[Any]] = {
+    "gaussian_noise": [0.08, 0.12, 0.18, 0.26, 0.38],
+    "shot_noise": [60, 25, 12, 5, 3],
+    "impulse_noise": [0.03, 0.06, 0.09, 0.17, 0.27],
+    "speckle_noise": [0.15, 0.2, 0.35, 0.45, 0.6],
+    "gaussian_blur": [1, 2, 3, 4, 6],
+    "glass_blur": [(0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2)],
+    "defocus_blur": [(3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5)],
+    "motion_blur": [(10, 3), (15, 5), (15, 8), (15, 12), (20, 15)],
+    "zoom_blur": [(1.0, 1.11, 0.01), (1.0, 1.16, 0.01), (1.0, 1.21, 0.02), (1.0, 1.26, 0.02), (1.0, 1.31, 0.03)],
+    "snow": [
+        (0.1, 0.3, 3, 0.5, 10, 4, 0.8),
+        (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
+        (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
+        (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
+        (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55),
+    ],
+    "fog": [(1.5, 2), (2.0, 2), (2.5, 1.7), (2.5, 1.5), (3.0, 1.4)],
+    "brightness": [0.1, 0.2, 0.3, 0.4, 0.5],
+    "contrast": [0.4, 0.3, 0.2, 0.1, 0.05],
+    "elastic_transform": [  # the published constants were computed from 244, a typo for 224 that they keep
+        (244 * 2, 244 * 0.7, 244 * 0.1),
+        (244 * 2, 244 * 0.08, 244 * 0.2),
+        (244 * 0.05, 244 * 0.01, 244 * 0.02),
+        (244 * 0.07, 244 * 0.01, 244 * 0.02),
+        (244 * 0.12, 244 * 0.01, 244 * 0.02),
+    ],
+    "pixelate": [0.6, 0.5, 0.4, 0.3, 0.25],
+    "jpeg_compression": [25, 18, 15, 10, 7],
+    "saturate": [(0.3, 0.0), (0.1, 0.0), (2.0, 0.0), (5.0, 0.1), (20.0, 0.2)],
+}
+
+
+def constant_set(shorter_side: int) -> str:
+    """``"small"`` or ``"large"``: which constants an image with this shorter side takes."""
+    return "small" if shorter_side <= SMALL_LARGE_BOUNDARY else "large"
+
+
+def constants_for(name: str, shorter_side: int, which: str = "auto") -> list[Any]:
+    """The five per-severity constants of corruption ``name`` for an image size (or a named set)."""
+    chosen = constant_set(shorter_side) if which == "auto" else which
+    return (SMALL if chosen == "small" else LARGE)[name]
+
+
+def zoom_factors(spec: tuple[float, float, float]) -> list[float]:
+    """The zoom factors of a zoom-blur constant ``(start, stop, step)``, as ``numpy.arange`` counts them.
+
+    Example:
+        >>> len(zoom_factors((1.0, 1.06, 0.01)))  # 1.06 itself is counted, as in the reference
+        7
+    """
+    import numpy as np
+
+    return [float(z) for z in np.arange(*spec)]

@@ -1,0 +1,190 @@
+"""The common corruptions against the published algorithms (tests/corruption_reference.py): pixel for
+pixel where they are deterministic, by the distribution of the per-image PSNR where they are random;
+and their guarantees: the same images for any batch and split, inside the bounds, dtype kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import given
+from hypothesis import strategies as st
+
+from robustkit.corruptions import CORRUPTIONS, corrupt
+from robustkit.corruptions.constants import SMALL
+from robustkit.corruptions.sampling import sample_bilinear
+from robustkit.corruptions.weather import fog_with, plasma_steps
+from robustkit.errors import ConfigError, InputError
+from tests import corruption_reference as ref
+
+SEVERITIES = (1, 2, 3, 4, 5)
+
+
+def _smooth_images(n: int, channels: int = 3, size: int = 32, seed: int = 0) -> np.ndarray:
+    """Natural-looking test images: random coarse colour fields, upsampled, with fine noise."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 1, (n, size // 4, size // 4, channels)).astype(np.float32)
+    fine = tf.image.resize(coarse, (size, size), "bilinear").numpy() + rng.normal(0, 0.03, (n, size, size, channels))
+    return (np.clip(fine, 0, 1) * 255).round().astype(np.float32) / 255
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    return _smooth_images(3)
+
+
+@pytest.fixture(scope="module")
+def digits() -> np.ndarray:
+    from robustkit.sources.data import load_digits_split
+
+    return load_digits_split().x_test[:120].astype(np.float32)
+
+
+DETERMINISTIC = {
+    "contrast": ref.contrast,
+    "brightness": ref.brightness,
+    "saturate": ref.saturate,
+    "gaussian_blur": ref.gaussian_blur,
+    "defocus_blur": ref.defocus_blur,
+    "zoom_blur": ref.zoom_blur,
+    "pixelate": ref.pixelate,
+}
+
+
+@pytest.mark.parametrize("name", sorted(DETERMINISTIC))
+def test_deterministic_corruptions_match_the_published_algorithm_pixel_for_pixel(name, images):
+    for severity in SEVERITIES:
+        ours = corrupt(images, name, severity)
+        theirs = np.stack(
+            [DETERMINISTIC[name](image.astype(np.float64), SMALL[name][severity - 1]) for image in images]
+        )
+        assert np.abs(ours - theirs).max() <= 2 / 255, (name, severity, np.abs(ours - theirs).max() * 255)
+
+
+def test_jpeg_matches_pillow_within_the_codecs_rounding(images):
+    for severity in SEVERITIES:
+        ours = corrupt(images, "jpeg_compression", severity)
+        theirs = np.stack([ref.jpeg_compression(image, SMALL["jpeg_compression"][severity - 1]) for image in images])
+        steps = np.abs(ours - theirs) * 255
+        assert steps.max() <= 4 and (steps <= 1).mean() > 0.98, (severity, steps.max(), (steps <= 1).mean())
+
+
+def test_grey_images_are_corrupted_as_their_own_channel(digits):
+    x = digits[:8]
+    ours = corrupt(x, "defocus_blur", 3)
+    theirs = np.stack([ref.defocus_blur(image.astype(np.float64), SMALL["defocus_blur"][2]) for image in x])
+    assert np.abs(ours - theirs).max() <= 2 / 255
+    bright = corrupt(x, "brightness", 5)
+    assert np.allclose(bright, np.clip(x + SMALL["brightness"][4], 0, 1), atol=1e-5)
+
+
+def test_plasma_fractal_is_the_published_diamond_square_given_the_same_draws():
+    rng = np.random.default_rng(0)
+    levels, uniforms, size = [], [], 16
+    n = 1
+    while n < size:
+        fields = [rng.uniform(-1, 1, (n, n)) for _ in range(3)]
+        levels.append(tuple(tf.constant(f[None], tf.float32) for f in fields))
+        uniforms += fields
+        n *= 2
+    ours = plasma_steps(tf.zeros((1, 1, 1)), levels, 2.5).numpy()[0]
+    theirs = ref.plasma_fractal(size, 2.5, uniforms)
+    assert np.abs(ours - theirs).max() < 1e-4
+    x = _smooth_images(1, size=16)
+    fogged = fog_with(tf.constant(x), tf.constant(ours[None], tf.float32), 1.5).numpy()[0]
+    assert np.abs(fogged - ref.fog_with(x[0].astype(np.float64), theirs, 1.5)).max() < 1e-5
+
+
+@pytest.mark.parametrize("mode, scipy_mode", [("reflect", "reflect"), ("reflect101", "mirror")])
+def test_displacement_sampling_matches_map_coordinates(mode, scipy_mode, images):
+    """Elastic's two warps (an affine map, then a smooth displacement field) read the image through this."""
+    rng = np.random.default_rng(1)
+    rows = np.arange(32)[:, None] + rng.uniform(-6, 6, (32, 32))
+    cols = np.arange(32)[None, :] + rng.uniform(-6, 6, (32, 32))
+    ours = sample_bilinear(tf.constant(images[:1]), tf.constant(rows[None], tf.float32),
+                           tf.constant(cols[None], tf.float32), mode).numpy()[0]  # fmt: skip
+    theirs = ref.displaced(images[0].astype(np.float64), rows, cols, scipy_mode)
+    assert np.abs(ours - theirs).max() < 1e-4
+
+
+RANDOM = {
+    "gaussian_noise": ref.gaussian_noise,
+    "shot_noise": ref.shot_noise,
+    "impulse_noise": ref.impulse_noise,
+    "speckle_noise": ref.speckle_noise,
+    "glass_blur": ref.glass_blur,
+}
+
+
+@pytest.fixture(scope="module")
+def many_images() -> np.ndarray:
+    return _smooth_images(500, seed=5)
+
+
+@pytest.mark.parametrize("name", sorted(RANDOM))
+def test_random_corruptions_match_the_published_distribution_of_psnr(name, many_images):
+    rng = np.random.default_rng(0)
+    # glass blur's reference swaps pixels one at a time in Python: smaller images keep it quick
+    x = many_images if name != "glass_blur" else _smooth_images(200, size=16, seed=6)
+    for severity in SEVERITIES:
+        constant = SMALL[name][severity - 1]
+        ours = ref.psnr(x, corrupt(x, name, severity, seed=3))
+        theirs = ref.psnr(x, np.stack([RANDOM[name](image.astype(np.float64), constant, rng) for image in x]))
+        assert abs(ours.mean() - theirs.mean()) < 0.5, (name, severity, ours.mean(), theirs.mean())
+        assert abs(ours.std() - theirs.std()) < 0.5, (name, severity, ours.std(), theirs.std())
+
+
+@given(
+    name=st.sampled_from(sorted(CORRUPTIONS)),
+    severity=st.sampled_from(SEVERITIES),
+    cut=st.integers(1, 5),
+    batch_size=st.integers(1, 6),
+    dtype=st.sampled_from([np.float16, np.float32, np.float64]),
+    bounds=st.sampled_from([(0.0, 1.0), (0.0, 255.0), (-3.0, 5.0), (1e4, 1e4 + 7.0)]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_the_same_images_for_any_batch_and_split_inside_the_bounds_in_their_dtype(
+    name, severity, cut, batch_size, dtype, bounds, seed
+):
+    low, high = bounds
+    unit = _smooth_images(6, channels=3, size=8, seed=seed % 7)
+    x = (low + unit.astype(np.float64) * (high - low)).astype(dtype)
+    x = np.where(x.astype(np.float64) < low, np.nextafter(x, np.asarray(high, dtype)), x).astype(dtype)
+    x = np.where(x.astype(np.float64) > high, np.nextafter(x, np.asarray(low, dtype)), x).astype(dtype)
+    whole = corrupt(x, name, severity, seed=seed, bounds=bounds)
+    parts = np.concatenate([
+        corrupt(x[:cut], name, severity, seed=seed, bounds=bounds, batch_size=batch_size),
+        corrupt(x[cut:], name, severity, seed=seed, bounds=bounds, indices=range(cut, 6), batch_size=batch_size),
+    ])  # fmt: skip
+    assert whole.dtype == x.dtype and whole.shape == x.shape
+    assert np.array_equal(whole, parts)
+    wide = whole.astype(np.float64)
+    assert np.isfinite(wide).all() and wide.min() >= low and wide.max() <= high
+
+
+def test_different_seeds_and_examples_draw_differently(images):
+    a = corrupt(images, "gaussian_noise", 3, seed=0)
+    b = corrupt(images, "gaussian_noise", 3, seed=1)
+    assert not np.array_equal(a, b)
+    same_image = np.repeat(images[:1], 2, axis=0)
+    c = corrupt(same_image, "gaussian_noise", 3)
+    assert not np.array_equal(c[0], c[1])
+
+
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        (lambda x: corrupt(x, "frost", 1), ConfigError, "texture"),
+        (lambda x: corrupt(x, "gausian_noise", 1), ConfigError, "gaussian_noise"),
+        (lambda x: corrupt(x, "contrast", 6), ConfigError, "severity"),
+        (lambda x: corrupt((x * 255).astype(np.uint8), "contrast", 1), InputError, "x / 255"),
+        (lambda x: corrupt(x[:, :, :, :2], "contrast", 1), InputError, "(N, H, W, 1 or 3)"),
+        (lambda x: corrupt(np.where(x > 0.5, np.nan, x), "contrast", 1), InputError, "NaN"),
+        (lambda x: corrupt(x * 2, "contrast", 1), InputError, "bounds"),
+        (lambda x: corrupt(x, "contrast", 1, constants="medium"), ConfigError, "small"),
+    ],
+)
+def test_bad_input_gets_an_error_that_says_what_to_fix(call, error, words, images):
+    with pytest.raises(error, match=None) as raised:
+        call(images)
+    assert words in str(raised.value)
