@@ -498,6 +498,86 @@ MUTATIONS = [
         ),
         ("tests/test_interval_training.py::test_crown_ibp_starts_from_the_linear_bound_and_every_bound_is_sound",),
     ),
+    Mutation(
+        "corruption-keyed-by-batch-position",
+        "corrupt draws its random numbers from each image's position in the batch, not in the data set",
+        (
+            (
+                "robustkit/corruptions/batches.py",
+                "        keys = corruption_keys(seed, chosen.name, severity, index[padded])",
+                "        keys = corruption_keys(seed, chosen.name, severity, padded - start)",
+            ),
+        ),
+        ("tests/test_corruptions.py::test_the_same_images_for_any_batch_and_split_inside_the_bounds_in_their_dtype",),
+    ),
+    Mutation(
+        "corruption-rounds-outside-the-bounds",
+        "corrupted images are mapped back to the data's range without stepping rounded values inside it",
+        (
+            (
+                "robustkit/corruptions/batches.py",
+                "    out = np.where(wide < low, np.nextafter(out, np.asarray(high, dtype)), out)",
+                "    out = np.where(wide < low - 1e9, np.nextafter(out, np.asarray(high, dtype)), out)",
+            ),
+            (
+                "robustkit/corruptions/batches.py",
+                "    return np.where(out.astype(np.float64) > high, np.nextafter(out, np.asarray(low, dtype)), out)"
+                ".astype(dtype)",
+                "    return out.astype(dtype)",
+            ),
+        ),
+        ("tests/test_corruptions.py::test_the_same_images_for_any_batch_and_split_inside_the_bounds_in_their_dtype",),
+    ),
+    Mutation(
+        "zoom-blur-off-centre",
+        "zoom blur crops its zoomed image at the top left instead of around the centre",
+        (("robustkit/corruptions/linear.py", "    trim = (zoomed - n) // 2", "    trim = 0"),),
+        ("tests/test_corruptions.py::test_deterministic_corruptions_match_the_published_algorithm_pixel_for_pixel",),
+    ),
+    Mutation(
+        "defocus-border-repeats-the-edge",
+        "defocus blur reflects the border with its edge sample (symmetric) instead of without it",
+        (
+            (
+                "robustkit/corruptions/linear.py",
+                '        padded = tf.pad(x, [[0, 0], [half, half], [half, half], [0, 0]], mode="REFLECT")',
+                '        padded = tf.pad(x, [[0, 0], [half, half], [half, half], [0, 0]], mode="SYMMETRIC")',
+            ),
+        ),
+        ("tests/test_corruptions.py::test_deterministic_corruptions_match_the_published_algorithm_pixel_for_pixel",),
+    ),
+    Mutation(
+        "shot-noise-poisson-by-normal-everywhere",
+        "shot noise draws a rounded normal for every photon count, however small",
+        (("robustkit/corruptions/noise.py", "_POISSON_BY_NORMAL = 30.0", "_POISSON_BY_NORMAL = 0.0"),),
+        ("tests/test_corruptions.py::test_random_corruptions_match_the_published_distribution_of_psnr",),
+    ),
+    Mutation(
+        "mce-without-the-baseline",
+        "the corruption error is the model's own summed error, not divided by the baseline's",
+        (
+            (
+                "robustkit/evaluation/corrupted.py",
+                "        ratios.append(ours / theirs if theirs > 0 else math.nan)\n"
+                "    return _mean_of_defined(ratios)\n\n\ndef _mean",
+                "        ratios.append(ours if theirs > 0 else math.nan)\n"
+                "    return _mean_of_defined(ratios)\n\n\ndef _mean",
+            ),
+        ),
+        ("tests/test_corruption_suites.py::test_the_report_shows_the_tables_the_mce_and_the_pictures",),
+    ),
+    Mutation(
+        "corruption-mean-counts-the-held-out",
+        "the gate's mean corruption accuracy averages in the held-out corruptions",
+        (
+            (
+                "robustkit/outputs/gate_corruptions.py",
+                '        counted = [c for c in suite["corruptions"] if c not in suite["held_out"]]',
+                '        counted = list(suite["corruptions"])',
+            ),
+        ),
+        ("tests/test_corruption_suites.py::test_corruption_thresholds_pass_and_fail",),
+    ),
     *(_check_always_passes(check) for check in CHECK_TESTS),
 ]
 

@@ -133,3 +133,25 @@ def test_tfds_reads_a_local_copy_and_never_downloads(tmp_path):
     )
     with pytest.raises(DataError, match="No local copy"):
         load_data(f"tfds:no_such_set_here?data_dir={tmp_path}")
+
+
+def test_tfds_reads_a_named_configuration_as_the_corrupted_data_sets_are_published(tmp_path):
+    """``cifar10_corrupted/fog_3`` and ``mnist_corrupted/shot_noise`` are a data set and one of its
+    configurations (a corruption, at a severity): the same NAME/CONFIG reads a local copy."""
+    tfds = require("tensorflow_datasets", "tfds")
+    images = np.random.default_rng(1).integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
+    builder = tfds.dataset_builders.TfDataBuilder(
+        name="tiny_corrupted",
+        config="fog_3",
+        version="1.0.0",
+        data_dir=str(tmp_path),
+        split_datasets={"test": tf.data.Dataset.from_tensor_slices({"image": images, "label": np.arange(6) % 2})},
+        features=tfds.features.FeaturesDict(
+            {"image": tfds.features.Image(shape=(8, 8, 3)), "label": tfds.features.ClassLabel(num_classes=2)}
+        ),
+        description="a corrupted data set's configuration",
+        release_notes={"1.0.0": "made by the test"},
+    )
+    builder.download_and_prepare()
+    data = load_data(f"tfds:tiny_corrupted/fog_3?data_dir={tmp_path}")
+    assert data.x_test.shape == (6, 8, 8, 3) and data.info["source"] == "tfds:tiny_corrupted/fog_3"

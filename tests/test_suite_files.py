@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from robustkit.errors import ConfigError
+from robustkit.evaluation.corruption_suites import CorruptionSuite
 from robustkit.evaluation.suite_files import repository_root
 from robustkit.evaluation.suites import (
     CertificationSuite,
@@ -23,6 +24,9 @@ def test_shipped_suites_load():
             continue
         if isinstance(suite, VerificationSuite):  # a file with a [verification] table
             assert suite.eps == tuple(sorted(suite.eps)) and suite.bounds_method in ("ibp", "crown", "best")
+            continue
+        if isinstance(suite, CorruptionSuite):  # a file with a [corruptions] table
+            assert suite.corruptions and suite.severities == tuple(sorted(suite.severities))
             continue
         attack_suite = load_attack_suite(str(path))
         assert attack_suite.eps == tuple(sorted(attack_suite.eps)) and attack_suite.attacks

@@ -160,7 +160,7 @@ def test_a_verification_suite_file_is_checked(tmp_path):
         (base.replace("linf", "l2") + "exact = true\n", "exact = true needs norm = 'linf'"),
         ('norm = "linf"\neps = [0.01]\nheadline_eps = 0.5\n[verification]\n', "one of eps"),
         ('norm = "linf"\n[verification]\n', "needs eps"),
-        (base + "[smoothing]\nsigma = 0.25\n", "either a certification"),
+        (base + "[smoothing]\nsigma = 0.25\n", "a suite is one kind"),
     ):
         path = tmp_path / "v.toml"
         path.write_text(body)

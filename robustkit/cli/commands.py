@@ -12,6 +12,7 @@ from rich.table import Table
 from robustkit.attacks import ATTACKS, AutoAttack, build_attack
 from robustkit.cli.running import (
     console,
+    corruption_tables,
     features_with_overrides,
     out,
     print_closing_notes,
@@ -41,14 +42,15 @@ def cmd_bench(args) -> int:
     run = run_with_progress(suite, out_dir, args)
     written = write_report(run.results, out_dir, run.summary)
     if not args.quiet:
-        out.print(summary_table(run.summary))
-        for table in verified_tables(run.results, run.summary):
+        if run.results["suite"]["attack_suites"]:
+            out.print(summary_table(run.summary))
+        for table in verified_tables(run.results, run.summary) + corruption_tables(run.results, run.summary):
             out.print(table)
         print_closing_notes(run.results, written.get("report.md"))
         resumed = f", {run.cells_reused} resumed" if run.cells_reused else ""
         console.print(f"{run.cells_computed} cells computed{resumed} in {run.results['run']['seconds']:.1f} s")
         console.print(f"wrote {', '.join(str(p) for p in written.values())}")
-        if "robustness_curves.png" not in written:
+        if "robustness_curves.png" not in written and not any(name.endswith(".png") for name in written):
             console.print(PLOT_HINT)
     return 0
 

@@ -78,7 +78,7 @@ def cmd_gate(args) -> int:
         console.print("`robustkit check` is now `robustkit gate`; the old name will be removed.", highlight=False)
     suite = suite_with_overrides(args)
     thresholds, confidence, tolerance, allowed = _settings(args, suite.gate)
-    suites = [*suite.attack_suites, *suite.certification_suites, *suite.verification_suites]
+    suites = [*suite.attack_suites, *suite.certification_suites, *suite.verification_suites, *suite.corruption_suites]
     check_thresholds_fit(thresholds, suites, [model_label(m) for m in suite.models])
     baseline_dir = Path("reports") / suite.name
     baseline, baseline_path = _baseline(args, suite.gate, baseline_dir)

@@ -200,6 +200,14 @@ def _add_gate_options(gate: argparse.ArgumentParser) -> None:
         help="thresholds on verified accuracy (proved robust, by a verification suite), e.g. linf:0.05=0.80",
     )
     gate.add_argument(
+        "--min-corruption-accuracy",
+        nargs="+",
+        default=[],
+        metavar="[MODEL/]CORRUPTION[:SEVERITY]=MIN",
+        help="thresholds on accuracy under corruptions, e.g. gaussian_noise:3=0.80 or mean=0.75 (the mean "
+        "corruption accuracy)",
+    )
+    gate.add_argument(
         "--tolerance", type=float, help="fail on any drop larger than this (instead of the statistical test)"
     )
     gate.add_argument("--confidence", type=float, help="confidence of the regression test (default 0.95)")

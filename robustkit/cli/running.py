@@ -13,6 +13,7 @@ from rich.table import Table
 
 from robustkit.constraints import FeatureSpec
 from robustkit.errors import ConfigError
+from robustkit.evaluation.corrupted import overview
 from robustkit.evaluation.runner import BenchmarkRun, run_benchmark
 from robustkit.evaluation.suites import BenchmarkSuite, load_benchmark_suite, load_evaluation_suite
 from robustkit.evaluation.verification_suites import split_suites
@@ -35,7 +36,8 @@ def suite_with_overrides(args) -> BenchmarkSuite:
         suite.data = args.data
     if args.attack:
         loaded = [load_evaluation_suite(a) for a in args.attack]
-        suite.attack_suites, suite.certification_suites, suite.verification_suites = split_suites(loaded)
+        split = split_suites(loaded)
+        suite.attack_suites, suite.certification_suites, suite.verification_suites, suite.corruption_suites = split
     if args.eps:
         suite.attack_suites = [
             dataclasses.replace(s, eps=tuple(sorted(set(args.eps))), headline_eps=None) for s in suite.attack_suites
@@ -94,6 +96,24 @@ def verified_tables(results: Any, summary: pd.DataFrame) -> list[Table]:
         for row in sandwich(summary, suite):
             shares = (row["proved"], row["attacked"], unknown_share(row))
             table.add_row(row["model"], f"{row['eps']:g}", *(f"{100 * v:.1f}%" for v in shares))
+        tables.append(table)
+    return tables
+
+
+def corruption_tables(results: Any, summary: pd.DataFrame) -> list[Table]:
+    """Per corruption suite: each model's clean and mean corruption accuracy, its worst corruption and mCE."""
+    tables = []
+    for suite in results["suite"].get("corruption_suites", []):
+        table = Table(title=f"{suite['name']}: accuracy under common corruptions", show_lines=False)
+        for column in ("model", "clean", "mean", "worst corruption", "mCE"):
+            table.add_column(column, justify="left" if column in ("model", "worst corruption") else "right")
+        specs = {label: info["spec"] for label, info in results["models"].items()}
+        for model in results["models"]:
+            figures = overview(summary, model, suite, specs)
+            worst = figures["worst"]
+            shown = f"{worst} ({100 * figures['by_corruption'][worst]:.1f}%)" if worst else "–"
+            mce = "–" if figures["mce"] != figures["mce"] else f"{100 * figures['mce']:.1f}%"
+            table.add_row(model, f"{100 * figures['clean']:.1f}%", f"{100 * figures['mean']:.1f}%", shown, mce)
         tables.append(table)
     return tables
 

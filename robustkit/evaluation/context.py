@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from robustkit.errors import DataError, InputError
 from robustkit.evaluation.certification_suites import CertificationSuite
+from robustkit.evaluation.corruption_suites import CorruptionSuite
 from robustkit.evaluation.suites import AttackSpec, AttackSuite, BenchmarkSuite
 from robustkit.evaluation.verification_suites import EvaluationSuite, VerificationSuite
 from robustkit.logits import as_logits
@@ -161,6 +162,15 @@ class RunContext:
         depends = {"model": model_hash, "data": self.data_fingerprint, "verifier": suite.cell_key(eps),
                    "bounds": self.bounds(suite)}  # fmt: skip
         return self.out_dir / "cells" / label / suite.name / f"eps={eps:g}-{_digest(depends)}"
+
+    def corruption_dir(
+        self, label: str, model_hash: str, suite: CorruptionSuite, corruption: str, severity: int
+    ) -> Path:
+        """Where one corruption and severity's predictions live, keyed by what they depend on."""
+        key = suite.cell_key(corruption, severity)
+        depends = {"model": model_hash, "data": self.data_fingerprint, "corruption": key, "seed": self.suite.seed,
+                   "bounds": self.bounds(suite)}  # fmt: skip
+        return self.out_dir / "cells" / label / suite.name / f"{corruption}-{severity}-{_digest(depends)}"
 
     def shard_dir(self, cell_dir: Path, number: int) -> Path:
         """A shard's folder of cells (emptied first in a fresh run); one shard keeps them where they always were."""

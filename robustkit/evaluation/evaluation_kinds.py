@@ -6,11 +6,12 @@ computes one into the cell store, and evaluates a whole model into the results. 
 executors and the progress count only ask the kinds in :data:`EVALUATION_KINDS`: attacks
 (:mod:`robustkit.evaluation.attack_evaluation`), certificates
 (:mod:`robustkit.evaluation.certification`) and proofs (:mod:`robustkit.evaluation.verification`;
-it runs after the attacks, whose answers its trust check reads). A new kind is one more entry.
+it runs after the attacks, whose answers its trust check reads) and corruptions
+(:mod:`robustkit.evaluation.corruption`). A new kind is one more entry.
 
 Example:
     >>> [kind.name for kind in EVALUATION_KINDS]
-    ['attack suites', 'certification suites', 'verification suites']
+    ['attack suites', 'certification suites', 'verification suites', 'corruption suites']
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, Protocol
 from robustkit.evaluation.attack_evaluation import AttackEvaluation
 from robustkit.evaluation.certification import CertificationEvaluation
 from robustkit.evaluation.context import RunContext
+from robustkit.evaluation.corruption import CorruptionEvaluation
 from robustkit.evaluation.progress import RunProgress
 from robustkit.evaluation.results import Results
 from robustkit.evaluation.shards import EvaluatedModel, ModelUnderTest, ShardTask
@@ -44,7 +46,12 @@ class EvaluationKind(Protocol):
     def evaluate(self, run: RunContext, model: EvaluatedModel, results: Results, progress: RunProgress) -> None: ...
 
 
-EVALUATION_KINDS: tuple[EvaluationKind, ...] = (AttackEvaluation(), CertificationEvaluation(), VerificationEvaluation())
+EVALUATION_KINDS: tuple[EvaluationKind, ...] = (
+    AttackEvaluation(),
+    CertificationEvaluation(),
+    VerificationEvaluation(),
+    CorruptionEvaluation(),
+)
 
 
 def kind_of_suite(suite: BenchmarkSuite, name: str) -> EvaluationKind:

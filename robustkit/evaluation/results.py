@@ -11,7 +11,7 @@ numpy arrays (NaN where an example never broke).
 
 Example:
     >>> RESULTS_FORMAT, middle_eps([0.1, 0.2, 0.5])
-    ('robustkit-results/6', 0.2)
+    ('robustkit-results/7', 0.2)
 """
 
 from __future__ import annotations
@@ -121,7 +121,22 @@ class VerificationSuiteConfig(_VerificationOptional):
     bounds: list[Any] | None
 
 
+class CorruptionSuiteConfig(TypedDict):
+    """A corruption suite: accuracy on the test data under each corruption at each severity."""
+
+    name: str
+    kind: str  # "corruption"
+    corruptions: list[str]
+    held_out: list[str]  # those of corruptions kept out of training and out of the mean and mCE
+    severities: list[int]
+    baseline: str | None  # the model mCE divides by (a spec of the run's models)
+    constants: str  # "auto", "small" or "large"
+    batch_size: int
+    bounds: list[Any] | None
+
+
 class _SuiteOptional(TypedDict, total=False):
+    corruption_suites: list[CorruptionSuiteConfig]  # accuracy under common corruptions (version 7)
     certification_suites: list[CertificationSuiteConfig]  # guarantees beside the attacks (version 5)
     verification_suites: list[VerificationSuiteConfig]  # proofs about the model itself (version 6)
     bounds: list[Any]  # bounds set for every attack suite (the benchmark suite's file or --bounds)
@@ -196,7 +211,17 @@ class VerificationRecord(TypedDict):
     cell_exact_seconds: list[float]  # per eps: the exact verifier's seconds
 
 
+class CorruptionRecord(TypedDict):
+    """One corruption's predictions on one model, per example and severity."""
+
+    # Per example (numpy arrays in memory; columns of examples.npz on disk), one column per severity:
+    prediction: Any  # int64 (examples, severities): the model's class on the corrupted example
+    severities: list[int]
+    cell_seconds: list[float]  # per severity: corrupting and predicting
+
+
 class _ModelExamplesOptional(TypedDict, total=False):
+    corruption_suites: dict[str, dict[str, CorruptionRecord]]  # suite -> corruption -> record
     certification_suites: dict[str, dict[str, CertificateRecord]]  # suite -> "sigma=S" -> record
     verification_suites: dict[str, dict[str, VerificationRecord]]  # suite -> "verifier" -> record
 
@@ -242,7 +267,10 @@ class SummaryRow(TypedDict):
     median_norm: float
     grad_evals: int
     seconds: float
-    bound: str  # "upper" (attacks: the true robust accuracy is at most this), "lower" (proofs: at least this)
+    bound: str  # "upper" (attacks: the true robust accuracy is at most this), "lower" (proofs: at least this),
+    # "measured" (corruptions: accuracy on corrupted inputs, no bound on robustness to attacks)
+    corruption: str  # a corruption suite's row: the corruption ("" on every other row)
+    severity: int  # a corruption suite's row: the severity, 1 to 5 (0 on every other row)
 
 
 class CertifiedRow(TypedDict):
@@ -282,10 +310,20 @@ class ContributionRow(TypedDict):
     still_robust: int
 
 
+class CorruptionSample(TypedDict):
+    """One clean test image, kept so that a report can show it under every corruption (re-corrupted)."""
+
+    index: int  # its position in the data set (its corruptions are keyed by it)
+    x: list
+    bounds: list[float]
+    seed: int
+
+
 class _ResultsOptional(TypedDict, total=False):
     examples_file: str  # on disk (version 3): the per-example columns' file, beside results.json
     contributions: list[ContributionRow]
     certified: list[CertifiedRow]  # version 5: certification suites' rows, never folded into the worst case
+    corruption_sample: CorruptionSample  # version 7: the test image the report's corruption tiles show
 
 
 class Results(_ResultsOptional):

@@ -12,13 +12,17 @@
   ``verification_suites`` (per-example status and margin at each eps), their rows in the summary,
   and the summary's ``bound`` column ("upper" for attacks, "lower" for proofs); older summaries'
   rows are all attacks' ("upper").
+* Version 7 added corruption suites: ``suite.corruption_suites``, each model's
+  ``corruption_suites`` (per-example predictions at each severity), their rows in the summary
+  (``bound`` "measured"), and the summary's ``corruption`` and ``severity`` columns ("" and 0 on
+  every other row).
 
 Example:
     >>> old = {"format": "robustkit-results/1", "suite": {"threat_models": []}, "examples": {},
     ...        "samples": [{"threat": "linf"}], "summary": [{"threat": "linf", "eps": 0.1}]}
     >>> new = upgrade(old)
     >>> new["format"], new["summary"][0]["attack_suite"], new["suite"]["attack_suites"], "threat" in old["samples"][0]
-    ('robustkit-results/6', 'linf', [], True)
+    ('robustkit-results/7', 'linf', [], True)
 """
 
 from __future__ import annotations
@@ -28,17 +32,19 @@ from typing import Any
 
 import numpy as np
 
-RESULTS_FORMAT = "robustkit-results/6"
+RESULTS_FORMAT = "robustkit-results/7"
 COLUMNAR_FORMATS = (
     "robustkit-results/3",
     "robustkit-results/4",
     "robustkit-results/5",
+    "robustkit-results/6",
     RESULTS_FORMAT,
 )  # per-example data in examples.npz
 READABLE_FORMATS = ("robustkit-results/1", "robustkit-results/2", *COLUMNAR_FORMATS)
 PER_EXAMPLE = ("broken_eps", "adv_pred", "norm", "grad_evals")  # an AttackRecord's per-example fields
 CERTIFICATE_FIELDS = ("prediction", "radius", "p_lower")  # a CertificateRecord's per-example fields
 VERIFICATION_FIELDS = ("status", "margin")  # a VerificationRecord's per-example fields (a column per eps)
+CORRUPTION_FIELDS = ("prediction",)  # a CorruptionRecord's per-example fields (a column per severity)
 # A verification record's status codes: what was found for one example at one eps.
 UNKNOWN, PROVED, PROVED_EXACT, REFUTED, MISCLASSIFIED = range(5)
 STATUS = {
@@ -53,6 +59,7 @@ PER_EXAMPLE_FIELDS = {
     "attack_suites": PER_EXAMPLE,
     "certification_suites": CERTIFICATE_FIELDS,
     "verification_suites": VERIFICATION_FIELDS,
+    "corruption_suites": CORRUPTION_FIELDS,
 }
 CONTRIBUTION_KEYS = {"model": "model", "attack suite": "attack_suite", "eps": "eps", "still robust": "still_robust"}
 
@@ -115,6 +122,8 @@ def upgrade(results: dict) -> Any:
                 record.setdefault("no_gradient", False)  # every attack ran before version 2 said otherwise
     for row in results.get("summary", []):
         row.setdefault("bound", "upper")  # before version 6 every row was an attack's
+        row.setdefault("corruption", "")  # before version 7 no row was a corruption's
+        row.setdefault("severity", 0)
     _as_arrays(results)
     results["format"] = RESULTS_FORMAT
     return results

@@ -27,6 +27,7 @@ from robustkit.constraints import SCALES, FeatureSpec
 from robustkit.errors import ConfigError
 from robustkit.evaluation.attack_suites import AttackSpec, AttackSuite, load_attack_suite
 from robustkit.evaluation.certification_suites import CertificationSuite
+from robustkit.evaluation.corruption_suites import CorruptionSuite
 from robustkit.evaluation.results import SuiteConfig
 from robustkit.evaluation.suite_files import (
     bad_value,
@@ -95,6 +96,7 @@ class BenchmarkSuite:
     features: FeatureSpec = field(default_factory=FeatureSpec)  # constraints on the features, by name or index
     certification_suites: list[CertificationSuite] = field(default_factory=list)  # guarantees beside the attacks
     verification_suites: list[VerificationSuite] = field(default_factory=list)  # proofs for the model itself
+    corruption_suites: list[CorruptionSuite] = field(default_factory=list)  # accuracy under common corruptions
 
     def config(self) -> SuiteConfig:
         config: SuiteConfig = {
@@ -117,6 +119,8 @@ class BenchmarkSuite:
             config["certification_suites"] = [s.config() for s in self.certification_suites]
         if self.verification_suites:
             config["verification_suites"] = [s.config() for s in self.verification_suites]
+        if self.corruption_suites:
+            config["corruption_suites"] = [s.config() for s in self.corruption_suites]
         return config
 
 
@@ -124,6 +128,7 @@ GATE_KEYS = {
     "min_robust_accuracy": 'a table of "[model/]attack_suite:eps" = minimum worst-case robust accuracy in [0, 1]',
     "min_certified_accuracy": 'a table of "[model/]certification_suite:radius" = minimum certified accuracy in [0, 1]',
     "min_verified_accuracy": 'a table of "[model/]verification_suite:eps" = minimum verified accuracy in [0, 1]',
+    "min_corruption_accuracy": 'a table of "[model/]corruption:severity" (or "mean") = minimum accuracy in [0, 1]',
     "tolerance": "largest allowed drop in robust accuracy against the baseline, in [0, 1] (instead of the test)",
     "confidence": "confidence of the regression test against the baseline, in (0.5, 1)",
     "allow_checks": "a list of trust-check names whose failure does not fail the gate",
@@ -133,7 +138,7 @@ GATE_KEYS = {
 
 def _gate_table(path: Path, gate: dict) -> dict:
     reject_unknown_keys(path, gate, GATE_KEYS, "[gate]")
-    for table in ("min_robust_accuracy", "min_certified_accuracy", "min_verified_accuracy"):
+    for table in ("min_robust_accuracy", "min_certified_accuracy", "min_verified_accuracy", "min_corruption_accuracy"):
         minimums = gate.get(table, {})
         if not isinstance(minimums, dict):
             raise bad_value(path, "[gate]", table, minimums, GATE_KEYS[table])
@@ -182,7 +187,7 @@ def load_benchmark_suite(name_or_path: str) -> BenchmarkSuite:
         except ConfigError as err:
             raise ConfigError(f"{path}: in attacks = [... {attack!r} ...]: {err}") from None
     try:
-        attack_suites, certification_suites, verification_suites = split_suites(loaded)
+        attack_suites, certification_suites, verification_suites, corruption_suites = split_suites(loaded)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
     return BenchmarkSuite(
@@ -203,6 +208,7 @@ def load_benchmark_suite(name_or_path: str) -> BenchmarkSuite:
         _feature_spec(path, data),
         certification_suites,
         verification_suites,
+        corruption_suites,
     )
 
 

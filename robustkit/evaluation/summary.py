@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from robustkit.evaluation.corrupted import corrupted_rows
 from robustkit.evaluation.results import (
     SUMMARY_COLUMNS,
     AttackRecord,
@@ -71,6 +72,8 @@ def summary_row(
         "grad_evals": int(grad_evals),
         "seconds": float(seconds),
         "bound": "upper",
+        "corruption": "",
+        "severity": 0,
     }
 
 
@@ -83,6 +86,7 @@ def summarize(results: Results) -> pd.DataFrame:
         for suite in results["suite"]["attack_suites"]:
             rows += _suite_rows(model, suite, per_model["attack_suites"][suite["name"]], correct)
     rows += verified_rows(results)  # proofs' rows (bound "lower") beside the attacks' ("upper")
+    rows += corrupted_rows(results)  # accuracy under corruptions (bound "measured")
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 

@@ -35,6 +35,7 @@ from typing import Any
 from robustkit.errors import ConfigError
 from robustkit.evaluation.attack_suites import AttackSuite, load_attack_suite
 from robustkit.evaluation.certification_suites import CertificationSuite, load_certification_suite
+from robustkit.evaluation.corruption_suites import CorruptionSuite, load_corruption_suite
 from robustkit.evaluation.results import VerificationSuiteConfig
 from robustkit.evaluation.suite_files import (
     bad_value,
@@ -152,16 +153,22 @@ def load_verification_suite(path: Path, data: dict) -> VerificationSuite:
     )
 
 
-EvaluationSuite = AttackSuite | CertificationSuite | VerificationSuite
+EvaluationSuite = AttackSuite | CertificationSuite | VerificationSuite | CorruptionSuite
 
 
 def load_evaluation_suite(name_or_path: str) -> EvaluationSuite:
-    """An attack suite, a certification suite (a ``[smoothing]`` table) or a verification suite (a
-    ``[verification]`` table)."""
+    """An attack suite, a certification suite (a ``[smoothing]`` table), a verification suite (a
+    ``[verification]`` table) or a corruption suite (a ``[corruptions]`` table)."""
     path = find_file(name_or_path, "attacks")
     data = read_toml(path)
-    if "smoothing" in data and "verification" in data:
-        raise ConfigError(f"{path}: a suite is either a certification ([smoothing]) or a verification suite.")
+    tables = [t for t in ("smoothing", "verification", "corruptions") if t in data]
+    if len(tables) > 1:
+        raise ConfigError(
+            f"{path}: a suite is one kind: certification ([smoothing]), verification ([verification]) or "
+            f"corruption ([corruptions]); this one has {', '.join(f'[{t}]' for t in tables)}."
+        )
+    if "corruptions" in data:
+        return load_corruption_suite(path, data)
     if "smoothing" in data:
         return load_certification_suite(path, data)
     if "verification" in data:
@@ -171,8 +178,9 @@ def load_evaluation_suite(name_or_path: str) -> EvaluationSuite:
 
 def split_suites(
     suites: list[EvaluationSuite],
-) -> tuple[list[AttackSuite], list[CertificationSuite], list[VerificationSuite]]:
-    """Attack, certification and verification suites, each in the order given; names must be distinct."""
+) -> tuple[list[AttackSuite], list[CertificationSuite], list[VerificationSuite], list[CorruptionSuite]]:
+    """Attack, certification, verification and corruption suites, each in the order given; names must be
+    distinct."""
     names = [s.name for s in suites]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -181,4 +189,5 @@ def split_suites(
         [s for s in suites if isinstance(s, AttackSuite)],
         [s for s in suites if isinstance(s, CertificationSuite)],
         [s for s in suites if isinstance(s, VerificationSuite)],
+        [s for s in suites if isinstance(s, CorruptionSuite)],
     )

@@ -68,6 +68,8 @@ def _row(model: str, suite: VerificationSuiteConfig, answer: str, eps: float, k:
         "grad_evals": 0,
         "seconds": float(seconds),
         "bound": ANSWERS[answer],
+        "corruption": "",
+        "severity": 0,
     }
 
 

@@ -37,6 +37,7 @@ from robustkit.errors import ConfigError
 from robustkit.evaluation.results import Results
 from robustkit.outputs.conditions import Condition
 from robustkit.outputs.gate_baseline import baseline_conditions, worst_rows
+from robustkit.outputs.gate_corruptions import check_corruption_threshold, corruption_gate_rows, written_as_level
 from robustkit.ranges import Eps, eps_label, in_input_units, parse_eps
 
 
@@ -47,7 +48,7 @@ class Threshold:
     eps: Eps  # the level: an attack's eps or a certificate's radius, in input units or a fraction of the range
     minimum: float
     written: str = field(default="", compare=False, repr=False)  # the threshold as the user wrote it
-    measure: str = "robust"  # what it bounds: "robust" (attacked), "certified" or "verified" accuracy
+    measure: str = "robust"  # what it bounds: "robust" (attacked), "certified", "verified" or "corruption" accuracy
 
     @property
     def text(self) -> str:
@@ -132,6 +133,15 @@ MEASURES = {
         "verification",
         _verified_rows,
     ),
+    "corruption": Measure(
+        "corruption accuracy",
+        "--min-corruption-accuracy",
+        "corruption_suites",
+        "corruption suite",
+        "severity",
+        "corruption",
+        corruption_gate_rows,
+    ),
 }
 
 
@@ -143,6 +153,8 @@ def parse_threshold(text: str, measure: str = "robust") -> Threshold:
     (``measure="certified"``) ``l2:0.5=0.6``: certified accuracy at L2 radius 0.5."""
     title = MEASURES[measure].title
     level = MEASURES[measure].level
+    if measure == "corruption":
+        text = written_as_level(text)
     match = _THRESHOLD.match(text.strip())
     if not match:
         raise ConfigError(
@@ -170,7 +182,9 @@ def _suite_bounds(results: Results, threshold: Threshold) -> Any:
 
 
 def threshold_input_eps(results: Results, threshold: Threshold) -> float:
-    """The threshold's level (eps or radius) in input units, for the bounds its suite ran in."""
+    """The threshold's level (eps or radius) in input units, for the bounds its suite ran in (a severity as is)."""
+    if threshold.measure == "corruption":
+        return float(threshold.eps)
     return in_input_units(threshold.eps, _suite_bounds(results, threshold))
 
 
@@ -190,6 +204,9 @@ def check_thresholds_fit(thresholds: list[Threshold], suites: list[Any], models:
                 f"Threshold {threshold.text!r} names model {threshold.model!r}; the run's models are "
                 f"{', '.join(models)}."
             )
+        if measure.kind == "corruption":
+            check_corruption_threshold(threshold, suites)
+            continue
         of_kind = [s for s in suites if getattr(s, "kind", "attack") == measure.kind]
         matching = [s for s in of_kind if threshold.attack_suite in (s.name, s.norm)]
         if not matching:
@@ -222,6 +239,12 @@ def _row(rows: list[dict], model: str, suite: str, level: float) -> dict | None:
     return None
 
 
+def _level_text(measure: Measure, threshold: Threshold) -> str:
+    if measure.kind == "corruption" and float(threshold.eps) == 0:
+        return "every severity"
+    return f"{measure.level}={eps_label(threshold.eps)}"
+
+
 def threshold_conditions(results: Results, thresholds: list[Threshold]) -> list[Condition]:
     models = list(results["models"])
     conditions = []
@@ -245,7 +268,7 @@ def threshold_conditions(results: Results, thresholds: list[Threshold]) -> list[
             conditions.append(
                 Condition(
                     "threshold",
-                    f"{model} {row['suite']} {measure.level}={eps_label(threshold.eps)} {measure.title} >= "
+                    f"{model} {row['suite']} {_level_text(measure, threshold)} {measure.title} >= "
                     f"{threshold.minimum:.2%}",
                     passed,
                     f"{measure.title} {row['value']:.2%}{row['by']} (95% interval {row['low']:.2%}-{row['high']:.2%}) "

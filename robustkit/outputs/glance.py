@@ -21,6 +21,7 @@ import pandas as pd
 
 from robustkit.evaluation.results import AttackSuiteConfig, CheckRecord, Results, headline_eps
 from robustkit.outputs.certified_report import headline_certified
+from robustkit.outputs.corruption_report import headline_corruption
 from robustkit.outputs.verified_report import headline_verified
 
 
@@ -66,11 +67,14 @@ def summary_rows(results: Results, summary: pd.DataFrame) -> tuple[list[dict], l
             column, row[column] = headline_certified(results, model, certification_suite)
         for verification_suite in results["suite"].get("verification_suites", []):
             column, row[column] = headline_verified(summary, model, verification_suite)
+        for corruption_suite in results["suite"].get("corruption_suites", []):
+            column, row[column] = headline_corruption(results, summary, model, corruption_suite)
         row["trust checks"] = verdict([c for c in results.get("checks") or [] if c["model"] == model])
         rows.append(row)
     certified = [headline_certified(results, "", s)[0] for s in results["suite"].get("certification_suites", [])]
     verified = [headline_verified(summary, "", s)[0] for s in results["suite"].get("verification_suites", [])]
-    return rows, columns[:-1] + certified + verified + columns[-1:]
+    corrupted = [headline_corruption(results, summary, "", s)[0] for s in results["suite"].get("corruption_suites", [])]
+    return rows, columns[:-1] + certified + verified + corrupted + columns[-1:]
 
 
 def checks_matrix(results: Results) -> tuple[list[dict], list[str], dict[str, str]]:

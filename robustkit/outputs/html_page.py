@@ -10,6 +10,7 @@ import pandas as pd
 from robustkit.evaluation.contributions import contribution_rows, shown_rows
 from robustkit.evaluation.results import Results, headline_eps
 from robustkit.outputs.certified_report import CERTIFIED_SUMMARY, any_certified, certification_sections
+from robustkit.outputs.corruption_report import CORRUPTION_SUMMARY, any_corrupted, corruption_sections
 from robustkit.outputs.glance import checks_matrix, summary_rows
 from robustkit.outputs.markdown import eps_units, pivot_rows
 from robustkit.outputs.notes import run_notes
@@ -60,7 +61,14 @@ def _checks(results: Results) -> str:
     return f"<h2>Trust checks</h2>{_table(rows, columns, 'checks')}<dl>{meanings}</dl>"
 
 
-def html_report(results: Results, summary: pd.DataFrame, curves: bytes | None, grid: bytes | None) -> str:
+def html_report(
+    results: Results,
+    summary: pd.DataFrame,
+    curves: bytes | None,
+    grid: bytes | None,
+    pictures: list[tuple[str, str, bytes]] | None = None,
+) -> str:
+    """The whole ``report.html``; ``pictures``: more (title, alt text, PNG) after the tables."""
     suite, data, env = results["suite"], results["data"], results["environment"]
     rows, columns = summary_rows(results, summary)
     body = [
@@ -73,6 +81,7 @@ def html_report(results: Results, summary: pd.DataFrame, curves: bytes | None, g
         "<h2>Summary</h2><p>Clean and worst-case robust accuracy (%) at each threat model's headline eps, "
         + (CERTIFIED_SUMMARY if any_certified(results) else "")
         + (VERIFIED_SUMMARY if any_verified(results) else "")
+        + (CORRUPTION_SUMMARY if any_corrupted(results) else "")
         + "and the trust checks.</p>",
         _table(rows, columns, "summary-first"),
         _checks(results),
@@ -99,6 +108,11 @@ def html_report(results: Results, summary: pd.DataFrame, curves: bytes | None, g
     for heading, text, rows, columns in verification_sections(results, summary):
         body.append(f"<h2>{html.escape(heading)}</h2><p>{html.escape(text)}</p>")
         body.append(pd.DataFrame(rows, columns=columns).to_html(index=False, escape=True, classes="verified"))
+    for heading, text, rows, columns in corruption_sections(results, summary):
+        body.append(f"<h2>{html.escape(heading)}</h2><p>{html.escape(text)}</p>")
+        body.append(pd.DataFrame(rows, columns=columns).to_html(index=False, escape=True, classes="corrupted"))
+    for title, alt, png in pictures or []:
+        body.append(_image(title, alt, png))
     if grid:
         body.append(_image("Examples", "original, adversarial and perturbation images", grid))
     if is_table(results):

@@ -14,6 +14,7 @@ from robustkit.attacks import ATTACKS
 from robustkit.evaluation.contributions import contribution_rows, shown_rows
 from robustkit.evaluation.results import AttackSuiteConfig, Results
 from robustkit.outputs.certified_report import CERTIFIED_SUMMARY, any_certified, certification_sections
+from robustkit.outputs.corruption_report import CORRUPTION_SUMMARY, any_corrupted, corruption_sections
 from robustkit.outputs.glance import checks_matrix, headline_eps, summary_rows
 from robustkit.outputs.notes import run_notes
 from robustkit.outputs.plots import panel_title
@@ -120,6 +121,15 @@ def _verified(results: Results, summary: pd.DataFrame) -> list[str]:
     return parts
 
 
+def _corrupted(results: Results, summary: pd.DataFrame) -> list[str]:
+    parts = []
+    for heading, text, rows, columns in corruption_sections(results, summary):
+        parts += ["", f"## {heading}", "", text, "", render_markdown_table(rows, columns)]
+    if parts:
+        parts += ["", "Heat map: `corruption_heatmap.png`; every corruption at every severity: `corruption_tiles.png`."]
+    return parts
+
+
 def _contributions(results: Results) -> list[str]:
     parts = []
     every = contribution_rows(results)
@@ -154,8 +164,9 @@ def _worst_case_table(summary: pd.DataFrame) -> list[str]:
         }
         for r in summary[summary["attack"] == "worst-case"].itertuples()  # the attacks': proofs have their own
     ]
-    table = render_markdown_table(rows, list(rows[0].keys()) if rows else [])
-    return ["", "## Worst case with 95% Wilson intervals", "", table]
+    if not rows:  # a run of proofs or corruptions only
+        return []
+    return ["", "## Worst case with 95% Wilson intervals", "", render_markdown_table(rows, list(rows[0].keys()))]
 
 
 def _at_a_glance(results: Results, summary: pd.DataFrame) -> list[str]:
@@ -167,6 +178,7 @@ def _at_a_glance(results: Results, summary: pd.DataFrame) -> list[str]:
         "Clean and worst-case robust accuracy (%) at each threat model's headline eps, "
         + (CERTIFIED_SUMMARY if any_certified(results) else "")
         + (VERIFIED_SUMMARY if any_verified(results) else "")
+        + (CORRUPTION_SUMMARY if any_corrupted(results) else "")
         + "and the trust checks.",
         "",
         render_markdown_table(rows, columns),
@@ -204,6 +216,6 @@ def markdown_report(results: Results, summary: pd.DataFrame) -> str:
         "",
     ]
     parts = _header(results) + _at_a_glance(results, summary) + _attack_suite_tables(results, summary)
-    parts += _certified(results) + _verified(results, summary)
+    parts += _certified(results) + _verified(results, summary) + _corrupted(results, summary)
     parts += _contributions(results) + _table_examples(results)
     return "\n".join(parts + _worst_case_table(summary) + _models(results) + footer)

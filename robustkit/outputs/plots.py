@@ -15,7 +15,7 @@ from robustkit.sources.classes import class_label
 PLOT_HINT = "Install matplotlib (pip install matplotlib) to get the robustness curves and example images."
 
 
-def _figure_png(fig) -> bytes:
+def figure_png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     return buffer.getvalue()
@@ -71,7 +71,7 @@ def curves_png(results: Results, summary: pd.DataFrame) -> bytes | None:
     fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 0.95), fontsize=7, frameon=False)
     fig.suptitle(f"Robustness curves: {results['suite']['name']}")
     fig.tight_layout()
-    png = _figure_png(fig)
+    png = figure_png(fig)
     plt.close(fig)
     return png
 
@@ -208,6 +208,6 @@ def examples_png(results: Results) -> bytes | None:
                 ax.imshow(shown, **style)
                 ax.text(0.5, -0.06, caption, transform=ax.transAxes, fontsize=6, ha="center", va="top")
     fig.subplots_adjust(wspace=0.05, hspace=0.45)
-    png = _figure_png(fig)
+    png = figure_png(fig)
     plt.close(fig)
     return png

@@ -21,6 +21,7 @@ from robustkit.evaluation.results import Results
 from robustkit.evaluation.results_columns import EXAMPLES_FILE, results_json, write_examples
 from robustkit.evaluation.summary import summarize
 from robustkit.files import atomic_path, atomic_write
+from robustkit.outputs.corruption_report import heatmap_png, tiles_png
 from robustkit.outputs.html_page import html_report
 from robustkit.outputs.markdown import markdown_report
 from robustkit.outputs.plots import curves_png, examples_png
@@ -66,5 +67,15 @@ def write_report(results: Results, out_dir: str | Path, summary: pd.DataFrame | 
             put(name, picture)
         else:  # a picture from an earlier run would describe other results
             (out_dir / name).unlink(missing_ok=True)
-    put("report.html", html_report(results, summary, curves, grid))
+    pictures = []
+    for name, title, alt, picture in (
+        ("corruption_heatmap.png", "Accuracy per corruption and severity", "heat map", heatmap_png(results, summary)),
+        ("corruption_tiles.png", "Every corruption at every severity", "corrupted images", tiles_png(results)),
+    ):
+        if picture:
+            put(name, picture)
+            pictures.append((title, alt, picture))
+        else:  # a picture from an earlier run would describe other results
+            (out_dir / name).unlink(missing_ok=True)
+    put("report.html", html_report(results, summary, curves, grid, pictures))
     return written

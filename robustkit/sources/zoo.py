@@ -5,7 +5,7 @@ Training is seeded and takes seconds on a CPU. The cache lives in ``$ROBUSTKIT_C
 
 Example:
     >>> sorted(ZOO)
-    ['digits-cnn', 'digits-cnn-ibp', 'digits-cnn-noise', 'digits-cnn-pgd', 'digits-mlp']
+    ['digits-cnn', 'digits-cnn-augmix', 'digits-cnn-ibp', 'digits-cnn-noise', 'digits-cnn-pgd', 'digits-mlp']
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class ZooEntry:
     name: str
     description: str
     architecture: str  # see robustkit.sources.zoo_training.ARCHITECTURES
-    method: str  # "natural", "pgd", "noise" or "ibp"
+    method: str  # "natural", "pgd", "noise", "ibp" or "augmix"
     epochs: int
     eps: float = 0.0  # PGD training's eps, or the training noise's sigma
     data: str = "digits"
@@ -74,6 +74,14 @@ ZOO: dict[str, ZooEntry] = {
             "ibp",
             30,
             eps=0.1,
+        ),
+        ZooEntry(
+            "digits-cnn-augmix",
+            "the digits-cnn architecture, trained on AugMix mixtures of the benchmark's common corruptions "
+            "(width 3, depth 1-3, drawn afresh every epoch; Adam, 30 epochs)",
+            "cnn",
+            "augmix",
+            30,
         ),
     )
 }

@@ -20,6 +20,7 @@ from tensorflow.python.framework import config as tf_config  # the public API ca
 
 from robustkit.sources.data import DataSplit
 from robustkit.training.adversarial import AdversarialTrainer
+from robustkit.training.corruption_augment import AugMixBatches
 from robustkit.training.interval import IntervalTrainer
 from robustkit.training.noise import NoiseTrainer
 
@@ -29,7 +30,7 @@ class Recipe:
     """How one zoo model is trained: an architecture, a method, epochs (and eps for PGD training)."""
 
     architecture: str  # "mlp" or "cnn"
-    method: str  # "natural", "pgd", "noise" (eps: the noise's sigma) or "ibp" (certified training)
+    method: str  # "natural", "pgd", "noise" (eps: the noise's sigma), "ibp" (certified training) or "augmix"
     epochs: int
     eps: float = 0.0
 
@@ -93,6 +94,14 @@ def train(recipe: Recipe, data: DataSplit, seed: int) -> keras.Model:
             certified = IntervalTrainer(model, eps=recipe.eps, kappa=0.5, ramp_steps=ramp)
             certified.compile(optimizer=keras.optimizers.Adam(2e-3), metrics=["accuracy"])
             certified.fit(data.x_train, data.y_train, epochs=recipe.epochs, batch_size=32, verbose=0, shuffle=True)
+            return model
+        if recipe.method == "augmix":
+            model.compile(
+                optimizer=keras.optimizers.Adam(2e-3),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"],
+            )
+            model.fit(AugMixBatches(data.x_train, data.y_train, 32, seed), epochs=recipe.epochs, verbose=0)
             return model
         if recipe.method == "noise":
             noisy = NoiseTrainer(model, sigma=recipe.eps, seed=seed)
