@@ -7,11 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from robustkit.corruptions import CORRUPTIONS, corrupt
 from robustkit.corruptions.constants import SMALL
+from robustkit.corruptions.noise import poisson
 from robustkit.corruptions.sampling import sample_bilinear
 from robustkit.corruptions.weather import fog_with, plasma_steps
 from robustkit.errors import ConfigError, InputError
@@ -134,13 +135,15 @@ def test_random_corruptions_match_the_published_distribution_of_psnr(name, many_
         assert abs(ours.std() - theirs.std()) < 0.5, (name, severity, ours.std(), theirs.std())
 
 
+@example(name="impulse_noise", severity=5, cut=2, batch_size=3, dtype=np.float16, bounds=(1e4, 1e4 + 7.0), seed=0)
+@example(name="impulse_noise", severity=5, cut=1, batch_size=4, dtype=np.float32, bounds=(33000.0, 33000.1), seed=1)
 @given(
     name=st.sampled_from(sorted(CORRUPTIONS)),
     severity=st.sampled_from(SEVERITIES),
     cut=st.integers(1, 5),
     batch_size=st.integers(1, 6),
     dtype=st.sampled_from([np.float16, np.float32, np.float64]),
-    bounds=st.sampled_from([(0.0, 1.0), (0.0, 255.0), (-3.0, 5.0), (1e4, 1e4 + 7.0)]),
+    bounds=st.sampled_from([(0.0, 1.0), (0.0, 255.0), (-3.0, 5.0), (1e4, 1e4 + 7.0), (33000.0, 33000.1)]),
     seed=st.integers(0, 2**31 - 1),
 )
 def test_the_same_images_for_any_batch_and_split_inside_the_bounds_in_their_dtype(
@@ -188,3 +191,16 @@ def test_bad_input_gets_an_error_that_says_what_to_fix(call, error, words, image
     with pytest.raises(error, match=None) as raised:
         call(images)
     assert words in str(raised.value)
+
+
+@pytest.mark.parametrize("lam", [0.2, 2.0, 12.0, 29.0, 31.0, 200.0])
+def test_shot_noise_counts_are_poisson_for_small_and_large_means(lam):
+    """Dark pixels have few photons: their counts must be Poisson, not a rounded normal."""
+    n = 20000
+    rng = np.random.default_rng(int(lam * 10))
+    counts = poisson(tf.fill((n,), lam), tf.constant(rng.uniform(size=n), tf.float32),
+                     tf.constant(rng.normal(size=n), tf.float32)).numpy()  # fmt: skip
+    assert abs(counts.mean() - lam) < 4 * np.sqrt(lam / n) + 0.01
+    assert abs(counts.var() / lam - 1) < 0.06
+    zero = np.exp(-lam)
+    assert abs((counts == 0).mean() - zero) < 4 * np.sqrt(zero * (1 - zero) / n) + 1e-3
