@@ -549,7 +549,7 @@ MUTATIONS = [
     Mutation(
         "shot-noise-poisson-by-normal-everywhere",
         "shot noise draws a rounded normal for every photon count, however small",
-        (("robustkit/corruptions/noise.py", "_POISSON_BY_NORMAL = 30.0", "_POISSON_BY_NORMAL = 0.0"),),
+        (("robustkit/corruptions/noise.py", "_POISSON_BY_NORMAL = 10.0", "_POISSON_BY_NORMAL = 0.0"),),
         ("tests/test_corruptions.py::test_shot_noise_counts_are_poisson_for_small_and_large_means",),
     ),
     Mutation(
