@@ -1,13 +1,14 @@
 """robustkit's common corruptions against the ``imagecorruptions`` package: speed and agreement.
 
-Run: ``python benchmarks/perf/compare_corruptions.py --reference-python PATH [--images N] [--check N]``.
+Run: ``python benchmarks/perf/compare_corruptions.py [--reference-python PATH] [--images N] [--check N]``.
 
-PATH is a Python interpreter of *another* environment with ``imagecorruptions`` (the ``compare``
-extra's reference; it needs scikit-image, OpenCV and SciPy, which robustkit does not). Both sides
+PATH is a Python interpreter with ``imagecorruptions`` (the ``compare`` extra; it brings
+scikit-image, OpenCV and SciPy, which robustkit does not need): by default this one. Another
+environment can hold an older NumPy, under which its fog still runs (it fails on NumPy 2). Both sides
 use ImageNet's constants (robustkit's ``constants="large"``), on the same ``N`` 32x32x3 images
 (smooth random images, 8-bit). The reference runs in a worker process that corrupts one image at a
 time, as it is written to; robustkit corrupts the batch. For every corruption and severity the two
-are timed in turn (rounds interleaved), robustkit's graph already built for the batch's shape (its
+are timed in turn, never at once (rounds interleaved), robustkit's graph already built for the batch's shape (its
 one-off build time is reported apart). On the first ``--check`` images the outputs are compared:
 deterministic corruptions pixel by pixel (the largest difference in 8-bit steps, and the share of
 values within 2), random ones by the mean and spread of each image's PSNR against the clean image.
@@ -84,18 +85,20 @@ def compare(args: argparse.Namespace) -> None:
     )
     rows = []
     for name, corruption in CORRUPTIONS.items():
+        if args.corruptions and name not in args.corruptions:
+            continue
         for severity in SEVERITIES:
             job = {"name": name, "severity": severity, "images": f"{folder}/images.npy",
                    "out": f"{folder}/ref.npy", "keep": args.check}  # fmt: skip
             reference.stdin.write(json.dumps(job) + "\n")
             reference.stdin.flush()
+            answer = json.loads(reference.stdout.readline())  # the reference alone on the machine, then ours
             started = time.perf_counter()
             ours = corrupt(unit, name, severity, constants="large")
             build = time.perf_counter() - started
             started = time.perf_counter()
             ours = corrupt(unit, name, severity, constants="large")
             seconds = time.perf_counter() - started
-            answer = json.loads(reference.stdout.readline())
             row = {"corruption": name, "severity": severity, "ours_ms": 1000 * seconds / len(unit),
                    "build_s": build - seconds, "random": corruption.random}  # fmt: skip
             if "error" in answer:
@@ -144,16 +147,15 @@ def summarise(rows: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reference-python", help="an interpreter with imagecorruptions installed")
+    parser.add_argument("--reference-python", default=sys.executable, help="an interpreter with imagecorruptions")
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--check", type=int, default=200, help="images whose outputs are compared")
     parser.add_argument("--out", default="corruption_comparison.json")
+    parser.add_argument("--corruptions", nargs="+", help="compare only these (default: every one)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker()
-    elif not args.reference_python:
-        parser.error("--reference-python is required")
     else:
         compare(args)
 

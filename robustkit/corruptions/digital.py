@@ -42,9 +42,8 @@ def pixelate(x: tf.Tensor, keys: tf.Tensor, fraction: float) -> tf.Tensor:
     """Box-downsample to ``fraction`` of the size and box-upsample back."""
     height, width = x.shape[1], x.shape[2]
     small_h, small_w = max(1, int(height * fraction)), max(1, int(width * fraction))
-    rows = _box(small_h, height) @ _box(height, small_h)
-    cols = _box(small_w, width) @ _box(width, small_w)
-    return tf.clip_by_value(apply_separable(x, rows, cols), 0.0, 1.0)
+    small = apply_separable(x, _box(height, small_h), _box(width, small_w))  # down, then back up
+    return tf.clip_by_value(apply_separable(small, _box(small_h, height), _box(small_w, width)), 0.0, 1.0)
 
 
 def jpeg_compression(x: tf.Tensor, keys: tf.Tensor, quality: int) -> tf.Tensor:

@@ -20,7 +20,7 @@ import tensorflow as tf
 from robustkit.row_random import row_normal_pairs, row_uniform
 
 _POISSON_BY_NORMAL = 10.0  # above this mean, a rounded normal stands in for the Poisson draw
-_POISSON_TERMS = 40  # terms of the inverted CDF below it (the tail beyond is under 1e-10)
+_POISSON_TERMS = 32  # terms of the inverted CDF below it (the tail beyond is under 1e-7)
 
 
 def _per_pixel(keys: tf.Tensor, x: tf.Tensor, stream: int, normal: bool = False) -> tf.Tensor:
