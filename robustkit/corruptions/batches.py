@@ -67,12 +67,14 @@ def _validated(x: Any, severity: int, bounds: Any) -> tuple[np.ndarray, float, f
     low, high = (float(b) for b in bounds)
     if not low < high:
         raise ConfigError(f"bounds need lower < upper, got {bounds!r}.")
-    wide = array.astype(np.float64)
-    if not np.isfinite(wide).all():
+    # Reductions in the data's own dtype (exact against float64 bounds), NaN and infinity propagating
+    # to the extremes: no float64 copy of a large data set.
+    smallest, largest = float(array.min(initial=np.inf)), float(array.max(initial=-np.inf))
+    if len(array) and not (np.isfinite(smallest) and np.isfinite(largest)):
         raise InputError("the images hold NaN or infinite values; corruptions need finite pixels.")
-    if wide.min(initial=low) < low or wide.max(initial=high) > high:
+    if len(array) and (smallest < low or largest > high):
         raise InputError(
-            f"the images have values in [{wide.min():.6g}, {wide.max():.6g}], outside bounds=({low:g}, {high:g}); "
+            f"the images have values in [{smallest:.6g}, {largest:.6g}], outside bounds=({low:g}, {high:g}); "
             "pass the bounds the data lie in."
         )
     return array, low, high
@@ -123,13 +125,16 @@ def corrupt(
     run = _compiled(chosen.name, constant, tuple(array.shape[1:]))
     unit_range = (low, high) == (0.0, 1.0)
     out = np.empty(array.shape, array.dtype)
+    all_keys = corruption_keys(seed, chosen.name, severity, index).numpy()
     for start in range(0, len(array), batch_size):
         stop = min(start + batch_size, len(array))
         batch = array[start:stop]
         unit = batch if unit_range else (batch.astype(np.float64) - low) / (high - low)
         rows = np.arange(start, stop)
         padded = np.concatenate([rows, np.full(_bucket(stop - start, batch_size) - len(rows), start)])
-        keys = corruption_keys(seed, chosen.name, severity, index[padded])
-        corrupted = run(tf.constant(unit[padded - start], tf.float32), keys).numpy()[: len(rows)]
+        keys = all_keys[padded]
+        if len(padded) > len(rows):
+            unit = unit[padded - start]
+        corrupted = np.asarray(run(tf.constant(unit, tf.float32), keys))[: len(rows)]  # no copy, unlike .numpy()
         out[start:stop] = corrupted if unit_range else back_to_bounds(corrupted, low, high, array.dtype)
     return out

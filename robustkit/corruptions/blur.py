@@ -93,6 +93,11 @@ def motion_along(x: tf.Tensor, angle_degrees: tf.Tensor, radius: int, sigma: flo
     return total
 
 
+# The smear as its own compiled graph, for callers that are not compiled whole (snow): compiled
+# together with the layer it smears, XLA fuses that layer's computation into every step's gather.
+compiled_motion_along = tf.function(motion_along, jit_compile=True)
+
+
 def motion_blur(x: tf.Tensor, keys: tf.Tensor, spec: tuple[float, float]) -> tf.Tensor:
     """Smear along a random angle in [-45, 45) degrees (a radius and a sigma in pixels)."""
     angle = row_uniform(keys, 11, 1)[:, 0] * 90.0 - 45.0
