@@ -529,6 +529,24 @@ MUTATIONS = [
         ("tests/test_corruptions.py::test_the_same_images_for_any_batch_and_split_inside_the_bounds_in_their_dtype",),
     ),
     Mutation(
+        "spatter-distance-without-knight-moves",
+        "spatter's distance transform steps only across and diagonally (a 3x3 mask, not OpenCV's 5x5)",
+        (("robustkit/corruptions/edges.py", "_STEPS = {1: 1.0, 2: 1.4, 5: 2.1969}", "_STEPS = {1: 1.0, 2: 1.4}"),),
+        ("tests/test_corruptions.py::test_spatter_rims_match_opencvs_steps_given_the_same_drops",),
+    ),
+    Mutation(
+        "canny-without-hysteresis",
+        "Canny keeps only the strong edges, never growing them into the weak ones connected to them",
+        (
+            (
+                "robustkit/corruptions/edges.py",
+                '        grown = tf.maximum(strong, weak * tf.nn.max_pool2d(edges, 3, 1, "SAME"))',
+                "        grown = strong",
+            ),
+        ),
+        ("tests/test_corruptions.py::test_spatter_rims_match_opencvs_steps_given_the_same_drops",),
+    ),
+    Mutation(
         "zoom-blur-off-centre",
         "zoom blur's centre crop starts a pixel low when the margin is odd",
         (("robustkit/corruptions/linear.py", "    top = (n - crop) // 2", "    top = (n - crop + 1) // 2"),),

@@ -185,3 +185,108 @@ def displaced(image, rows, cols, mode):
 def psnr(clean, corrupted):
     mse = ((clean - corrupted) ** 2).mean(axis=tuple(range(1, clean.ndim)))
     return 10 * np.log10(1.0 / np.maximum(mse, 1e-12))
+
+
+# Spatter, and the OpenCV steps that draw its water drops' rims, one pixel at a time.
+
+
+def canny(layer, low, high):
+    """OpenCV's ``Canny`` on an 8-bit image: 3x3 Sobel with a replicated border, L1 magnitude, a scan
+    keeping local maxima across the gradient (fixed-point sectors), then edges grown from a stack."""
+    p = np.pad(layer.astype(np.int64), 1, mode="edge")
+    gx = (p[:-2, 2:] + 2 * p[1:-1, 2:] + p[2:, 2:]) - (p[:-2, :-2] + 2 * p[1:-1, :-2] + p[2:, :-2])
+    gy = (p[2:, :-2] + 2 * p[2:, 1:-1] + p[2:, 2:]) - (p[:-2, :-2] + 2 * p[:-2, 1:-1] + p[:-2, 2:])
+    mag = np.pad(np.abs(gx) + np.abs(gy), 1)
+    h, w = layer.shape
+    state = np.ones((h, w), int)  # 1: no edge, 0: an edge if connected, 2: an edge
+    stack = []
+    for i in range(h):
+        for j in range(w):
+            m = mag[i + 1, j + 1]
+            if m <= low:
+                continue
+            x, y = abs(int(gx[i, j])), abs(int(gy[i, j])) << 15
+            if y < x * 13573:
+                peak = m > mag[i + 1, j] and m >= mag[i + 1, j + 2]
+            elif y > x * 13573 + (x << 16):
+                peak = m > mag[i, j + 1] and m >= mag[i + 2, j + 1]
+            else:
+                s = -1 if (gx[i, j] < 0) != (gy[i, j] < 0) else 1
+                peak = m > mag[i, j + 1 - s] and m > mag[i + 2, j + 1 + s]
+            if peak and m > high:
+                state[i, j] = 2
+                stack.append((i, j))
+            elif peak:
+                state[i, j] = 0
+    while stack:
+        i, j = stack.pop()
+        for a in range(max(i - 1, 0), min(i + 2, h)):
+            for b in range(max(j - 1, 0), min(j + 2, w)):
+                if state[a, b] == 0:
+                    state[a, b] = 2
+                    stack.append((a, b))
+    return np.where(state == 2, 255, 0).astype(np.uint8)
+
+
+def chamfer_distance(edges, cap):
+    """OpenCV's two-pass 5x5 chamfer distance (1, 1.4, 2.1969) to the nearest edge, in float32, capped."""
+    a, b, c = np.float32(1), np.float32(1.4), np.float32(2.1969)
+    h, w = edges.shape
+    d = np.full((h + 4, w + 4), np.float32(1e6), np.float32)
+    d[2:-2, 2:-2] = np.where(edges > 0, 0, 1e6)
+    forward = [(-2, -1, c), (-2, 1, c), (-1, -2, c), (-1, -1, b), (-1, 0, a), (-1, 1, b), (-1, 2, c), (0, -1, a)]
+    backward = [(-dy, -dx, s) for dy, dx, s in forward]
+    passes = [(forward, range(2, h + 2), range(2, w + 2)), (backward, range(h + 1, 1, -1), range(w + 1, 1, -1))]
+    for steps, rows, cols in passes:
+        for i in rows:
+            for j in cols:
+                d[i, j] = min([d[i, j]] + [d[i + dy, j + dx] + s for dy, dx, s in steps])
+    return np.minimum(d[2:-2, 2:-2], np.float32(cap))
+
+
+def _box3(x):
+    return sum(np.pad(x, 1, mode="reflect")[i : i + x.shape[0], j : j + x.shape[1]] for i in range(3) for j in range(3))
+
+
+def equalize_histogram(x):
+    """OpenCV's ``equalizeHist`` of an 8-bit image."""
+    hist = np.bincount(x.ravel(), minlength=256)
+    first = int(np.flatnonzero(hist)[0])
+    if hist[first] == x.size:
+        return x.copy()
+    scale = np.float32(255.0) / np.float32(x.size - hist[first])
+    lut = np.rint((np.cumsum(hist) - hist[first]).astype(np.float32) * scale).clip(0, 255)  # float32, as OpenCV
+    lut[: first + 1] = 0
+    return lut.astype(np.uint8)[x]
+
+
+def drop_rims(drops):
+    """The published rims: 255 minus Canny, distance transform, truncation at 20, 3x3 blurs, the
+    equalisation and the lighting kernel, each with OpenCV's 8-bit rounding."""
+    dist = chamfer_distance(canny(drops, 50, 150), 20)
+    dist = equalize_histogram((_box3(dist) / np.float32(9)).astype(np.uint8))
+    padded = np.pad(dist.astype(np.int64), 1, mode="reflect")
+    kernel = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])
+    lit = sum(kernel[i, j] * padded[i : i + dist.shape[0], j : j + dist.shape[1]] for i in range(3) for j in range(3))
+    return np.rint(_box3(np.clip(lit, 0, 255)) / 9.0).astype(np.float32)
+
+
+def liquid_layer(shape, c, rng):
+    """Spatter's layer: a smoothed normal field, zero below the threshold."""
+    liquid = ndimage.gaussian_filter(rng.normal(size=shape, loc=c[0], scale=c[1]), c[2], mode="nearest", truncate=4.0)
+    liquid[liquid < c[3]] = 0
+    return liquid
+
+
+def spatter(x, c, rng):
+    """Water drops (``c[5] == 0``) or mud. The 8-bit drops are clipped at 255 (the original lets a
+    value above wrap), and an image without drops is left as it is (the original divides by zero)."""
+    liquid = liquid_layer(x.shape[:2], c, rng)
+    if c[5] == 0:
+        drops = np.minimum(liquid * 255, 255).astype(np.uint8)
+        m = drops * drop_rims(drops)
+        m = m / m.max() * c[4] if m.max() > 0 else m
+        return np.clip(x + m[..., None] * (np.array([175, 238, 238]) / 255.0), 0, 1)
+    m = ndimage.gaussian_filter((liquid > c[3]).astype(np.float32), c[4], mode="nearest", truncate=4.0)
+    m[m < 0.8] = 0
+    return np.clip(x * (1 - m[..., None]) + m[..., None] * (np.array([63, 42, 20]) / 255.0), 0, 1)

@@ -143,5 +143,5 @@ def test_the_shipped_suite_names_every_provided_corruption_and_separates_the_hel
     suite = load_evaluation_suite("corruptions")
     assert isinstance(suite, CorruptionSuite)
     config = suite.config()
-    assert set(config["held_out"]) == {"speckle_noise", "gaussian_blur", "saturate"}
+    assert set(config["held_out"]) == {"speckle_noise", "gaussian_blur", "saturate", "spatter"}
     assert dataclasses.replace(suite, batch_size=7).cell_key("fog", 2) == suite.cell_key("fog", 2)

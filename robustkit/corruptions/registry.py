@@ -6,9 +6,9 @@ spatter, saturate) are held out, for validation, and kept out of corruption augm
 
 Example:
     >>> len(CORRUPTIONS), sorted(UNAVAILABLE)
-    (17, ['frost', 'spatter'])
+    (18, ['frost'])
     >>> [c.name for c in CORRUPTIONS.values() if c.held_out]
-    ['speckle_noise', 'gaussian_blur', 'saturate']
+    ['speckle_noise', 'gaussian_blur', 'saturate', 'spatter']
 """
 
 from __future__ import annotations
@@ -51,11 +51,11 @@ _TABLE: list[tuple[str, str, bool, bool, Callable]] = [
     ("speckle_noise", "noise", True, True, noise.speckle_noise),
     ("gaussian_blur", "blur", True, False, blur.gaussian_blur),
     ("saturate", "digital", True, False, digital.saturate),
+    ("spatter", "weather", True, True, weather.spatter),
 ]
 CORRUPTIONS: dict[str, Corruption] = {n: Corruption(n, f, h, r, a) for n, f, h, r, a in _TABLE}
 UNAVAILABLE = {
     "frost": "blends in texture photographs whose licence does not let a package ship them",
-    "spatter": "its liquid severities need an edge detector and a distance transform not yet written natively",
 }
 BENCHMARK = tuple(name for name, corruption in CORRUPTIONS.items() if not corruption.held_out)
 HELD_OUT = tuple(name for name, corruption in CORRUPTIONS.items() if corruption.held_out)

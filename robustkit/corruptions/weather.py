@@ -1,9 +1,10 @@
-"""The weather family: snow, fog and brightness (frost and spatter are not provided: see
+"""The weather family: snow, fog, brightness and the held-out spatter (frost is not provided: see
 :data:`robustkit.corruptions.registry.UNAVAILABLE`).
 
 Same calling convention as :mod:`robustkit.corruptions.noise`. Fog adds a plasma fractal (the
 diamond-square algorithm, one random map per example); snow draws a layer of flakes, streaks it
-with a motion blur and lays it over a lightened image.
+with a motion blur and lays it over a lightened image; spatter lays water drops, their rims drawn
+by an edge detector and a distance transform (:mod:`robustkit.corruptions.edges`), or mud.
 
 Example:
     >>> import tensorflow as tf
@@ -17,11 +18,16 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from robustkit.corruptions.blur import cached_zoom_matrix, motion_along
+from robustkit.corruptions.blur import blur, cached_zoom_matrix, compiled_motion_along
+from robustkit.corruptions.edges import box3, canny, chamfer_distance, correlate3, equalize_histogram
 from robustkit.corruptions.linear import apply_separable
 from robustkit.row_random import row_normal_pairs, row_uniform
 
 _GREY = (0.299, 0.587, 0.114)  # ITU-R 601 luma, the reference's RGB to grey conversion
+_WATER = (175 / 255, 238 / 255, 238 / 255)  # pale turquoise
+_MUD = (63 / 255, 42 / 255, 20 / 255)
+_GREY_OF_COLOUR = (0.2125, 0.7154, 0.0721)  # how the reference greys spatter's colour for grey images
+_RIM_KERNEL = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])  # lights the rims from one side
 
 
 def _interleave(a: tf.Tensor, b: tf.Tensor, axis: int) -> tf.Tensor:
@@ -99,7 +105,7 @@ def snow(x: tf.Tensor, keys: tf.Tensor, spec: tuple) -> tf.Tensor:
     layer = tf.where(layer < threshold, 0.0, layer)
     layer = tf.floor(tf.clip_by_value(layer, 0.0, 1.0) * 255.0) / 255.0  # the reference's 8-bit layer
     angle = row_uniform(keys, 22, 1)[:, 0] * 90.0 - 135.0
-    layer = motion_along(layer, angle, int(radius), float(sigma))
+    layer = compiled_motion_along(layer, angle, int(radius), float(sigma))
     lighter = keep * x + (1 - keep) * tf.maximum(x, grey(x) * 1.5 + 0.5)
     return tf.clip_by_value(lighter + layer + tf.reverse(layer, axis=[1, 2]), 0.0, 1.0)
 
@@ -117,3 +123,40 @@ def with_hsv(x: tf.Tensor, change) -> tf.Tensor:
     h, s, v = change(hsv[..., 0], hsv[..., 1], hsv[..., 2])
     out = tf.clip_by_value(tf.image.hsv_to_rgb(tf.stack([h, s, v], axis=-1)), 0.0, 1.0)
     return tf.reduce_mean(out, axis=3, keepdims=True) if x.shape[3] == 1 else out
+
+
+def _coloured(amount: tf.Tensor, colour: tuple[float, float, float], channels: int) -> tf.Tensor:
+    """``amount`` (``(N, H, W)``) of a colour, clipped to [0, 1], as RGB or, for grey images, greyed."""
+    rgb = tf.clip_by_value(amount[..., None] * tf.constant(colour, tf.float32), 0.0, 1.0)
+    if channels == 3:
+        return rgb
+    return tf.reduce_sum(rgb * tf.constant(_GREY_OF_COLOUR, tf.float32), axis=3, keepdims=True)
+
+
+def drop_rims(drops: tf.Tensor) -> tf.Tensor:
+    """The lit rims of 8-bit drops (``(N, H, W)``): the distance to their edges (capped at 20 pixels),
+    averaged, equalised, lit from one side and averaged again, each step rounded as in 8 bits."""
+    distance = chamfer_distance(canny(drops, 50.0, 150.0) > 0, 20.0)
+    rims = equalize_histogram(tf.floor(box3(distance)), 21)
+    rims = tf.clip_by_value(correlate3(rims, _RIM_KERNEL, "reflect101"), 0.0, 255.0)
+    return tf.round(box3(rims))
+
+
+def spatter(x: tf.Tensor, keys: tf.Tensor, spec: tuple) -> tf.Tensor:
+    """Liquid on the lens: a smoothed normal layer whose values above a threshold are drops. Water
+    (severities 1-3) adds pale turquoise drops, strongest on their lit rims; mud (4-5) covers the
+    image with brown where the blurred drops are dense."""
+    mean, spread, sigma, threshold, strength, mud = spec
+    height, width, channels = x.shape[1], x.shape[2], x.shape[3]
+    layer = tf.reshape(mean + spread * row_normal_pairs(keys, 41, height * width), (-1, height, width, 1))
+    layer = blur(layer, float(sigma))[..., 0]
+    layer = tf.where(layer < threshold, 0.0, layer)
+    if mud:
+        cover = blur(tf.cast(layer > threshold, tf.float32)[..., None], float(strength))[..., 0]
+        cover = tf.where(cover < 0.8, 0.0, cover)
+        return tf.clip_by_value(x * (1.0 - cover[..., None]) + _coloured(cover, _MUD, channels), 0.0, 1.0)
+    drops = tf.floor(tf.minimum(layer * 255.0, 255.0))  # the reference's 8-bit layer
+    wet = drops * drop_rims(drops)
+    peak = tf.reduce_max(wet, axis=[1, 2], keepdims=True)
+    wet = tf.math.divide_no_nan(wet, peak) * strength  # a dry image (no drop) stays as it is
+    return tf.clip_by_value(x + _coloured(wet, _WATER, channels), 0.0, 1.0)
