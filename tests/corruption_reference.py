@@ -290,3 +290,37 @@ def spatter(x, c, rng):
     m = ndimage.gaussian_filter((liquid > c[3]).astype(np.float32), c[4], mode="nearest", truncate=4.0)
     m[m < 0.8] = 0
     return np.clip(x * (1 - m[..., None]) + m[..., None] * (np.array([63, 42, 20]) / 255.0), 0, 1)
+
+
+def smear(image, radius, sigma, angle):
+    """ImageMagick's motion blur as the published code reproduces it: copies of the image moved 0, 1,
+    2, ... pixels along ``angle`` (whole pixels, the edge repeated), weighted by a one-sided Gaussian
+    over ``2 * radius + 1`` steps, up to the first copy moved a whole image away."""
+    steps = np.arange(2 * radius + 1)
+    weights = np.exp(-(steps**2) / (2.0 * sigma**2))
+    weights /= weights.sum()
+    h, w = image.shape[:2]
+    out = np.zeros_like(image)
+    for step, weight in zip(steps, weights):
+        dy = -int(np.ceil(step * np.sin(np.deg2rad(angle)) - 0.5))
+        dx = -int(np.ceil(step * np.cos(np.deg2rad(angle)) - 0.5))
+        if abs(dy) >= h or abs(dx) >= w:
+            break
+        out += weight * image[np.clip(np.arange(h) - dy, 0, h - 1)][:, np.clip(np.arange(w) - dx, 0, w - 1)]
+    return out
+
+
+def motion_blur(x, c, rng):
+    return np.clip(smear(x, c[0], c[1], rng.uniform(-45, 45)), 0, 1)
+
+
+def snow(x, c, rng):
+    """Flakes: a zoomed, thresholded normal layer in 8 bits, smeared at an angle in [-135, -45), over
+    the image lightened towards 1.5 times its grey (ITU-R 601) plus 0.5, and again upside down."""
+    layer = clipped_zoom(rng.normal(size=(*x.shape[:2], 1), loc=c[0], scale=c[1]), c[2])
+    layer[layer < c[3]] = 0
+    layer = (np.clip(layer, 0, 1) * 255).astype(np.uint8) / 255.0
+    layer = smear(layer, c[4], c[5], rng.uniform(-135, -45))
+    grey = (x @ np.array([0.299, 0.587, 0.114]))[..., None]
+    x = c[6] * x + (1 - c[6]) * np.maximum(x, grey * 1.5 + 0.5)
+    return np.clip(x + layer + np.rot90(layer, k=2), 0, 1)

@@ -115,6 +115,8 @@ RANDOM = {
     "speckle_noise": ref.speckle_noise,
     "glass_blur": ref.glass_blur,
     "spatter": ref.spatter,
+    "motion_blur": ref.motion_blur,
+    "snow": ref.snow,
 }
 
 
