@@ -82,6 +82,7 @@ def test_the_report_shows_the_tables_the_mce_and_the_pictures(corrupted_run):
     run, out = corrupted_run
     report = (out / "report.md").read_text()
     assert "## Corruption robustness: c" in report and "saturate (held out)" in report
+    assert "Not measured: frost (it blends in texture photographs" in report  # means without it, said so
     assert (out / "corruption_heatmap.png").stat().st_size > 1000
     assert (out / "corruption_tiles.png").stat().st_size > 1000
     figures = overview(run.summary, "digits-mlp", SUITE.config(), {"digits-mlp": "digits-mlp"})

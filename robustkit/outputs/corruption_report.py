@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from robustkit.corruptions.registry import UNAVAILABLE
 from robustkit.evaluation.corrupted import accuracy_grid, overview
 from robustkit.evaluation.results import CorruptionSuiteConfig, Results
 
@@ -25,10 +26,6 @@ CORRUPTION_SUMMARY = "the mean accuracy (%) under each corruption suite's corrup
 
 
 def _pct(value: float) -> str:
-    return "–" if value is None or math.isnan(value) else f"{100 * value:.1f}"
-
-
-def _ratio(value: float) -> str:
     return "–" if value is None or math.isnan(value) else f"{100 * value:.1f}"
 
 
@@ -51,7 +48,7 @@ def overview_rows(
         row.update({f"sev {s}": _pct(v) for s, v in figures["by_severity"].items()})
         row["worst corruption"] = f"{worst} ({_pct(figures['by_corruption'][worst])})" if worst else "–"
         row["held-out mean"] = _pct(figures["held_out_mean"])
-        row["mCE"], row["relative mCE"] = _ratio(figures["mce"]), _ratio(figures["relative_mce"])
+        row["mCE"], row["relative mCE"] = _pct(figures["mce"]), _pct(figures["relative_mce"])
         rows.append(row)
     return rows, columns
 
@@ -81,7 +78,16 @@ def corruption_text(suite: CorruptionSuiteConfig) -> str:
         "severity; the held-out ones (kept out of corruption training) are reported apart. mCE is each model's "
         f"errors summed over severities over the baseline's ({baseline}), averaged over corruptions (%, lower is "
         "better; the baseline scores 100); relative mCE subtracts each model's clean error first. Accuracy on "
-        "corrupted inputs bounds nothing about attacks: it is measured, not a worst case."
+        "corrupted inputs bounds nothing about attacks: it is measured, not a worst case. " + _not_provided()
+    )
+
+
+def _not_provided() -> str:
+    """The published corruptions robustkit cannot measure, and why: their absence changes the means."""
+    missing = "; ".join(f"{name} (it {reason})" for name, reason in UNAVAILABLE.items())
+    return (
+        f"Not measured: {missing}. The means leave it out, so they are not directly comparable with published "
+        "means that include it."
     )
 
 
