@@ -547,6 +547,18 @@ MUTATIONS = [
         ("tests/test_corruptions.py::test_spatter_rims_match_opencvs_steps_given_the_same_drops",),
     ),
     Mutation(
+        "elastic-affine-border-repeats-the-edge",
+        "elastic's affine warp reflects the border with its edge pixel instead of OpenCV's reflect-101",
+        (
+            (
+                "robustkit/corruptions/digital.py",
+                '    warped = sample_bilinear(x, rows, cols, "reflect101")',
+                '    warped = sample_bilinear(x, rows, cols, "reflect")',
+            ),
+        ),
+        ("tests/test_corruptions.py::test_elastic_with_fixed_draws_matches_the_published_algorithm",),
+    ),
+    Mutation(
         "zoom-blur-off-centre",
         "zoom blur's centre crop starts a pixel low when the margin is odd",
         (("robustkit/corruptions/linear.py", "    top = (n - crop) // 2", "    top = (n - crop + 1) // 2"),),

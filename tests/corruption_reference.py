@@ -324,3 +324,21 @@ def snow(x, c, rng):
     grey = (x @ np.array([0.299, 0.587, 0.114]))[..., None]
     x = c[6] * x + (1 - c[6]) * np.maximum(x, grey * 1.5 + 0.5)
     return np.clip(x + layer + np.rot90(layer, k=2), 0, 1)
+
+
+def elastic_with(image, c, moved, noise):
+    """The published elastic transform given its draws: the affine map taking three points to
+    ``moved`` (solved as OpenCV's ``getAffineTransform`` does), each output pixel read from its
+    inverse (``warpAffine``, reflect-101 border, at exact rather than 1/32-pixel positions), then
+    ``noise`` (2, H, W) blurred (reflect, truncate 3) and scaled into a displacement field."""
+    h, w = image.shape[:2]
+    centre = np.float32([h, w]) // 2
+    side = min(h, w) // 3
+    corners = np.float32([centre + side, [centre[0] + side, centre[1] - side], centre - side])
+    forward = np.linalg.solve(np.c_[corners, np.ones(3)], moved)  # [x y 1] @ forward = [x' y']
+    linear, shift = forward[:2].T, forward[2]
+    ys, xs = np.mgrid[:h, :w].astype(np.float64)
+    source = np.linalg.inv(linear) @ (np.stack([xs.ravel(), ys.ravel()]) - shift[:, None])
+    warped = displaced(image, source[1].reshape(h, w), source[0].reshape(h, w), "mirror")
+    dx, dy = (ndimage.gaussian_filter(n, c[1], mode="reflect", truncate=3.0) * c[0] for n in noise)
+    return np.clip(displaced(warped, ys + dy, xs + dx, "reflect"), 0, 1)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from robustkit.corruptions import CORRUPTIONS, corrupt
 from robustkit.corruptions.constants import LARGE, SMALL
+from robustkit.corruptions.digital import elastic_corners, elastic_with
 from robustkit.corruptions.noise import poisson
 from robustkit.corruptions.sampling import sample_bilinear
 from robustkit.corruptions.weather import drop_rims, fog_with, plasma_steps
@@ -106,6 +107,21 @@ def test_displacement_sampling_matches_map_coordinates(mode, scipy_mode, images)
                            tf.constant(cols[None], tf.float32), mode).numpy()[0]  # fmt: skip
     theirs = ref.displaced(images[0].astype(np.float64), rows, cols, scipy_mode)
     assert np.abs(ours - theirs).max() < 1e-4
+
+
+@pytest.mark.parametrize("severity", SEVERITIES)
+def test_elastic_with_fixed_draws_matches_the_published_algorithm(severity, images):
+    """The affine warp and the displacement field end to end, given the same moved points and noise."""
+    rng = np.random.default_rng(severity)
+    alpha, sigma, reach = SMALL["elastic_transform"][severity - 1]
+    corners = elastic_corners(32, 32)
+    moved = corners[None] + rng.uniform(-reach, reach, (len(images), 3, 2))
+    noise = rng.uniform(-1, 1, (len(images), 2, 32, 32))
+    ours = elastic_with(tf.constant(images), tf.constant(moved, tf.float32), tf.constant(noise, tf.float32),
+                        (alpha, sigma, reach)).numpy()  # fmt: skip
+    for i, image in enumerate(images):
+        theirs = ref.elastic_with(image.astype(np.float64), (alpha, sigma), moved[i], noise[i])
+        assert np.abs(ours[i] - theirs).max() < 2 / 255, (severity, i, np.abs(ours[i] - theirs).max())
 
 
 RANDOM = {

@@ -76,21 +76,38 @@ def affine_sources(corners: np.ndarray, moved: tf.Tensor, height: int, width: in
     return src_y, src_x
 
 
-def elastic_transform(x: tf.Tensor, keys: tf.Tensor, spec: tuple[float, float, float]) -> tf.Tensor:
-    """A random affine warp (three points moved up to ``spec[2]`` pixels), then a smooth random
-    displacement field (uniform noise blurred by ``spec[1]`` pixels, scaled by ``spec[0]``)."""
-    alpha, sigma, reach = (float(v) for v in spec)
+def elastic_with(x: tf.Tensor, moved: tf.Tensor, noise: tf.Tensor, spec: tuple[float, float, float]) -> tf.Tensor:
+    """Elastic given its draws: the affine warp taking the three corners (:func:`elastic_corners`) to
+    ``moved`` (``(N, 3, 2)``, as (x, y)), then the displacement of ``noise`` (``(N, 2, H, W)``, uniform in
+    [-1, 1): columns, then rows) blurred by ``spec[1]`` pixels and scaled by ``spec[0]``."""
+    alpha, sigma = float(spec[0]), float(spec[1])
     height, width = x.shape[1], x.shape[2]
-    centre = np.array([height // 2, width // 2], float)
-    side = min(height, width) // 3
-    corners = np.array([centre + side, [centre[0] + side, centre[1] - side], centre - side])
-    moved = corners[None] + tf.reshape(row_uniform(keys, 31, 6) * (2 * reach) - reach, (-1, 3, 2))
-    rows, cols = affine_sources(corners, moved, height, width)
+    rows, cols = affine_sources(elastic_corners(height, width), moved, height, width)
     warped = sample_bilinear(x, rows, cols, "reflect101")
-    fields = []
-    for stream in (32, 33):
-        noise = tf.reshape(row_uniform(keys, stream, height * width) * 2.0 - 1.0, (-1, height, width, 1))
-        fields.append(blur(noise, sigma, "reflect", truncate=3.0)[..., 0] * alpha if sigma > 0 else 0.0 * noise[..., 0])
+    fields = [
+        blur(noise[:, k, :, :, None], sigma, "reflect", truncate=3.0)[..., 0] * alpha
+        if sigma > 0
+        else 0.0 * noise[:, k]
+        for k in (0, 1)
+    ]
     ys, xs = tf.meshgrid(tf.range(height, dtype=x.dtype), tf.range(width, dtype=x.dtype), indexing="ij")
     out = sample_bilinear(warped, ys[None] + fields[1], xs[None] + fields[0], "reflect")
     return tf.clip_by_value(out, 0.0, 1.0)
+
+
+def elastic_corners(height: int, width: int) -> np.ndarray:
+    """The three points elastic's affine warp moves, (x, y) as the reference builds them from (H, W)."""
+    centre = np.array([height // 2, width // 2], float)
+    side = min(height, width) // 3
+    return np.array([centre + side, [centre[0] + side, centre[1] - side], centre - side])
+
+
+def elastic_transform(x: tf.Tensor, keys: tf.Tensor, spec: tuple[float, float, float]) -> tf.Tensor:
+    """A random affine warp (three points moved up to ``spec[2]`` pixels), then a smooth random
+    displacement field (uniform noise blurred by ``spec[1]`` pixels, scaled by ``spec[0]``)."""
+    reach = float(spec[2])
+    height, width = x.shape[1], x.shape[2]
+    corners = elastic_corners(height, width)
+    moved = corners[None] + tf.reshape(row_uniform(keys, 31, 6) * (2 * reach) - reach, (-1, 3, 2))
+    noise = [row_uniform(keys, stream, height * width) * 2.0 - 1.0 for stream in (32, 33)]
+    return elastic_with(x, moved, tf.reshape(tf.stack(noise, axis=1), (-1, 2, height, width)), spec)
