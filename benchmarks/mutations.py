@@ -504,7 +504,7 @@ MUTATIONS = [
         (
             (
                 "robustkit/corruptions/batches.py",
-                "        keys = corruption_keys(seed, chosen.name, severity, index[padded])",
+                "        keys = all_keys[padded]",
                 "        keys = corruption_keys(seed, chosen.name, severity, padded - start)",
             ),
         ),
