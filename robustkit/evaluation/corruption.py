@@ -10,7 +10,7 @@ Example:
     >>> from robustkit.evaluation.suites import load_benchmark_suite
     >>> kind = CorruptionEvaluation()
     >>> kind.cells_per_shard(load_benchmark_suite("corruptions"))
-    85
+    90
 """
 
 from __future__ import annotations

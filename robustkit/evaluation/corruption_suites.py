@@ -21,7 +21,7 @@ Example:
     >>> from robustkit.evaluation.verification_suites import load_evaluation_suite
     >>> suite = load_evaluation_suite("corruptions")
     >>> suite.kind, len(suite.corruptions), suite.severities, suite.baseline
-    ('corruption', 17, (1, 2, 3, 4, 5), 'digits-mlp')
+    ('corruption', 18, (1, 2, 3, 4, 5), 'digits-mlp')
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ tiles re-corrupt the one test image the run kept (``results["corruption_sample"]
 run's seed, so they show exactly what the models saw.
 
 Example:
-    >>> _pct(0.8234), _ratio(float("nan"))
+    >>> _pct(0.8234), _pct(float("nan"))
     ('82.3', '–')
 """
 
