@@ -8,8 +8,12 @@ with CROWN's ``l`` and ``u`` (the tighter the interval, the smaller the search);
 linear. For each class ``j`` that CROWN has not already ruled out, the program minimises
 ``logit[y] - logit[j]`` over the L-inf ball within the bounds: a minimum above zero proves the
 example, a point below zero is a counterexample, which is fed to the Keras model to confirm that it
-really is misclassified. Past the time limit per example, the answer is ``"unknown"`` unless the
-solver's bound already decides it.
+really is misclassified. A witness is returned in x's own dtype and settled inside the ball and the
+bounds exactly as an attack's point is (:func:`robustkit.ball.settle`: re-rounded toward x where
+rounding put it outside, checked in float64), then classified again: only a settled point that the
+model misclassifies makes a counterexample. Past the time limit per example, the answer is
+``"unknown"`` unless the solver's dual bound already decides it: the best point found by then
+(the incumbent) proves nothing.
 
 Example:
     >>> import keras, numpy as np
@@ -32,7 +36,9 @@ import tensorflow as tf
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from robustkit.ball import settle
 from robustkit.errors import ConfigError, ModelError
+from robustkit.inputs import as_float_tensor
 from robustkit.verify.intervals import Interval
 from robustkit.verify.linear_bounds import through_affine
 from robustkit.verify.margins import TOLERANCE, checked_inputs, crown_intervals, input_region, margin_bounds
@@ -185,7 +191,18 @@ class _Found:
     witness: np.ndarray | None = None  # the input where the program found it
 
 
-def _example(network, matrices, model, label: int, region, budget: float, prune_bounds, scale: float) -> _Found:
+def _settled(point: np.ndarray, program: _Program, network: Network, x: tf.Tensor, eps: float, box) -> np.ndarray:
+    """The program's input (float64) in x's dtype, inside the ball and the bounds as the attacks' points are."""
+    found = tf.constant(point[program.span(0)].reshape((1,) + network.shapes[0]), tf.float64)
+    return settle(x, tf.cast(found, x.dtype), eps, "linf", box[0], box[1])[0].numpy()
+
+
+def _misclassified(model, witness: np.ndarray, label: int) -> bool:
+    return int(np.argmax(model(tf.constant(witness[None]), training=False)[0])) != label
+
+
+def _example(network, matrices, model, label: int, region, budget: float, prune_bounds, scale: float, x, box):
+    """One example's answer (``x``: the example in its own dtype, ``box``: the bounds)."""
     intervals = crown_intervals(network, region)
     program = _program(network, intervals, matrices)
     constraint = program.constraint()
@@ -199,9 +216,8 @@ def _example(network, matrices, model, label: int, region, budget: float, prune_
         objective[out[label]], objective[out[j]] = 1.0, -1.0
         proved, value, point = _solve_class(program, constraint, objective, budget - (time.perf_counter() - began))
         if point is not None and value < found.margin:
-            witness = point[program.span(0)].reshape(network.shapes[0])
-            found.margin, found.witness = value, np.clip(witness, region.lower[0].numpy(), region.upper[0].numpy())
-            if value < 0 and int(np.argmax(model(found.witness[None].astype(np.float32), training=False)[0])) != label:
+            found.margin, found.witness = value, _settled(point, program, network, x, region.eps, box)
+            if value < 0 and _misclassified(model, found.witness, label):
                 found.status = "broken"
                 return found
         if proved <= TOLERANCE * scale:
@@ -216,6 +232,7 @@ def exact_verify(
     docstring): ``"verified"``, ``"broken"`` (with a counterexample the model misclassifies) or ``"unknown"``
     after ``time_limit`` seconds. ``prune``: skip the classes that CROWN's bounds already rule out."""
     network, tensor, labels, eps, box = checked_inputs(model, x, y, eps, "linf", bounds, "crown")
+    original = as_float_tensor(x)  # witnesses are settled around x in its own dtype
     _supported(network)
     if time_limit <= 0:
         raise ConfigError(f"time_limit must be > 0 seconds, got {time_limit!r}.")
@@ -223,7 +240,7 @@ def exact_verify(
     pruning = margin_bounds(model, tensor, labels.numpy(), eps, bounds=bounds, method="best") if prune else None
     matrices = {k: _affine_matrix(network, k) for k, node in enumerate(network.nodes) if node.kind == "affine"}
     statuses, margins, seconds = [], [], []
-    witnesses = np.full(tuple(tensor.shape), np.nan, np.float32)
+    witnesses = np.full(tuple(tensor.shape), np.nan, original.dtype.as_numpy_dtype)
     for i in range(int(tensor.shape[0])):
         began = time.perf_counter()
         region = input_region(tensor[i : i + 1], eps, "linf", box)
@@ -233,7 +250,10 @@ def exact_verify(
             if pruning is not None
             else 1.0 + float(np.abs(network.logits(tensor[i : i + 1])).max())
         )
-        found = _example(network, matrices, model, int(labels[i]), region, time_limit, prune_bounds, scale)
+        label = int(labels[i])
+        found = _example(
+            network, matrices, model, label, region, time_limit, prune_bounds, scale, original[i : i + 1], box
+        )
         statuses.append(found.status)
         margins.append(found.margin)
         if found.witness is not None:
