@@ -11,13 +11,14 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from robustkit.corruptions import CORRUPTIONS, corrupt
-from robustkit.corruptions.constants import LARGE, SMALL
 from robustkit.corruptions.digital import elastic_corners, elastic_with
 from robustkit.corruptions.noise import poisson
 from robustkit.corruptions.sampling import sample_bilinear
 from robustkit.corruptions.weather import drop_rims, fog_with, plasma_steps
 from robustkit.errors import ConfigError, InputError
 from tests import corruption_reference as ref
+from tests.published_corruption_constants import CIFAR as SMALL
+from tests.published_corruption_constants import IMAGENET as LARGE
 
 SEVERITIES = (1, 2, 3, 4, 5)
 
