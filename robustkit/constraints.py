@@ -10,8 +10,10 @@ nothing for either. Four constraints make a threat model that does:
 * **immutable** features (age, country) never move: their scale is 0;
 * **integer** features (counts) take integer values: an attack's value is rounded to the nearest
   integer when that stays inside the ball and the bounds, else toward x (always inside);
-* **one-hot** groups (an encoded category) stay one valid category: the group takes the category
-  the attack pushed highest, if that point is still inside the ball and the bounds, else x's own.
+* **one-hot** groups (an encoded category) stay one valid category: of the categories whose point
+  stays inside the ball and the bounds, the group takes the strongest, the one where the attack's
+  objective is largest (given a ``score``; without one, the category the attack pushed highest), and
+  x's own where no other fits (x's own always does).
 
 Immutability and the scale act inside the attack loop; integers and one-hot groups are repaired
 on the attack's final point (then classified again, so success always describes the returned
@@ -32,7 +34,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,13 +198,17 @@ def repair(
     constraints: Constraints,
     bounds: Any = None,
     dtype: Any = np.float64,
+    score: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """``x_adv`` (inside the ball and bounds already) with integer features integer and one-hot groups valid.
 
     An integer feature takes the nearest integer where that point stays inside the ball (in the dtype
-    ``dtype``'s headroom) and the bounds, else the integer toward x; each one-hot group takes the category
-    with the largest value, kept only when the whole point stays inside, else x's category.
-    Computed in float64; x must hold integers and valid groups (see :meth:`FeatureSpec.resolve`).
+    ``dtype``'s headroom) and the bounds, else the integer toward x. Each one-hot group, one after
+    another, takes the valid category (its whole point inside) that ``score`` rates highest:
+    ``score(points)`` gets candidate points shaped like ``x_adv`` and returns one number per example,
+    larger for a stronger attack (ties keep the earlier category). Without ``score``, a group takes the
+    category with the largest value when it fits, else x's category. Computed in float64; x must hold
+    integers and valid groups (see :meth:`FeatureSpec.resolve`).
     """
     x64 = np.asarray(x, np.float64)
     if bounds is None:
@@ -233,12 +239,17 @@ def repair(
         nearest = toward_x.copy()
         nearest[:, integer] = np.round(flat[:, integer])
         flat = np.where(inside(nearest) & integer, nearest, toward_x)
-    if constraints.one_hot:
-        for group in constraints.one_hot:
-            cols = list(group)
-            chosen = np.argmax(flat[:, cols], axis=1)
+    for group in constraints.one_hot:
+        cols = list(group)
+        choices = range(len(cols)) if score is not None else [None]
+        best, best_score = flat_x[:, cols].copy(), np.full(n, -np.inf)  # x's category always fits
+        for choice in choices:
+            chosen = np.argmax(flat[:, cols], axis=1) if choice is None else np.full(n, choice)
             candidate = flat.copy()
             candidate[:, cols] = np.eye(len(cols))[chosen]
             fits = np.all(np.broadcast_to(inside(candidate), candidate.shape)[:, cols], axis=1)
-            flat[:, cols] = np.where(fits[:, None], candidate[:, cols], flat_x[:, cols])
+            rating = np.zeros(n) if score is None else np.asarray(score(candidate.reshape(adv.shape)), np.float64)
+            better = fits & (rating > best_score)
+            best[better], best_score[better] = candidate[better][:, cols], rating[better]
+        flat[:, cols] = best
     return flat.reshape(adv.shape)

@@ -159,7 +159,11 @@ def test_a_churn_table_with_all_four_constraints_through_bench(tmp_path, capsys)
     assert "immutable: age; integer: support_calls; one-hot: plan_a, plan_b, plan_c" in err
     results = json.loads((out / "results.json").read_text())
     constraints = results["suite"]["attack_suites"][0]["constraints"]
-    assert constraints["radius"][0] == 0 and constraints["integer"] == [1] and constraints["one_hot"] == [[3, 4, 5]]
+    # The closed form: each column's population standard deviation in the table, age pinned (immutable).
+    table = pd.read_csv(tmp_path / "churn.csv")
+    spread = np.array([0.0] + [table[c].std(ddof=0) for c in NAMES[1:]])
+    np.testing.assert_allclose(constraints["radius"], spread, rtol=1e-6)  # the table is read in float32
+    assert constraints["integer"] == [1] and constraints["one_hot"] == [[3, 4, 5]]
     report = (out / "report.md").read_text()
     assert "Constraints in force" in report and "Classes: 0 churn, 1 stay" in report
     assert "| model | example | attack | feature | before | after | change |" in report  # a table, not pixels
@@ -169,7 +173,7 @@ def test_a_churn_table_with_all_four_constraints_through_bench(tmp_path, capsys)
     for sample in samples:
         x, adv = np.array(sample["x"]), np.array(sample["x_adv"])
         assert adv[0] == x[0] and adv[1] == round(adv[1]) and sorted(adv[3:]) == [0.0, 0.0, 1.0]
-        assert np.all(np.abs(adv - x) <= sample["eps"] * np.array(constraints["radius"]) + 1e-9)
+        assert np.all(np.abs(adv - x) <= sample["eps"] * spread + 1e-9)
     assert data.info["features"] == ["age", "support_calls", "income", "plan_a", "plan_b", "plan_c"]
     # the same attack through `robustkit attack`, by flag
     npz = tmp_path / "adv.npz"

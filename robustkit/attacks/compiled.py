@@ -26,7 +26,7 @@ from robustkit.ball import settle
 from robustkit.constraints import repair
 from robustkit.errors import ConfigError
 from robustkit.logits import LogitsView, num_classes_of
-from robustkit.losses import GUIDED_LOSSES
+from robustkit.losses import GUIDED_LOSSES, margin
 from robustkit.straight_through import straight_through
 from robustkit.tape import objective_and_gradient
 from robustkit.tracing import compiled, compiled_predict, note_trace
@@ -201,7 +201,9 @@ def _settled(
     x_adv, norms, changed = settled(x, out["x_adv"], tf.constant(float(attack.eps), tf.float64))
     constraints = getattr(attack, "constraints", None)
     if constraints is not None and constraints.needs_repair:
-        x_adv, norms, changed = _repaired(attack, x, x_adv, out["x_adv"])
+        x_adv, norms, changed = _repaired(
+            attack, x, x_adv, out["x_adv"], _strength(attack, view, goal, out["x_adv"].dtype)
+        )
     out["norms"] = norms.numpy()
     # Rows whose returned point differs from the loop's (a half-precision cast moves nearly all of them).
     moved = np.flatnonzero(np.asarray(changed))
@@ -259,18 +261,25 @@ def compiled_settle(attack: Any, example_shape: tuple, dtype: tf.DType, compute_
     return compiled(_SETTLE_OWNER, key, build, input_signature=signature)
 
 
-def _repaired(attack: Any, x: tf.Tensor, x_adv: tf.Tensor, last: tf.Tensor) -> tuple[tf.Tensor, Any, Any]:
-    """Integer features and one-hot groups made valid on the settled points (:func:`robustkit.constraints.repair`),
-    settled again in x's dtype; the norms and which rows differ from the loop's ``last`` points."""
-    fixed = repair(
-        x.numpy(),
-        x_adv.numpy(),
-        attack.eps,
-        attack.norm.base,
-        attack.constraints,
-        (attack.lower, attack.upper),
-        x.dtype,
-    )
+def _strength(attack: Any, view: LogitsView, goal: tf.Tensor, dtype: tf.DType) -> Callable[[np.ndarray], np.ndarray]:
+    """How adversarial each candidate point is: the margin by which another class (or, targeted, the target)
+    leads, in float64; what a one-hot repair maximises over the valid categories."""
+
+    def score(points: np.ndarray) -> np.ndarray:
+        logits = tf.cast(view(tf.constant(points, dtype)), tf.float64)
+        return margin(logits, tf.cast(goal, tf.int32), bool(attack.targeted)).numpy()
+
+    return score
+
+
+def _repaired(
+    attack: Any, x: tf.Tensor, x_adv: tf.Tensor, last: tf.Tensor, score: Callable[[np.ndarray], np.ndarray]
+) -> tuple[tf.Tensor, Any, Any]:
+    """Integer features and one-hot groups made valid on the settled points (:func:`robustkit.constraints.repair`,
+    each group taking its strongest valid category by ``score``), settled again in x's dtype; the norms and which
+    rows differ from the loop's ``last`` points."""
+    bounds = (attack.lower, attack.upper)
+    fixed = repair(x.numpy(), x_adv.numpy(), attack.eps, attack.norm.base, attack.constraints, bounds, x.dtype, score)
     settled = compiled_settle(attack, tuple(x.shape[1:]), x.dtype, x.dtype)
     x_adv, norms, _ = settled(x, tf.cast(fixed, x.dtype), tf.constant(float(attack.eps), tf.float64))
     changed = np.any((tf.cast(x_adv, last.dtype) != last).numpy().reshape(len(fixed), -1), axis=1)
