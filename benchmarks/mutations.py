@@ -87,6 +87,255 @@ def _check_always_passes(check: str) -> Mutation:
     )
 
 
+LINF_SMOOTHING = "tests/test_smoothing_linf.py"
+GATE_MEASURES = "tests/test_gate_measures.py"
+EXACT_ANSWERS = "tests/test_exact_answers.py"
+CORRUPTION_CONSTANTS = "tests/test_corruption_constants.py"
+FEATURE_SCALES = "tests/test_feature_scales.py"
+# Bugs that make a certificate, a proof, a corruption or a gate verdict too optimistic: each promise of those
+# kinds has one, planted in the module that keeps it.
+TRUST_MUTATIONS = [
+    Mutation(
+        "smoothing-linf-dimension-last-axis",
+        "CERTIFY's L-inf radius divides by the root of the last axis (the channels), not of the number of features",
+        (
+            (
+                "robustkit/certify/smoothing.py",
+                "    dimension = int(np.prod(tensor.shape[1:]))",
+                "    dimension = int(tensor.shape[-1])",
+            ),
+        ),
+        (f"{LINF_SMOOTHING}::test_the_linf_radius_is_the_l2_radius_over_the_root_of_the_number_of_features",),
+    ),
+    Mutation(
+        "runner-linf-dimension-last-axis",
+        "a certification suite records the last axis as the number of features, so its L-inf radii are too large",
+        (
+            (
+                "robustkit/evaluation/certification.py",
+                "dimension = int(np.prod(run.x.shape[1:]))",
+                "dimension = int(run.x.shape[-1])",
+            ),
+        ),
+        (f"{LINF_SMOOTHING}::test_an_linf_smoothing_suite_reports_the_l2_certificates_over_the_root_of_the_features",),
+    ),
+    Mutation(
+        "certified-linf-radius-unscaled",
+        "certified rows of an L-inf suite read the L2 radius as it is",
+        (
+            (
+                "robustkit/evaluation/certified.py",
+                'return radius / math.sqrt(record["dimension"]) if norm == "linf" else radius',
+                "return radius",
+            ),
+        ),
+        (f"{LINF_SMOOTHING}::test_an_linf_smoothing_suite_reports_the_l2_certificates_over_the_root_of_the_features",),
+    ),
+    Mutation(
+        "selection-shares-estimation-samples",
+        "CERTIFY chooses the top class on samples it counts again (the estimation stream), voiding 1 - alpha",
+        (
+            (
+                "robustkit/certify/smoothing.py",
+                "selection = _counted(*checked, n0, seed, index, SELECTION,",
+                "selection = _counted(*checked, n0, seed, index, ESTIMATION,",
+            ),
+        ),
+        (f"{LINF_SMOOTHING}::test_selection_and_estimation_draw_independent_noise",),
+    ),
+    Mutation(
+        "gate-certified-reads-smoothed",
+        "the gate's certified threshold reads the smoothed accuracy (certified at radius 0)",
+        (
+            (
+                "robustkit/outputs/gate.py",
+                'r["certified_accuracy"], low, high, by)',
+                'r["smoothed_accuracy"], low, high, by)',
+            ),
+        ),
+        (GATE_MEASURES,),
+    ),
+    Mutation(
+        "gate-verified-reads-attacks",
+        "the gate's verified threshold reads the rows above the truth (attacks, counterexamples), not the proofs",
+        (
+            (
+                "robustkit/outputs/gate.py",
+                '        if r.get("bound") != "lower":',
+                '        if r.get("bound") == "lower":',
+            ),
+        ),
+        (GATE_MEASURES,),
+    ),
+    Mutation(
+        "gate-robust-reads-one-attack",
+        "the gate's robust threshold reads the first attack's row instead of the worst case",
+        (
+            (
+                "robustkit/outputs/gate_baseline.py",
+                '    return [r for r in results["summary"] if r["attack"] == "worst-case"]',
+                '    return [r for r in results["summary"] if r["bound"] == "upper"]',
+            ),
+        ),
+        (GATE_MEASURES,),
+    ),
+    Mutation(
+        "gate-corruption-reads-clean",
+        "the gate's corruption threshold pools the clean accuracy of the cells, not the corrupted one",
+        (
+            (
+                "robustkit/outputs/gate_corruptions.py",
+                'k = sum(round(c["robust_accuracy"] * c["n"]) for c in cells)',
+                'k = sum(round(c["clean_accuracy"] * c["n"]) for c in cells)',
+            ),
+        ),
+        (GATE_MEASURES,),
+    ),
+    Mutation(
+        "exact-incumbent-as-proof",
+        "at a time-out the exact verifier takes the best point found (the incumbent) as a proof",
+        (
+            (
+                "robustkit/verify/exact.py",
+                '    proved = getattr(result, "mip_dual_bound", None)\n    if proved is None and result.status == 0:\n',
+                '    proved = getattr(result, "mip_dual_bound", None)\n    if result.x is not None:\n',
+            ),
+        ),
+        (f"{EXACT_ANSWERS}::test_a_time_out_is_never_a_proof_unless_the_dual_bound_decides",),
+    ),
+    Mutation(
+        "exact-witness-rounded-outside",
+        "counterexamples are clipped to the ball as float32 computes x - eps and x + eps, not settled toward x",
+        (
+            (
+                "robustkit/verify/exact.py",
+                "found.margin, found.witness = value, _settled(point, program, network, x, region.eps, box)",
+                "found.margin, found.witness = value, np.clip(point[program.span(0)].reshape(network.shapes[0]), "
+                "region.lower[0].numpy(), region.upper[0].numpy()).astype(x.dtype.as_numpy_dtype)",
+            ),
+        ),
+        (f"{EXACT_ANSWERS}::test_witnesses_lie_inside_the_ball_and_the_bounds_and_are_misclassified",),
+    ),
+    Mutation(
+        "exact-counterexample-not-rechecked",
+        "a negative margin from the solver counts as a counterexample without classifying its point again",
+        (
+            (
+                "robustkit/verify/exact.py",
+                "if value < 0 and _misclassified(model, found.witness, label):",
+                "if value < 0:",
+            ),
+        ),
+        (f"{EXACT_ANSWERS}::test_a_counterexample_is_re_checked_on_the_model",),
+    ),
+    Mutation(
+        "verified-below-zero",
+        "a margin bound within rounding below zero counts as proved (the tolerance's sign flipped)",
+        (
+            (
+                "robustkit/verify/margins.py",
+                "return self.worst > TOLERANCE * self.scale",
+                "return self.worst > -TOLERANCE * self.scale",
+            ),
+        ),
+        (f"{EXACT_ANSWERS}::test_the_rounding_tolerance_on_both_sides_of_zero",),
+    ),
+    Mutation(
+        "verified-without-tolerance",
+        "a margin bound barely above zero counts as proved, though rounding alone could put it there",
+        (("robustkit/verify/margins.py", "return self.worst > TOLERANCE * self.scale", "return self.worst > 0"),),
+        (f"{EXACT_ANSWERS}::test_the_rounding_tolerance_on_both_sides_of_zero",),
+    ),
+    Mutation(
+        "imagenet-size-takes-cifar-constants",
+        "images larger than 84 pixels take the CIFAR constants (Gaussian noise at 224 px: 0.04, not 0.08)",
+        (
+            (
+                "robustkit/corruptions/constants.py",
+                '    return "small" if shorter_side <= SMALL_LARGE_BOUNDARY else "large"',
+                '    return "small"',
+            ),
+        ),
+        (f"{CORRUPTION_CONSTANTS}::test_the_noises_at_224_have_the_published_strength",),
+    ),
+    Mutation(
+        "imagenet-constants-shifted-severity",
+        "ImageNet-size Gaussian noise takes the next severity's constant",
+        (
+            (
+                "robustkit/corruptions/constants.py",
+                '"gaussian_noise": [0.08, 0.12, 0.18, 0.26, 0.38],',
+                '"gaussian_noise": [0.12, 0.18, 0.26, 0.38, 0.38],',
+            ),
+        ),
+        (f"{CORRUPTION_CONSTANTS}::test_each_severity_takes_the_published_constant",),
+    ),
+    Mutation(
+        "cifar-constant-typo",
+        "a typo in the CIFAR-size impulse noise at severity 4 (0.06 for 0.05)",
+        (
+            (
+                "robustkit/corruptions/constants.py",
+                '"impulse_noise": [0.01, 0.02, 0.03, 0.05, 0.07],',
+                '"impulse_noise": [0.01, 0.02, 0.03, 0.06, 0.07],',
+            ),
+        ),
+        (f"{CORRUPTION_CONSTANTS}::test_each_severity_takes_the_published_constant",),
+    ),
+    Mutation(
+        "gaussian-noise-not-clipped",
+        "Gaussian noise is not clipped to the images' range",
+        (
+            (
+                "robustkit/corruptions/noise.py",
+                "    return tf.clip_by_value(x + scale * _per_pixel(keys, x, 1, normal=True), 0.0, 1.0)",
+                "    return x + scale * _per_pixel(keys, x, 1, normal=True)",
+            ),
+        ),
+        (f"{CORRUPTION_CONSTANTS}::test_every_corruption_runs_on_224x224_images_inside_large_bounds",),
+    ),
+    Mutation(
+        "eps-scale-std-inverted",
+        "--eps-scale std gives each feature 1 / std, not std (income's radius 0.00017 instead of 5773)",
+        (
+            (
+                "robustkit/constraints.py",
+                "            radius = flat.std(axis=0)\n",
+                "            radius = 1.0 / np.maximum(flat.std(axis=0), 1e-12)\n",
+            ),
+        ),
+        (
+            f"{FEATURE_SCALES}::test_each_feature_moves_by_eps_times_its_scale",
+            "tests/test_constraints.py::test_a_churn_table_with_all_four_constraints_through_bench",
+        ),  # fmt: skip
+    ),
+    Mutation(
+        "one-hot-weakest-category",
+        "a one-hot group takes its weakest valid category instead of its strongest",
+        (
+            (
+                "robustkit/constraints.py",
+                "else np.asarray(score(candidate.reshape(adv.shape)), np.float64)",
+                "else -np.asarray(score(candidate.reshape(adv.shape)), np.float64)",
+            ),
+        ),
+        (f"{FEATURE_SCALES}::test_a_one_hot_group_takes_its_strongest_valid_category",),
+    ),
+    Mutation(
+        "one-hot-by-attack-value",
+        "a one-hot group takes the category the attack pushed highest, not the one the model finds strongest",
+        (
+            (
+                "robustkit/constraints.py",
+                "        choices = range(len(cols)) if score is not None else [None]",
+                "        choices = [None]",
+            ),
+        ),  # fmt: skip
+        (f"{FEATURE_SCALES}::test_a_one_hot_group_takes_its_strongest_valid_category",),
+    ),
+]
+
+
 MUTATIONS = [
     Mutation(
         "ball-leak-linf",
@@ -606,8 +855,9 @@ MUTATIONS = [
                 '        counted = list(suite["corruptions"])',
             ),
         ),
-        ("tests/test_corruption_suites.py::test_corruption_thresholds_pass_and_fail",),
+        ("tests/test_corruption_suites.py::test_corruption_thresholds_pass_and_fail", GATE_MEASURES),
     ),
+    *TRUST_MUTATIONS,
     *(_check_always_passes(check) for check in CHECK_TESTS),
 ]
 
@@ -689,6 +939,17 @@ def _run_all(chosen: list[Mutation], tmp: Path, jobs: int) -> int:
     return 0 if all(verdict == "caught" for _, _, verdict, _ in rows) else 1
 
 
+# The modules whose promises (certificates, proofs, corruptions, feature constraints, gate measures) the
+# harness counts apart: a mutation belongs to the module of its first edit.
+COUNTED_MODULES = ("robustkit/certify/", "robustkit/verify/", "robustkit/corruptions/", "robustkit/constraints.py",
+                   "robustkit/outputs/gate")  # fmt: skip
+
+
+def module_of(mutation: Mutation) -> str:
+    """The file a mutation plants its bug in (its first edit's)."""
+    return mutation.edits[0][0]
+
+
 def _try(mutation: Mutation, clean: Path, tmp: Path, cache: Path) -> tuple[str, str, str, float]:
     """Plant one mutation in its own copy and run its tests there."""
     copy = tmp / mutation.name
@@ -711,6 +972,17 @@ def _table(rows: list[tuple[str, str, str, float]], wall: float) -> None:
         print(f"| {name} | {tests} | {verdict} | {seconds:.1f} |")
     caught = sum(verdict == "caught" for _, _, verdict, _ in rows)
     print(f"\n{caught} of {len(rows)} mutations caught in {wall:.0f} s")
+    planted = {m.name: module_of(m) for m in MUTATIONS}
+    per_module: dict[str, list[int]] = {}
+    for name, _, verdict, _ in rows:
+        if planted[name].startswith(COUNTED_MODULES):
+            counts = per_module.setdefault(planted[name], [0, 0])
+            counts[0] += verdict == "caught"
+            counts[1] += 1
+    if per_module:
+        print("\n| module | caught | planted |\n|---|---|---|")
+        for module, (found, total) in sorted(per_module.items()):
+            print(f"| {module} | {found} | {total} |")
 
 
 if __name__ == "__main__":
