@@ -15,6 +15,13 @@ robustkit's tables and outputs with these.
 
 from __future__ import annotations
 
+# The paper's split: 15 corruptions make the benchmark (Figure 1), 4 more are held out for validation.
+BENCHMARK_CORRUPTIONS = (
+    "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur", "snow",
+    "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
+)  # fmt: skip
+HELD_OUT_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
+
 CIFAR = {
     "gaussian_noise": [0.04, 0.06, 0.08, 0.09, 0.10],
     "shot_noise": [500, 250, 100, 75, 50],

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from robustkit.corruptions import CORRUPTIONS, corrupt
+from robustkit.corruptions import BENCHMARK, CORRUPTIONS, HELD_OUT, corrupt
 from robustkit.corruptions.constants import constants_for
 from tests import corruption_reference as ref
-from tests.published_corruption_constants import CIFAR, IMAGENET
+from tests.published_corruption_constants import BENCHMARK_CORRUPTIONS, CIFAR, HELD_OUT_CORRUPTIONS, IMAGENET
 
 SEVERITIES = (1, 2, 3, 4, 5)
 MAD_TO_STD = 0.6744897501960817  # the standard normal's median absolute value, Phi^-1(3/4)
@@ -26,6 +26,7 @@ MAD_TO_STD = 0.6744897501960817  # the standard normal's median absolute value, 
 
 def test_robustkit_provides_every_published_corruption_but_frost():
     assert set(CORRUPTIONS) == set(CIFAR) == set(IMAGENET)
+    assert set(BENCHMARK) == set(BENCHMARK_CORRUPTIONS) - {"frost"} and set(HELD_OUT) == set(HELD_OUT_CORRUPTIONS)
 
 
 @pytest.mark.parametrize("name", sorted(CIFAR))

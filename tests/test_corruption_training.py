@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robustkit.corruptions import BENCHMARK, HELD_OUT
 from robustkit.errors import ConfigError
 from robustkit.training import AugMixBatches, augmix
 from robustkit.training import corruption_augment as module
+from tests.published_corruption_constants import BENCHMARK_CORRUPTIONS, HELD_OUT_CORRUPTIONS
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_augmix_mixes_only_the_benchmark_corruptions_and_stays_in_the_bounds(ima
     monkeypatch.setattr(module, "corrupt", recording)
     mixed = augmix(images, seed=4, severities=(2,))  # one severity: fewer graphs to build
     names = {name for name, _ in used}
-    assert names <= set(BENCHMARK) and not names & set(HELD_OUT) and len(names) >= 5
+    assert names <= set(BENCHMARK_CORRUPTIONS) and not names & set(HELD_OUT_CORRUPTIONS) and len(names) >= 5
     assert mixed.dtype == images.dtype and mixed.min() >= 0 and mixed.max() <= 1
     assert np.abs(mixed - images).mean() > 0.01  # it changed the images
     assert np.corrcoef(mixed.ravel(), images.ravel())[0, 1] > 0.5  # and they are still the images, mixed
