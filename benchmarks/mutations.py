@@ -217,6 +217,30 @@ TRUST_MUTATIONS = [
         (f"{EXACT_ANSWERS}::test_witnesses_lie_inside_the_ball_and_the_bounds_and_are_misclassified",),
     ),
     Mutation(
+        "exact-prunes-by-the-previous-example",
+        "the exact verifier skips the classes that the previous example's bounds rule out",
+        (
+            (
+                "robustkit/verify/exact.py",
+                "prune_bounds = pruning.lower[i] if pruning is not None",
+                "prune_bounds = pruning.lower[i - 1] if pruning is not None",
+            ),
+        ),
+        (f"{EXACT_ANSWERS}::test_no_example_is_both_proved_and_broken_by_an_attack",),
+    ),
+    Mutation(
+        "gate-passes-on-the-interval-top",
+        "a threshold passes when the upper end of the measure's 95% interval reaches it",
+        (
+            (
+                "robustkit/outputs/gate.py",
+                'passed = row["value"] >= threshold.minimum',
+                'passed = row["high"] >= threshold.minimum',
+            ),
+        ),
+        (GATE_MEASURES,),
+    ),
+    Mutation(
         "exact-counterexample-not-rechecked",
         "a negative margin from the solver counts as a counterexample without classifying its point again",
         (

@@ -32,13 +32,21 @@ def digits_mlp_64_24_24_10(digits):
     return model
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_witnesses_lie_inside_the_ball_and_the_bounds_and_are_misclassified(dtype, digits, digits_mlp_64_24_24_10):
+@pytest.fixture(scope="module")
+def answers(digits, digits_mlp_64_24_24_10):
+    """The exact verifier's answers on 150 test digits in float32, computed once for the tests that read them."""
+    return exact_verify(digits_mlp_64_24_24_10, digits.x_test[:150], digits.y_test[:150], EPS, time_limit=5.0)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_witnesses_lie_inside_the_ball_and_the_bounds_and_are_misclassified(
+    dtype, digits, digits_mlp_64_24_24_10, answers
+):
     model = digits_mlp_64_24_24_10
     x, y = digits.x_test[:150].astype(dtype), digits.y_test[:150]
     if dtype == "float64":  # pixels float32 cannot hold: x - eps and x + eps round differently there
         x = np.clip(x + np.random.default_rng(0).uniform(-1e-9, 1e-9, x.shape), 0, 1)
-    found = exact_verify(model, x, y, EPS, time_limit=5.0)
+    found = answers if dtype == "float32" else exact_verify(model, x, y, EPS, time_limit=5.0)
     broken = np.flatnonzero(found.status == "broken")
     assert len(broken) >= 3, found.status  # enough counterexamples for the check to mean something
     assert found.witness.dtype == np.dtype(dtype)
@@ -47,6 +55,20 @@ def test_witnesses_lie_inside_the_ball_and_the_bounds_and_are_misclassified(dtyp
         assert np.abs(witness - x[i].astype(np.float64)).max() <= EPS, (i, np.abs(witness - x[i]).max() - EPS)
         assert witness.min() >= 0 and witness.max() <= 1
         assert int(np.argmax(model(found.witness[i][None], training=False)[0])) != y[i]
+
+
+def test_no_example_is_both_proved_and_broken_by_an_attack(digits, digits_mlp_64_24_24_10, answers):
+    """APGD with restarts is the independent oracle: an example it breaks is never proved, and with time
+    to finish the exact verifier finds a counterexample for each one it breaks."""
+    from robustkit.attacks import APGD
+
+    model, found = digits_mlp_64_24_24_10, answers
+    x, y = digits.x_test[:150], digits.y_test[:150]
+    attacked = APGD(eps=EPS, steps=50, restarts=2, seed=0).run(model, x, y)
+    broken = attacked.success & (attacked.clean_pred == y)
+    assert broken.sum() >= 3
+    assert not np.any(broken & (found.status == "verified")), np.flatnonzero(broken & (found.status == "verified"))
+    assert np.all(found.status[broken] == "broken"), found.status[broken]
 
 
 def _two_layer() -> keras.Model:
