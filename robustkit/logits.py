@@ -4,6 +4,11 @@ Softmax outputs saturate: once a probability rounds to 1, its gradient vanishes 
 stalls, which makes a model look robust when it is not. :func:`as_logits` finds the logits of a
 model that ends in a softmax and returns a callable that produces them.
 
+A binary classifier with one output (``Dense(1, activation="sigmoid")``, or one logit ``z``) is read
+as two classes with logits ``[0, z]``: class 1 wins exactly when ``sigmoid(z) > 1/2``, the softmax of
+``[0, z]`` is ``[1 - sigmoid(z), sigmoid(z)]``, and labels 0 and 1 mean what they meant. Every kind of
+evaluation sees those two logits.
+
 Example:
     >>> import keras
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
@@ -33,8 +38,51 @@ _WARNED: weakref.WeakSet[Any] = weakref.WeakSet()
 _PROBED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
+def logits_of_output(view: LogitsView, out: tf.Tensor) -> tf.Tensor:
+    """The logits of a model output that was computed already (training computes it once for the loss too).
+
+    Example:
+        >>> import keras
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, activation="sigmoid")])
+        >>> logits_of_output(as_logits(model), tf.constant([[0.5]])).numpy().tolist()
+        [[0.0, 0.0]]
+    """
+    tiny = 1e-12
+    if view.source in ("logits", "one-logit"):
+        return two_logits(out) if view.binary else out
+    if view.binary:
+        return two_logits(tf.math.log(tf.maximum(out, tiny)) - tf.math.log(tf.maximum(1 - out, tiny)))
+    return tf.math.log(tf.maximum(out, tiny))
+
+
+def default_loss(view: LogitsView) -> keras.losses.Loss:
+    """The cross-entropy that matches the model's output: binary on one output (a sigmoid's or a logit),
+    sparse categorical otherwise (on logits, or on a softmax's probabilities)."""
+    if view.binary:
+        return keras.losses.BinaryCrossentropy(from_logits=view.source == "one-logit")
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=view.source == "logits")
+
+
 def _is_softmax(activation: Any) -> bool:
     return activation is keras.activations.softmax or getattr(activation, "__name__", "") == "softmax"
+
+
+def _is_sigmoid(activation: Any) -> bool:
+    return activation is keras.activations.sigmoid or getattr(activation, "__name__", "") == "sigmoid"
+
+
+# How a one-output binary classifier's logit z is read: it becomes the two logits [0, z].
+BINARY_SOURCES = ("sigmoid-layer", "sigmoid-activation", "one-logit", "sigmoid-probability")
+
+
+def two_logits(z: tf.Tensor) -> tf.Tensor:
+    """``(batch, 1)`` logits ``z`` of class 1 as the two logits ``[0, z]`` of classes 0 and 1.
+
+    Example:
+        >>> two_logits(tf.constant([[2.0], [-1.0]])).numpy().tolist()
+        [[0.0, 2.0], [0.0, -1.0]]
+    """
+    return tf.concat([tf.zeros_like(z), z], axis=-1)
 
 
 def _output_layer(model: Any) -> Any | None:
@@ -66,9 +114,12 @@ class LogitsView:
         model: the wrapped model or callable.
         source: how the logits are obtained: ``"logits"`` (the model's own output),
             ``"softmax-layer"`` (the input of a final Softmax/Activation layer),
-            ``"softmax-activation"`` (the final layer run without its softmax), or
+            ``"softmax-activation"`` (the final layer run without its softmax),
             ``"log-probabilities"`` (log of an output that sums to one; exact up to a per-example
-            constant, which no robustkit loss depends on).
+            constant, which no robustkit loss depends on), or, for a binary classifier with one
+            output, ``[0, z]`` from its logit z: ``"sigmoid-layer"``, ``"sigmoid-activation"`` (as for
+            a softmax), ``"one-logit"`` (the output is z) or ``"sigmoid-probability"`` (z is the
+            log-odds of an output in [0, 1]).
     """
 
     model: Any
@@ -76,10 +127,15 @@ class LogitsView:
     _inner: Any = field(default=None, repr=False)  # the model up to its softmax layer
     _head: Any = field(default=None, repr=False)
 
+    @property
+    def binary(self) -> bool:
+        """Whether the model has one output, read as the two logits ``[0, z]``."""
+        return self.source in BINARY_SOURCES
+
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
-        if self.source == "softmax-layer":
+        if self.source in ("softmax-layer", "sigmoid-layer"):
             out = self._inner(x, training=False)
-        elif self.source == "softmax-activation":
+        elif self.source in ("softmax-activation", "sigmoid-activation"):
             with _linear_activation(self._head):
                 out = _call_model(self.model, x)
         else:
@@ -89,7 +145,10 @@ class LogitsView:
         if self.source == "log-probabilities":
             tiny = tf.constant(1e-30 if out.dtype == tf.float64 else 1e-37, out.dtype)
             return tf.math.log(tf.maximum(out, tiny))
-        return out
+        if self.source == "sigmoid-probability":
+            tiny = tf.constant(1e-30 if out.dtype == tf.float64 else 1e-37, out.dtype)
+            out = tf.math.log(tf.maximum(out, tiny)) - tf.math.log(tf.maximum(1 - out, tiny))
+        return two_logits(out) if self.binary else out
 
 
 def _call_model(model: Any, x: tf.Tensor) -> tf.Tensor:
@@ -117,7 +176,14 @@ def _structural_view(model: Any) -> LogitsView | None:
         return LogitsView(model, "softmax-layer", _inner=inner)
     if _is_softmax(getattr(layer, "activation", None)):
         return LogitsView(model, "softmax-activation", _head=layer)
-    return None
+    if tuple(model.outputs[0].shape[1:]) != (1,):
+        return None
+    if isinstance(layer, keras.layers.Activation) and _is_sigmoid(layer.activation):
+        inner = keras.Model(model.inputs, layer.input, name=f"{model.name}_logit")
+        return LogitsView(model, "sigmoid-layer", _inner=inner)
+    if _is_sigmoid(getattr(layer, "activation", None)):
+        return LogitsView(model, "sigmoid-activation", _head=layer)
+    return LogitsView(model, "one-logit")
 
 
 def _warn_once(model: Any, message: str) -> None:
@@ -169,7 +235,13 @@ def as_logits(model: Any, x_sample: Any | None = None) -> LogitsView:
         view = None
     if view is None:
         view = _structural_view(model) or LogitsView(model, "logits")
-        if view.source != "logits":
+        if view.binary:
+            _warn_once(
+                model,
+                f"The model has one output ({view.source}): robustkit reads it as a binary classifier with "
+                "the two logits [0, z], z its logit (before any sigmoid); labels 0 and 1 keep their meaning.",
+            )
+        elif view.source != "logits":
             _warn_once(
                 model,
                 f"The model ends in a softmax ({view.source}); robustkit attacks and "
@@ -188,7 +260,21 @@ def as_logits(model: Any, x_sample: Any | None = None) -> LogitsView:
         except TypeError:
             pass
         out = _call_model(model, x_sample)
-        if looks_like_probabilities(out):
+        if out.shape.rank == 2 and out.shape[-1] == 1:
+            in_unit = bool(tf.reduce_all((out >= 0) & (out <= 1)))
+            view = LogitsView(model, "sigmoid-probability" if in_unit else "one-logit")
+            _warn_once(
+                model,
+                "The model has one output: robustkit reads it as a binary classifier with the two logits "
+                "[0, z], z "
+                + ("the log-odds of its output, a probability in [0, 1]" if in_unit else "its output")
+                + "; labels 0 and 1 keep their meaning.",
+            )
+            try:
+                _VIEWS[model] = view
+            except TypeError:
+                pass
+        elif looks_like_probabilities(out):
             view = LogitsView(model, "log-probabilities")
             _warn_once(
                 model,
@@ -205,7 +291,9 @@ def as_logits(model: Any, x_sample: Any | None = None) -> LogitsView:
 
 
 def num_classes_of(view: LogitsView, x: tf.Tensor) -> int:
-    """Number of classes, from the model's output shape (or one forward pass if unknown)."""
+    """Number of classes, from the model's output shape (or one forward pass if unknown); 2 for one output."""
+    if view.binary:
+        return 2
     shape = getattr(view.model, "output_shape", None)
     if isinstance(shape, tuple) and len(shape) == 2 and isinstance(shape[-1], int):
         return int(shape[-1])

@@ -43,9 +43,26 @@ def grade(value: float, warn: float, fail: float) -> str:
 
 def check_probability_outputs(model: Any, x: np.ndarray) -> CheckResult:
     view = as_logits(model, x_sample=tf.constant(x[:32]))
-    if view.source == "logits":
+    if view.source in ("logits", "one-logit"):
+        what = "logits" if view.source == "logits" else "one logit z (read as the two logits [0, z])"
         return CheckResult(
-            "probability-outputs", "pass", "logits", "The model returns logits; attacks differentiate them directly."
+            "probability-outputs", "pass", "logits", f"The model returns {what}; attacks differentiate them directly."
+        )
+    if view.source == "sigmoid-probability":
+        return CheckResult(
+            "probability-outputs",
+            "fail",
+            "probabilities",
+            "The model returns one probability and no logit can be found in it; attacks use its log-odds, whose "
+            "gradient vanishes wherever the probability saturates. Return the logit (drop the final sigmoid).",
+        )
+    if view.binary:
+        return CheckResult(
+            "probability-outputs",
+            "warn",
+            view.source,
+            "The model ends in a sigmoid; robustkit attacks its logit z before it, as the two logits [0, z]. Export "
+            "the logit model to make this explicit.",
         )
     if view.source == "log-probabilities":
         return CheckResult(

@@ -36,7 +36,7 @@ from robustkit.attacks.ascent import ProjectedAscent
 from robustkit.attacks.loop import LoopConfig, build_attack_fn
 from robustkit.errors import ConfigError
 from robustkit.inputs import validate_bounds
-from robustkit.logits import as_logits
+from robustkit.logits import as_logits, default_loss, logits_of_output
 from robustkit.norms import get_norm
 from robustkit.ranges import in_input_units, parse_eps
 from robustkit.row_random import row_keys
@@ -114,7 +114,6 @@ class AdversarialTrainer(keras.Model):
             dtype="float32",
         )
         self._view = as_logits(model)
-        self._probabilities = self._view.source != "logits"
         self._attack = build_attack_fn(
             self._view,
             LoopConfig(self.norm, "ce", False, self.steps, keep_best=False, gather=False, score_last=False),
@@ -135,7 +134,7 @@ class AdversarialTrainer(keras.Model):
         training epochs slower than TensorFlow's own (oneDNN) kernels.
         """
         if loss is None:
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=not self._probabilities)
+            loss = default_loss(self._view)
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile, **kwargs)
 
     def fit(self, *args, callbacks=None, **kwargs):
@@ -157,7 +156,7 @@ class AdversarialTrainer(keras.Model):
         return tf.stack([tf.constant(self.seed, tf.int32), tf.cast(self.optimizer.iterations, tf.int32)])
 
     def _logits(self, out):
-        return tf.math.log(tf.maximum(out, 1e-12)) if self._probabilities else out
+        return logits_of_output(self._view, out)
 
     def _craft(self, x, y):
         eps = tf.cast(self.eps, x.dtype)

@@ -25,7 +25,7 @@ import keras
 import tensorflow as tf
 
 from robustkit.errors import ConfigError
-from robustkit.logits import as_logits
+from robustkit.logits import as_logits, default_loss
 
 
 class NoiseTrainer(keras.Model):
@@ -45,7 +45,7 @@ class NoiseTrainer(keras.Model):
         if not 0.0 <= float(clean_weight) <= 1.0:
             raise ConfigError(f"clean_weight must lie in [0, 1], got {clean_weight!r}.")
         self.model, self.sigma, self.clean_weight, self.seed = model, float(sigma), float(clean_weight), int(seed)
-        self._probabilities = as_logits(model).source != "logits"
+        self._view = as_logits(model)
 
     def call(self, x, training=False):
         return self.model(x, training=training)
@@ -53,7 +53,7 @@ class NoiseTrainer(keras.Model):
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
         """Compile; the loss defaults to sparse categorical cross-entropy on the model's output."""
         if loss is None:
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=not self._probabilities)
+            loss = default_loss(self._view)
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
     def save(self, filepath: Any, *args, **kwargs):

@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
 from robustkit.attacks import PGD
+from robustkit.logits import as_logits
 from robustkit.verify.exact import ExactResult
 
 
@@ -48,7 +50,7 @@ def real_counterexamples(model, x, y, points, eps: float, bounds, norm: str = "l
     x, points = np.asarray(x, np.float32), np.asarray(points, np.float32)
     if len(points) == 0:
         return np.zeros(0, bool)
-    predicted = np.argmax(model(points, training=False).numpy(), axis=1)
+    predicted = np.argmax(as_logits(model)(tf.convert_to_tensor(points)).numpy(), axis=1)
     order = {"linf": np.inf, "l2": 2, "l1": 1}[norm]
     distance = np.linalg.norm((points - x).reshape(len(points), -1).astype(np.float64), ord=order, axis=1)
     low, high = (np.broadcast_to(np.asarray(b, np.float32), points.shape) for b in bounds)
@@ -85,6 +87,7 @@ def check_verification(
     if len(proved):
         attack = PGD(eps=eps, steps=steps, step_size=eps / 4, norm=norm, restarts=restarts, bounds=bounds, seed=seed)
         adversarial = attack(model, x[proved], y[proved]).numpy()
-        broken_proofs = proved[np.argmax(model(adversarial, training=False).numpy(), axis=1) != y[proved]]
+        logits = as_logits(model)(tf.convert_to_tensor(adversarial)).numpy()
+        broken_proofs = proved[np.argmax(logits, axis=1) != y[proved]]
     false = _false_counterexamples(model, x, y, eps, bounds, exact) if exact is not None else np.array([], int)
     return VerificationCheck(len(proved), broken_proofs, false)

@@ -39,6 +39,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from robustkit.ball import settle
 from robustkit.errors import ConfigError, ModelError
 from robustkit.inputs import as_float_tensor
+from robustkit.logits import as_logits
 from robustkit.verify.intervals import Interval
 from robustkit.verify.linear_bounds import through_affine
 from robustkit.verify.margins import TOLERANCE, checked_inputs, crown_intervals, input_region, margin_bounds
@@ -198,7 +199,7 @@ def _settled(point: np.ndarray, program: _Program, network: Network, x: tf.Tenso
 
 
 def _misclassified(model, witness: np.ndarray, label: int) -> bool:
-    return int(np.argmax(model(tf.constant(witness[None]), training=False)[0])) != label
+    return int(np.argmax(as_logits(model)(tf.constant(witness[None]))[0])) != label
 
 
 def _example(network, matrices, model, label: int, region, budget: float, prune_bounds, scale: float, x, box):

@@ -12,8 +12,11 @@ turns every layer into one or two nodes of four kinds:
 - ``add``: the sum of its inputs (residual blocks);
 - ``maxpool``: max pooling, monotone in each input.
 
-A final softmax is dropped: the bounds are on the logits, whose argmax is the same. Any other layer
-raises a :class:`~robustkit.errors.ModelError` that names it.
+A final softmax is dropped: the bounds are on the logits, whose argmax is the same. A binary
+classifier with one output loses its final sigmoid too, and gains an affine node that maps its logit
+``z`` to the two logits ``[0, z]`` (:func:`robustkit.logits.two_logits`), so that the margins of the
+bounds are those that the attacks read. Any other layer raises a
+:class:`~robustkit.errors.ModelError` that names it.
 
 Example:
     >>> import keras
@@ -33,6 +36,7 @@ import keras
 import tensorflow as tf
 
 from robustkit.errors import ModelError
+from robustkit.logits import two_logits
 
 SUPPORTED_LAYERS = (
     "Dense, Conv1D, Conv2D, BatchNormalization, Rescaling, Normalization, Flatten, Reshape, "
@@ -99,7 +103,7 @@ class Network:
         return len(self.nodes) - 1
 
     def logits(self, x: tf.Tensor) -> tf.Tensor:
-        """The network's output at ``x`` (the model's, less a final softmax)."""
+        """The network's output at ``x``: the model's logits (less a final softmax; ``[0, z]`` for one output)."""
         values = [x]
         for node in self.nodes[1:]:
             values.append(node.apply(*[values[i] for i in node.inputs]))
@@ -240,6 +244,12 @@ def _is_softmax(layer: Any) -> bool:
     return type(layer).__name__ == "Softmax" or getattr(activation, "__name__", "") in ("softmax", "log_softmax")
 
 
+def _is_final_squash(layer: Any, tensor: Any) -> bool:
+    """A softmax, or the sigmoid of a one-output binary classifier: dropped at the end, argmax unchanged."""
+    sigmoid = getattr(getattr(layer, "activation", None), "__name__", "") == "sigmoid"
+    return _is_softmax(layer) or (sigmoid and tuple(tensor.shape[1:]) == (1,))
+
+
 class _Walk:
     """Builds the nodes of a functional graph from its output tensor back to its input."""
 
@@ -266,13 +276,12 @@ class _Walk:
             arguments = layer._inbound_nodes[node_index].input_tensors
             if isinstance(layer, keras.Model):
                 found = self.nested(layer, arguments, last)
-            elif last and _is_softmax(layer) and type(layer).__name__ in ("Softmax", "Activation"):
+            elif last and _is_final_squash(layer, tensor) and type(layer).__name__ in ("Softmax", "Activation"):
                 found = self.visit(arguments[0])
             else:
                 inputs = tuple(self.visit(argument) for argument in arguments)
-                found = self.add(
-                    _affine_only(layer, inputs) if last and _is_softmax(layer) else _layer_nodes(layer, inputs)
-                )
+                squashed = last and _is_final_squash(layer, tensor)
+                found = self.add(_affine_only(layer, inputs) if squashed else _layer_nodes(layer, inputs))
         self.index[id(tensor)] = found
         return found
 
@@ -326,6 +335,9 @@ def _walk_model(model: Any) -> Network:
     walk.visit(outputs[0], last=True)
     if walk.nodes[0].kind != "input":
         raise ModelError("The model's output does not depend on its input.")
+    if tuple(outputs[0].shape[1:]) == (1,):  # a binary classifier's logit z: the two logits [0, z]
+        zeros_beside = lambda r: tf.concat([tf.zeros_like(r), r], axis=-1)  # noqa: E731
+        walk.add([Node("two-logits", "affine", (len(walk.nodes) - 1,), two_logits, zeros_beside)])
     values = [tf.zeros((1, *shape), inputs[0].dtype)]
     for node in walk.nodes[1:]:
         values.append(node.apply(*[values[i] for i in node.inputs]))
