@@ -145,3 +145,14 @@ def test_the_rounding_tolerance_on_both_sides_of_zero(margin_in_tolerances, prov
     bounds = margin_bounds(_identity_margin(), np.array([[x]], "float32"), [0], eps, bounds=(-1.0, 2.0))
     assert bounds.lower[0, 1] == pytest.approx(margin_in_tolerances * tolerance, abs=1e-7)
     assert bounds.verified.tolist() == [proved]
+
+
+def test_eps_as_a_fraction_of_the_range_is_taken_as_the_attacks_take_it():
+    """8/255 of a [0, 255] range is 8 pixels, by hand."""
+    model = _identity_margin()
+    x = np.array([[100.0], [130.0]], "float32")
+    as_fraction = margin_bounds(model, x, [0, 0], "8/255", bounds=(0.0, 255.0))
+    in_pixels = margin_bounds(model, x, [0, 0], 8.0, bounds=(0.0, 255.0))
+    np.testing.assert_array_equal(as_fraction.lower, in_pixels.lower)
+    assert as_fraction.lower[:, 1].tolist() == [92.0, 122.0]
+    assert exact_verify(model, x, [0, 0], "8/255", bounds=(0.0, 255.0)).status.tolist() == ["verified", "verified"]

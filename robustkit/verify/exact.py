@@ -227,24 +227,25 @@ def _example(network, matrices, model, label: int, region, budget: float, prune_
 
 
 def exact_verify(
-    model, x, y, eps: float, *, bounds=(0.0, 1.0), time_limit: float = 10.0, prune: bool = True
+    model, x, y, eps: float | str, *, bounds=(0.0, 1.0), time_limit: float = 10.0, prune: bool = True
 ) -> ExactResult:
-    """Decide each example exactly over the L-inf ball of radius ``eps`` within ``bounds`` (see the module
-    docstring): ``"verified"``, ``"broken"`` (with a counterexample the model misclassifies) or ``"unknown"``
-    after ``time_limit`` seconds. ``prune``: skip the classes that CROWN's bounds already rule out."""
-    network, tensor, labels, eps, box = checked_inputs(model, x, y, eps, "linf", bounds, "crown")
+    """Decide each example exactly over the L-inf ball of radius ``eps`` (input units, or ``"8/255"`` of the
+    range) within ``bounds`` (see the module docstring): ``"verified"``, ``"broken"`` (with a counterexample
+    the model misclassifies) or ``"unknown"`` after ``time_limit`` seconds. ``prune``: skip the classes that
+    CROWN's bounds already rule out."""
+    network, tensor, labels, radius, box = checked_inputs(model, x, y, eps, "linf", bounds, "crown")
     original = as_float_tensor(x)  # witnesses are settled around x in its own dtype
     _supported(network)
     if time_limit <= 0:
         raise ConfigError(f"time_limit must be > 0 seconds, got {time_limit!r}.")
     classes = network.shapes[-1][0]
-    pruning = margin_bounds(model, tensor, labels.numpy(), eps, bounds=bounds, method="best") if prune else None
+    pruning = margin_bounds(model, tensor, labels.numpy(), radius, bounds=bounds, method="best") if prune else None
     matrices = {k: _affine_matrix(network, k) for k, node in enumerate(network.nodes) if node.kind == "affine"}
     statuses, margins, seconds = [], [], []
     witnesses = np.full(tuple(tensor.shape), np.nan, original.dtype.as_numpy_dtype)
     for i in range(int(tensor.shape[0])):
         began = time.perf_counter()
-        region = input_region(tensor[i : i + 1], eps, "linf", box)
+        region = input_region(tensor[i : i + 1], radius, "linf", box)
         prune_bounds = pruning.lower[i] if pruning is not None else np.full(classes, -np.inf)
         scale = (
             float(pruning.scale[i])

@@ -33,8 +33,8 @@ import tensorflow as tf
 
 from robustkit._backend import ensure_tensorflow_backend
 from robustkit.errors import ConfigError
-from robustkit.inputs import as_float_tensor, as_int_labels, ensure_in_bounds, validate_eps
-from robustkit.ranges import broadcast_bounds
+from robustkit.inputs import as_float_tensor, as_int_labels, ensure_in_bounds
+from robustkit.ranges import broadcast_bounds, in_input_units, parse_eps
 from robustkit.tracing import compiled
 from robustkit.verify.intervals import Interval, propagate_intervals
 from robustkit.verify.linear_bounds import InputRegion, lower_bound, neuron_bounds, through_affine
@@ -158,11 +158,11 @@ def checked_inputs(model, x, y, eps, norm, bounds, method):
     low, high = broadcast_bounds(bounds, tuple(x.shape[1:]))
     ensure_in_bounds(x, low, high)
     labels = as_int_labels(y, network.shapes[-1][0], int(x.shape[0]))
-    return network, x, labels, validate_eps(eps), (low, high)
+    return network, x, labels, in_input_units(parse_eps(eps), (low, high)), (low, high)
 
 
 def margin_bounds(
-    model, x, y, eps: float, *, norm: str = "linf", bounds=(0.0, 1.0), method: str = "best", batch_size: int = 32
+    model, x, y, eps: float | str, *, norm: str = "linf", bounds=(0.0, 1.0), method: str = "best", batch_size: int = 32
 ) -> MarginBounds:
     """Lower bounds of every margin ``logit[y] - logit[j]`` over the ball of radius ``eps`` around each
     example of ``x``, within ``bounds`` (see the module docstring).
@@ -170,17 +170,18 @@ def margin_bounds(
     Args:
         model: a Keras model made of the layers :mod:`robustkit.verify.network` lists.
         x, y: the examples and their labels (class indices or one-hot rows).
-        eps, norm: the ball's radius (in input units) and norm (``"linf"``, ``"l2"`` or ``"l1"``).
+        eps, norm: the ball's radius and norm (``"linf"``, ``"l2"`` or ``"l1"``): a number in input units, or
+            a fraction of the input range written as a string (``"8/255"``), as the attacks take it.
         method: ``"ibp"``, ``"crown"`` or ``"best"``.
         batch_size: examples bounded together by CROWN (its memory grows with it).
     """
-    network, x, labels, eps, bounds = checked_inputs(model, x, y, eps, norm, bounds, method)
+    network, x, labels, radius, bounds = checked_inputs(model, x, y, eps, norm, bounds, method)
     found = {}
     if method in ("ibp", "best"):
-        found["ibp"] = _interval_margins(network, x, labels, eps, norm, bounds).astype(np.float64)
+        found["ibp"] = _interval_margins(network, x, labels, radius, norm, bounds).astype(np.float64)
     if method in ("crown", "best"):
         batch = max(1, int(batch_size))
-        found["crown"] = _linear_margins(network, x, labels, eps, norm, bounds, batch).astype(np.float64)
+        found["crown"] = _linear_margins(network, x, labels, radius, norm, bounds, batch).astype(np.float64)
     own = np.eye(network.shapes[-1][0], dtype=bool)[labels.numpy()]
     for values in found.values():
         values[own] = np.inf
