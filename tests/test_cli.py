@@ -127,16 +127,23 @@ def test_attack_writes_adversarial_examples(tmp_path, capsys, digits):
     )
     assert code == 0, err
     with np.load(out) as adv:
-        assert adv["x"].shape == digits.x_test.shape
-        assert np.abs(adv["x"] - digits.x_test).max() <= 0.1 + 1e-6
-        assert adv["is_adversarial"].all() and adv["success"].mean() > 0.2
+        np.testing.assert_array_equal(adv["x"], digits.x_test)  # the originals, row for row
+        np.testing.assert_array_equal(adv["y"], digits.y_test)
+        assert adv["x_adv"].shape == digits.x_test.shape
+        assert np.abs(adv["x_adv"] - digits.x_test).max() <= 0.1 + 1e-6
+        assert adv["success"].mean() > 0.2 and np.any(adv["x_adv"] != adv["x"])
+        assert adv["is_adversarial"].all() and np.array_equal(adv["x_train"], adv["x_adv"])
+        correct = adv["clean_pred"] == adv["y"]
+        rate = adv["success"][correct].mean()
+        assert f"success rate {rate:.1%} of those classified correctly" in err.replace("\n", " ")
     code, _, err = _run(
         capsys, "attack", "--model", "digits-cnn", "--eps", "0.1", "--keep-originals", "--mix", "0.5", "--out", str(out)
     )
     assert code == 0
     with np.load(out) as adv:
-        assert len(adv["x"]) == len(digits.x_test) + round(0.5 * len(digits.x_test))
-        np.testing.assert_array_equal(adv["x"][: len(digits.x_test)], digits.x_test)
+        assert len(adv["x_train"]) == len(digits.x_test) + round(0.5 * len(digits.x_test))
+        np.testing.assert_array_equal(adv["x_train"][: len(digits.x_test)], digits.x_test)
+        np.testing.assert_array_equal(adv["x"], digits.x_test)
 
 
 def test_models_lists_the_zoo(capsys):

@@ -73,7 +73,10 @@ class AttackResult:
 
     @property
     def success_rate(self) -> float:
-        return float(np.mean(self.success)) if len(self) else float("nan")
+        """The share of the examples classified correctly that the attack broke (an example misclassified
+        already needs no attack, so it does not count; NaN when none is classified correctly)."""
+        correct = self.clean_correct
+        return float(np.mean(self.success[correct])) if correct.any() else float("nan")
 
     @property
     def total_grad_evals(self) -> int:

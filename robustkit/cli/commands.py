@@ -121,21 +121,26 @@ def cmd_attack(args) -> int:
     model = load_model(with_option(args.model, "output", args.output) if args.output else args.model)
     start = time.perf_counter()
     result = attack.run(model, x, y)
-    inputs, labels, flags = mix_adversarial(x, result.x_adv.numpy(), y, args.mix, args.keep_originals, seed=args.seed)
-    arrays = {
-        "x": inputs,
-        "y": labels,
-        "is_adversarial": flags,
-        "x_adv": result.x_adv.numpy(),
-        "success": result.success,
+    x_adv = result.x_adv.numpy()
+    inputs, labels, flags = mix_adversarial(x, x_adv, y, args.mix, args.keep_originals, seed=args.seed)
+    arrays = {  # the layout ATTACK_FILE describes (the README and --help quote it)
+        "x": x,
+        "x_adv": x_adv,
+        "y": y,
+        "clean_pred": result.clean_pred,
         "adv_pred": result.adv_pred,
+        "success": result.success,
         "norms": result.norms,
+        "x_train": inputs,
+        "y_train": labels,
+        "is_adversarial": flags,
     }
     with atomic_path(out_path) as tmp:
         np.savez_compressed(tmp, **arrays)
     if not args.quiet:
         console.print(
-            f"{attack!r}: {len(y)} examples, success rate {result.success_rate:.1%}, robust accuracy "
+            f"{attack!r}: {len(y)} examples, success rate {result.success_rate:.1%} of those classified correctly, "
+            "robust accuracy "
             f"{result.robust_accuracy:.1%} (clean {result.clean_accuracy:.1%}) in {time.perf_counter() - start:.1f} s; "
             f"wrote {out_path}"
         )

@@ -276,10 +276,16 @@ def _add_attack_options(attack: argparse.ArgumentParser) -> None:
     attack.add_argument(
         "--mix", type=float, default=1.0, help="fraction of examples whose adversarial version is used (default 1)"
     )
-    attack.add_argument("--out", required=True, help="output .npz path")
+    attack.add_argument("--out", required=True, help=f"output .npz path; it holds {ATTACK_FILE}")
     attack.add_argument("--quiet", "-q", action="store_true")
 
 
+ATTACK_FILE = (
+    "x (the original examples), x_adv (their adversarial versions, row for row), y (the labels), clean_pred and "
+    "adv_pred (the model's classes before and after), success (the attack broke the example), norms (of x_adv - x), "
+    "and x_train, y_train, is_adversarial: a training set of --mix adversarial rows, added to the originals with "
+    "--keep-originals, else in their place"
+)
 # argparse reads "-0.1" as a value but "-8/255" as an unknown option; both are (negative) eps values.
 NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d+(\.\d+)?/\d+(\.\d+)?$")
 
