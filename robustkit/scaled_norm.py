@@ -47,6 +47,18 @@ class ScaledNorm(Norm):
     def __repr__(self) -> str:
         return f"ScaledNorm({self.base!r}, radius={self._digest})"
 
+    def described(self, shown: int = 6) -> str:
+        """Each feature's radius as a reader sees it: ``[0, 1.78, 5763]``, the first ``shown`` of many.
+
+        Example:
+            >>> from robustkit.norms import get_norm
+            >>> ScaledNorm(get_norm("linf"), np.array([0.0, 1.784, 5762.9])).described()
+            '[0, 1.784, 5763]'
+        """
+        flat = self.radius.ravel()
+        values = ", ".join(f"{v:.4g}" for v in flat[:shown])
+        return f"[{values}]" if flat.size <= shown else f"[{values}, ... ({flat.size} features)]"
+
     def feature_radius(self) -> tf.Tensor:
         """Each feature's radius in float64 (the L-inf box is ``x +- eps * radius``)."""
         return tf.constant(self.radius, tf.float64)

@@ -180,6 +180,8 @@ class LoopAttack(Declared):
 
     def __repr__(self) -> str:
         shown = {k: v for k, v in self.config().items() if k not in ("attack", "bounds")}
+        if "feature_radius" in shown:  # the config keeps a digest (a key); a reader gets the radii themselves
+            shown["feature_radius"] = getattr(self.norm, "described", lambda: shown["feature_radius"])()
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     # -- running -------------------------------------------------------------------------------
