@@ -1,7 +1,8 @@
 """TensorFlow's start-up messages, kept out of the terminal unless asked for.
 
 Importing TensorFlow prints a dozen lines from its C++ runtime (oneDNN, CUDA drivers, CPU
-features) straight to the process's stderr, where Python cannot filter them. robustkit imports
+features, and XLA's service on the first compiled call) straight to the process's stderr, where
+Python cannot filter them. robustkit imports
 TensorFlow once with that stream captured and keeps the text: ``robustkit --verbose`` prints it.
 Training a zoo model on first use (Keras's data pipeline logs from C++ too) is kept the same way.
 Nothing is captured when TensorFlow is already imported, when ``ROBUSTKIT_VERBOSE`` is set, or
@@ -67,6 +68,8 @@ def import_tensorflow_quietly() -> None:
         import tensorflow as tf
 
         tf.config.list_logical_devices()  # device set-up logs (CUDA probing) happen here, not at import
+        # XLA logs its service's start and its first compiled cluster on the first jit-compiled call: make it here
+        tf.function(lambda: tf.constant(1.0) + 1.0, jit_compile=True)()
 
 
 def startup_messages() -> str:

@@ -209,3 +209,20 @@ def test_the_smoothing_noise_hashes_on_uint32_to_the_same_bits(seed, first, stre
     example, row_keys = _sample_keys(keys, rows, tf.constant(7, tf.int64))
     assert np.array_equal(example.numpy(), rows.numpy() // 7)
     assert np.array_equal(row_keys.numpy(), mix_keys(tf.gather(keys, rows // 7), rows % 7).numpy())
+
+
+def test_the_certify_command_names_the_smoothed_accuracy_takes_bounds_and_warns_of_drowning_noise(
+    tmp_path, capsys, digits
+):
+    from robustkit.cli import main
+
+    np.savez(tmp_path / "pixels.npz", x=digits.x_test[:10] * 255, y=digits.y_test[:10])
+    args = ["certify", "--model", "digits-mlp", "--n0", "20", "--n", "100", "--limit", "10"]
+    assert main([*args, "--sigma", "25"]) == 0
+    captured = capsys.readouterr()
+    assert "sigma 25 is larger than the inputs' whole range (1 wide)" in captured.err.replace("\n", " ")
+    assert "smoothed" in captured.out and "clean" not in captured.out
+    assert main([*args, "--data", str(tmp_path / "pixels.npz"), "--sigma", "60"]) == 2
+    assert "--bounds LOW HIGH" in capsys.readouterr().err.replace("\n", " ")
+    assert main([*args, "--data", str(tmp_path / "pixels.npz"), "--bounds", "0", "255", "--sigma", "60"]) == 0
+    assert "larger than the inputs' whole range" not in capsys.readouterr().err

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from robustkit.certify import SmoothingResult, certify
 from robustkit.cli.running import console, out, progress_bar
-from robustkit.errors import ConfigError
+from robustkit.errors import ConfigError, RobustkitWarning
 from robustkit.files import atomic_path
 from robustkit.inputs import validate_bounds
 from robustkit.ranges import ensure_data_in_bounds
@@ -35,6 +36,9 @@ def add_certify_options(parser: argparse.ArgumentParser, number, integer, class_
     parser.add_argument("--class-names", type=class_names, metavar="NAME,NAME,...", help="the model's classes")
     parser.add_argument("--split", choices=["test", "train"], default="test", help="which split (default: test)")
     parser.add_argument("--limit", type=integer(1), help="certify only the first N examples")
+    parser.add_argument(
+        "--bounds", nargs=2, type=number, metavar=("LOW", "HIGH"), help="the inputs' range (default: the data's)"
+    )
     parser.add_argument(
         "--sigma", type=number, nargs="+", default=[0.25], help="noise standard deviations, input units (0.25)"
     )
@@ -68,14 +72,32 @@ def _certify_all(model, x, y, args) -> dict[float, SmoothingResult]:
 
 
 def _table(results: dict[float, SmoothingResult], y: np.ndarray, radii: list[float], norm: str) -> Table:
-    table = Table(title=f"certified accuracy (%) against {norm.upper()} radius; randomized smoothing")
-    for column in ("sigma", "clean", "abstain", *(f"r={r:g}" for r in radii)):
+    table = Table(
+        title=f"certified accuracy (%) against {norm.upper()} radius; randomized smoothing",
+        caption="smoothed: the smoothed classifier's accuracy (an abstention counts as wrong), not the model's own",
+    )
+    for column in ("sigma", "smoothed", "abstain", *(f"r={r:g}" for r in radii)):
         table.add_column(column, justify="right")
     for sigma, result in results.items():
         cells = [f"{100 * result.certified_accuracy(y, r, norm):.1f}" for r in radii]
-        clean = f"{100 * np.mean(result.prediction == y):.1f}"
-        table.add_row(f"{sigma:g}", clean, f"{100 * np.mean(result.abstained):.1f}", *cells)
+        smoothed = f"{100 * np.mean(result.prediction == y):.1f}"
+        table.add_row(f"{sigma:g}", smoothed, f"{100 * np.mean(result.abstained):.1f}", *cells)
     return table
+
+
+def _warn_of_wide_noise(sigmas: list[float], bounds: Any) -> None:
+    """Noise wider than the inputs' whole range drowns them: nearly every example abstains. Say so first."""
+    lower, upper = validate_bounds(bounds)
+    width = float(np.max(upper - lower))
+    for sigma in sigmas:
+        if sigma > width:
+            warnings.warn(
+                f"sigma {sigma:g} is larger than the inputs' whole range ({width:g} wide): the noise drowns them, "
+                "so nearly every example will abstain. sigma is in input units: for [0, 1] data take 0.12 to 1, "
+                "for [0, 255] data 30 to 255.",
+                RobustkitWarning,
+                stacklevel=2,
+            )
 
 
 def cmd_certify(args) -> int:
@@ -86,7 +108,11 @@ def cmd_certify(args) -> int:
     if x is None or y is None:
         raise ConfigError(f"The data {args.data!r} has no {args.split} split.")
     x, y = np.asarray(x[: args.limit], np.float32), np.asarray(y[: args.limit])
-    ensure_data_in_bounds(x, validate_bounds(data.bounds), f"The {args.split} data of {args.data!r}")
+    if args.bounds and not args.bounds[0] < args.bounds[1]:
+        raise ConfigError(f"--bounds needs LOW < HIGH, got {args.bounds[0]:g} {args.bounds[1]:g}.")
+    bounds = validate_bounds(tuple(args.bounds) if args.bounds else data.bounds)
+    ensure_data_in_bounds(x, bounds, f"The {args.split} data of {args.data!r}")
+    _warn_of_wide_noise(args.sigma, bounds)
     model = load_model(with_option(args.model, "output", args.output) if args.output else args.model)
     start = time.perf_counter()
     results = _certify_all(model, x, y, args)
