@@ -47,9 +47,16 @@ from robustkit.norms import get_norm
 from robustkit.ranges import broadcast_bounds
 from robustkit.scaled_norm import ScaledNorm
 
-__all__ = ["SCALES", "Constraints", "FeatureSpec", "parse_eps_scale", "parse_features", "repair"]
+__all__ = ["EPS_UNITS", "SCALES", "Constraints", "FeatureSpec", "parse_eps_scale", "parse_features", "repair"]
 
 SCALES = ("std", "range")
+# What eps counts in under each eps scale (None: no scale), as reports, tables and curves write it.
+EPS_UNITS = {
+    None: "input units",
+    "std": "x std per feature",
+    "range": "x range per feature",
+    "given": "x given scale per feature",
+}
 Feature = str | int
 
 
@@ -61,6 +68,7 @@ class Constraints:
     integer: np.ndarray  # bool
     one_hot: tuple[tuple[int, ...], ...]  # flat indices of each group
     described: tuple[str, ...] = ()
+    eps_unit: str = "input units"  # what eps counts in: see EPS_UNITS
 
     @property
     def needs_repair(self) -> bool:
@@ -73,6 +81,7 @@ class Constraints:
             "integer": np.flatnonzero(self.integer).tolist(),
             "one_hot": [list(group) for group in self.one_hot],
             "described": list(self.described),
+            "eps_unit": self.eps_unit,
         }
 
 
@@ -147,7 +156,9 @@ class FeatureSpec:
             raise ConfigError("A feature may belong to one one-hot group at most, and not also be integer.")
         for group in groups:
             described.append("one-hot: " + ", ".join(_label(i, names) for i in group))
-        return Constraints(radius.reshape(shape), integer.reshape(shape), groups, tuple(described))
+        scale = "given" if isinstance(self.eps_scale, tuple) else self.eps_scale
+        unit = EPS_UNITS[scale]
+        return Constraints(radius.reshape(shape), integer.reshape(shape), groups, tuple(described), unit)
 
     def _radius(self, names, flat, bounds, shape) -> tuple[np.ndarray, list[str]]:
         size = flat.shape[1]

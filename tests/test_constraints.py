@@ -153,8 +153,14 @@ def test_a_churn_table_with_all_four_constraints_through_bench(tmp_path, capsys)
     args += ["--attack", str(suite), "--eps-scale", "std", "--immutable", "age", "--integer", "support_calls"]
     args += ["--one-hot", "plan_a,plan_b,plan_c", "--out", str(out)]
     code = main(args)
-    err = capsys.readouterr().err
+    printed = capsys.readouterr()
+    err = printed.err
     assert code == 0, err
+    # the unit of eps, said in the terminal, the report and summary.csv
+    assert "0.5 x std per feature" in printed.out
+    assert set(pd.read_csv(out / "summary.csv")["eps_unit"]) == {"x std per feature"}
+    report = (out / "report.md").read_text()
+    assert "eps in x std per feature: feature i moves by at most eps times its own scale" in report
     assert "Constraints in force: eps per feature: eps times each feature's standard deviation" in err
     assert "immutable: age; integer: support_calls; one-hot: plan_a, plan_b, plan_c" in err
     results = json.loads((out / "results.json").read_text())
@@ -164,7 +170,6 @@ def test_a_churn_table_with_all_four_constraints_through_bench(tmp_path, capsys)
     spread = np.array([0.0] + [table[c].std(ddof=0) for c in NAMES[1:]])
     np.testing.assert_allclose(constraints["radius"], spread, rtol=1e-6)  # the table is read in float32
     assert constraints["integer"] == [1] and constraints["one_hot"] == [[3, 4, 5]]
-    report = (out / "report.md").read_text()
     assert "Constraints in force" in report and "Classes: 0 churn, 1 stay" in report
     assert "| model | example | attack | feature | before | after | change |" in report  # a table, not pixels
     assert not (out / "examples.png").exists()

@@ -26,6 +26,7 @@ from robustkit.errors import ConfigError
 from robustkit.evaluation.results import read_results
 from robustkit.evaluation.suite_files import available_suites, read_toml
 from robustkit.files import atomic_path
+from robustkit.outputs.eps_units import eps_unit
 from robustkit.outputs.plots import PLOT_HINT
 from robustkit.outputs.report import write_report
 from robustkit.ranges import ensure_data_in_bounds, in_input_units
@@ -43,7 +44,8 @@ def cmd_bench(args) -> int:
     written = write_report(run.results, out_dir, run.summary)
     if not args.quiet:
         if run.results["suite"]["attack_suites"]:
-            out.print(summary_table(run.summary))
+            units = {s["name"]: eps_unit(s) for s in run.results["suite"]["attack_suites"]}
+            out.print(summary_table(run.summary, units))
         for table in verified_tables(run.results, run.summary) + corruption_tables(run.results, run.summary):
             out.print(table)
         print_closing_notes(run.results, written.get("report.md"))

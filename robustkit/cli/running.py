@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,17 @@ from robustkit.outputs.notes import flagged_checks, run_notes
 from robustkit.outputs.verified_report import sandwich, unknown_share
 from robustkit.sources.models import with_option
 
-console = Console(stderr=True)
-out = Console()
+PIPED_WIDTH = 200
+
+
+def _width(stream: Any) -> int | None:
+    """A terminal's own width; piped or redirected, wide enough that tables keep whole names on one line
+    (rich would take 80 columns), unless COLUMNS says otherwise."""
+    return None if stream.isatty() or "COLUMNS" in os.environ else PIPED_WIDTH
+
+
+console = Console(stderr=True, width=_width(sys.stderr))
+out = Console(width=_width(sys.stdout))
 
 
 def suite_with_overrides(args) -> BenchmarkSuite:
@@ -69,15 +80,19 @@ def features_with_overrides(features: FeatureSpec, args) -> FeatureSpec:
     )
 
 
-def summary_table(summary: pd.DataFrame) -> Table:
+def summary_table(summary: pd.DataFrame, units: dict[str, str] | None = None) -> Table:
+    """The worst case per model, attack suite and eps; ``units``: what each suite's eps counts in, when it is not
+    input units (``x std per feature``), written beside its eps."""
+    units = units or {}
     table = Table(title="robust accuracy (worst case over attacks)", show_lines=False)
     for column in ("model", "attack suite", "eps", "clean", "robust", "95% interval", "grad evals"):
         table.add_column(column, justify="left" if column in ("model", "attack suite") else "right")
     for row in summary[summary["attack"] == "worst-case"].itertuples():
+        unit = units.get(str(row.attack_suite), "input units")
         table.add_row(
             row.model,
             row.attack_suite,
-            f"{row.eps:g}",
+            f"{row.eps:g}" if unit == "input units" else f"{row.eps:g} {unit}",
             f"{100 * row.clean_accuracy:.1f}%",
             f"{100 * row.robust_accuracy:.1f}%",
             f"[{100 * row.robust_accuracy_low:.1f}, {100 * row.robust_accuracy_high:.1f}]",

@@ -11,8 +11,9 @@ from robustkit.evaluation.contributions import contribution_rows, shown_rows
 from robustkit.evaluation.results import Results, headline_eps
 from robustkit.outputs.certified_report import CERTIFIED_SUMMARY, any_certified, certification_sections
 from robustkit.outputs.corruption_report import CORRUPTION_SUMMARY, any_corrupted, corruption_sections
+from robustkit.outputs.eps_units import eps_units
 from robustkit.outputs.glance import checks_matrix, summary_rows
-from robustkit.outputs.markdown import eps_units, pivot_rows
+from robustkit.outputs.markdown import pivot_rows
 from robustkit.outputs.notes import run_notes
 from robustkit.outputs.plots import PLOT_HINT, panel_title
 from robustkit.outputs.table_examples import COLUMNS, is_table, table_example_rows

@@ -12,9 +12,10 @@ import pandas as pd
 
 from robustkit.attacks import ATTACKS
 from robustkit.evaluation.contributions import contribution_rows, shown_rows
-from robustkit.evaluation.results import AttackSuiteConfig, Results
+from robustkit.evaluation.results import Results
 from robustkit.outputs.certified_report import CERTIFIED_SUMMARY, any_certified, certification_sections
 from robustkit.outputs.corruption_report import CORRUPTION_SUMMARY, any_corrupted, corruption_sections
+from robustkit.outputs.eps_units import eps_units
 from robustkit.outputs.glance import checks_matrix, headline_eps, summary_rows
 from robustkit.outputs.notes import run_notes
 from robustkit.outputs.plots import panel_title
@@ -64,22 +65,6 @@ def describe_attack(config: dict) -> str:
     if unit is None:
         return f"{config['name']} ({config['type']})"
     return f"{config['name']} ({config['type']}, {config['steps']} {unit})"
-
-
-def eps_units(attack_suite: AttackSuiteConfig) -> str:
-    """Which units an attack suite's eps are in, as reports state it.
-
-    Example:
-        >>> eps_units({"eps": [2.0, 8.0], "eps_written": ["2/255", "8/255"]})
-        'eps in input units; written as fractions of the input range: 2/255 = 2, 8/255 = 8'
-    """
-    written = attack_suite.get("eps_written")
-    if not written:
-        return "eps in input units"
-    if all(w == f"{e:.6g}" for w, e in zip(written, attack_suite["eps"])):
-        return "eps in input units, written as fractions of the input range, whose width is 1"
-    pairs = ", ".join(f"{w} = {e:.6g}" for w, e in zip(written, attack_suite["eps"]))
-    return f"eps in input units; written as fractions of the input range: {pairs}"
 
 
 def _header(results: Results) -> list[str]:

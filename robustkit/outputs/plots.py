@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from robustkit.evaluation.results import CERTIFIED_COLUMNS, Results
+from robustkit.outputs.eps_units import eps_unit
 from robustkit.outputs.verified_report import sandwich
 from robustkit.sources.classes import class_label
 
@@ -92,7 +93,7 @@ def _attack_panel(ax: Any, summary: pd.DataFrame, attack_suite: Any, colors: lis
             ax.fill_between(
                 group["eps"], group["robust_accuracy_low"], group["robust_accuracy_high"], color=color, alpha=0.15
             )
-    _axes(ax, panel_title(attack_suite), "eps", "robust accuracy")
+    _axes(ax, panel_title(attack_suite), f"eps ({eps_unit(attack_suite)})", "robust accuracy")
 
 
 def _certified_panel(ax: Any, results: Results, summary: pd.DataFrame, suite: Any, colors: list, models: list) -> None:

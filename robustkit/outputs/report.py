@@ -22,6 +22,7 @@ from robustkit.evaluation.results_columns import EXAMPLES_FILE, results_json, wr
 from robustkit.evaluation.summary import summarize
 from robustkit.files import atomic_path, atomic_write
 from robustkit.outputs.corruption_report import heatmap_png, tiles_png
+from robustkit.outputs.eps_units import eps_unit
 from robustkit.outputs.html_page import html_report
 from robustkit.outputs.markdown import markdown_report
 from robustkit.outputs.plots import curves_png, examples_png
@@ -36,6 +37,26 @@ REPORT_FILES = (
     "examples.png",
     "report.html",
 )
+
+
+def with_eps_units(summary: pd.DataFrame, results: Results) -> pd.DataFrame:
+    """The summary with an ``eps_unit`` column after ``eps``: what each row's eps counts in (``input units``,
+    ``x std per feature`` under an eps scale, ``severity`` for a corruption).
+
+    Example:
+        >>> suite = {"attack_suites": [{"name": "linf", "constraints": {"eps_unit": "x std per feature"}}]}
+        >>> rows = {"attack_suite": ["linf", "corruptions"], "eps": [0.1, 3.0], "norm": ["linf", "corruption"]}
+        >>> table = pd.DataFrame(rows)
+        >>> with_eps_units(table, {"suite": suite})["eps_unit"].tolist()  # type: ignore[arg-type]
+        ['x std per feature', 'severity']
+    """
+    units = {s["name"]: eps_unit(s) for s in results["suite"].get("attack_suites", [])}
+    column = [
+        "severity" if norm == "corruption" else units.get(name, "input units")
+        for name, norm in zip(summary["attack_suite"], summary["norm"])
+    ]
+    return summary.assign(eps_unit=column)[[*summary.columns[: summary.columns.get_loc("eps") + 1], "eps_unit",
+                                           *summary.columns[summary.columns.get_loc("eps") + 1 :]]]  # fmt: skip
 
 
 def write_report(results: Results, out_dir: str | Path, summary: pd.DataFrame | None = None) -> dict[str, Path]:
@@ -54,7 +75,7 @@ def write_report(results: Results, out_dir: str | Path, summary: pd.DataFrame | 
         write_examples(results, tmp)
     written[EXAMPLES_FILE] = out_dir / EXAMPLES_FILE
     put("results.json", results_json(results))
-    put("summary.csv", summary.to_csv(index=False, float_format="%.6g"))
+    put("summary.csv", with_eps_units(summary, results).to_csv(index=False, float_format="%.6g"))
     if results.get("certified"):  # certification suites' rows: their own table, never in summary.csv's
         put(CERTIFIED_FILE, certified_table(results).to_csv(index=False, float_format="%.6g"))
     else:  # one from an earlier run would describe other results
