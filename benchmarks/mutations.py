@@ -496,7 +496,7 @@ MUTATIONS = [
     Mutation(
         "one-hot-not-repaired",
         "one-hot groups keep the attack's fractional values",
-        (("robustkit/constraints.py", "    if constraints.one_hot:\n", "    if False:\n"),),
+        (("robustkit/constraints.py", "    for group in constraints.one_hot:\n", "    for group in ():\n"),),
         (f"{CONSTRAINED}[pgd-linf]",),
     ),
     Mutation(
