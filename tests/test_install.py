@@ -93,7 +93,7 @@ def test_bench_and_attack_run_in_an_empty_folder(installed, tmp_path):
         env,
     )
     assert bench.returncode == 0, bench.stderr[-3000:]
-    report = tmp_path / "reports" / "default"
+    report = tmp_path / "reports" / "digits-mlp"  # a run on a model of the user's choosing is named after it
     for name in ("results.json", "report.md", "report.html", "summary.csv"):
         assert (report / name).exists(), name
     results = json.loads((report / "results.json").read_text())
@@ -105,7 +105,7 @@ def test_bench_and_attack_run_in_an_empty_folder(installed, tmp_path):
         env,
     )  # the deprecated name of `robustkit gate`, as CI jobs written for it still call it
     assert gate.returncode == 0, gate.stderr[-3000:]
-    assert (tmp_path / "reports" / "default-gate" / "junit.xml").exists()
+    assert (tmp_path / "reports" / "digits-mlp-gate" / "junit.xml").exists()
     attack = _run(
         [str(script), "attack", "--model", "digits-mlp", "--eps", "0.1", "--out", "adv.npz", "-q"], tmp_path, env
     )

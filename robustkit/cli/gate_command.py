@@ -43,14 +43,33 @@ def _settings(args, gate: dict) -> tuple[list[Threshold], float, float | None, s
     return thresholds, confidence, tolerance, allowed
 
 
-def _baseline(args, gate: dict, baseline_dir: Path) -> tuple[Results | None, Path | None]:
+HOW_TO_BASELINE = "--update-baseline writes one for this run, --baseline names another"
+
+
+def _baseline(args, gate: dict, baseline_dir: Path, models: list[str]) -> tuple[Results | None, Path | None]:
+    """The baseline named (--baseline, or the suite's [gate]), else the run's own committed one: the report of the
+    same name, when it holds every model of the run. A baseline of other models is no baseline: say so."""
     if args.no_baseline or args.update_baseline:
         return None, None
     named = args.baseline or gate.get("baseline")
     path = Path(named or baseline_dir / "results.json")
-    if not named and not path.exists():
+    if named:
+        return read_results(path), path
+    if not path.exists():
+        _note(args, f"no baseline at {path}: the gate checks thresholds and trust checks only ({HOW_TO_BASELINE})")
         return None, None
-    return read_results(path), path
+    baseline = read_results(path)
+    missing = [m for m in models if m not in baseline["models"]]
+    if missing:
+        other = ", ".join(baseline["models"])
+        _note(args, f"{path} is a run of {other}, not of {', '.join(missing)}: no baseline used ({HOW_TO_BASELINE})")
+        return None, None
+    return baseline, path
+
+
+def _note(args, text: str) -> None:
+    if not args.quiet:
+        console.print(f"robustkit: note: {text}", highlight=False, soft_wrap=True)
 
 
 def _print_verdict(conditions: list[Condition], quiet: bool, written: tuple[Path, Path]) -> None:
@@ -81,7 +100,7 @@ def cmd_gate(args) -> int:
     suites = [*suite.attack_suites, *suite.certification_suites, *suite.verification_suites, *suite.corruption_suites]
     check_thresholds_fit(thresholds, suites, [model_label(m) for m in suite.models])
     baseline_dir = Path("reports") / suite.name
-    baseline, baseline_path = _baseline(args, suite.gate, baseline_dir)
+    baseline, baseline_path = _baseline(args, suite.gate, baseline_dir, [model_label(m) for m in suite.models])
     out_dir = Path(args.out) if args.out else Path("reports") / f"{suite.name}-gate"
     run = run_with_progress(suite, out_dir, args)
     write_report(run.results, out_dir, run.summary)

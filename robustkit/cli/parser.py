@@ -118,6 +118,14 @@ def _add_feature_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _run_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", text):
+        raise argparse.ArgumentTypeError(
+            f"a run's name becomes a folder name: letters, digits, '.', '_' and '-', got {text!r}"
+        )
+    return text
+
+
 OUTPUT_HELP = "the output that holds the logits, for models with several outputs (its name)"
 BOUNDS_HELP = "the range the model reads, e.g. 0 255 (default: the attack suite's, else the data's, else 0 1)"
 
@@ -161,6 +169,11 @@ def _add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
         help="examples in memory at a time (default 65536); larger data goes in shards",
     )
     parser.add_argument("--out", help=f"report folder (default: {default_out})")
+    parser.add_argument(
+        "--name",
+        type=_run_name,
+        help="the run's name, its report folder's and its title (default: the suite's; with --model, the model's)",
+    )
     parser.add_argument("--seed", type=_integer(0), help="seed instead of the suite's")
     parser.add_argument("--fresh", action="store_true", help="recompute every cell instead of resuming")
     parser.add_argument(

@@ -21,7 +21,7 @@ from robustkit.evaluation.suites import BenchmarkSuite, load_benchmark_suite, lo
 from robustkit.evaluation.verification_suites import split_suites
 from robustkit.outputs.notes import flagged_checks, run_notes
 from robustkit.outputs.verified_report import sandwich, unknown_share
-from robustkit.sources.models import with_option
+from robustkit.sources.models import model_label, with_option
 
 PIPED_WIDTH = 200
 
@@ -41,6 +41,8 @@ def suite_with_overrides(args) -> BenchmarkSuite:
     suite = load_benchmark_suite(args.suite)
     if args.model:
         suite.models = list(args.model)
+    if args.name or args.model:  # a run on the user's models is theirs: named after them, not the suite
+        suite.name = args.name or run_name(suite.models)
     if args.output:
         suite.models = [with_option(model, "output", args.output) for model in suite.models]
     if args.data:
@@ -68,6 +70,17 @@ def suite_with_overrides(args) -> BenchmarkSuite:
     if args.seed is not None:
         suite.seed = args.seed
     return suite
+
+
+def run_name(models: list[str]) -> str:
+    """The name of a run on the given models (its report folder and title): the model's, or the first's.
+
+    Example:
+        >>> run_name(["models/churn.keras"]), run_name(["a.keras", "digits-cnn", "b.keras"])
+        ('churn', 'a-and-2-more')
+    """
+    labels = [model_label(m) for m in models]
+    return labels[0] if len(labels) == 1 else f"{labels[0]}-and-{len(labels) - 1}-more"
 
 
 def features_with_overrides(features: FeatureSpec, args) -> FeatureSpec:

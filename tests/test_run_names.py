@@ -1,0 +1,48 @@
+"""A run on the user's own model is theirs: named after the model (or --name), never "default", and the gate
+compares it only with a baseline of the same models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from robustkit.cli import main
+
+SUITE = 'name = "fgsm-only"\nnorm = "linf"\neps = [0.1]\n\n[[attack]]\nname = "fgsm"\ntype = "fgsm"\n'
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch, zoo_cache):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fgsm.toml").write_text(SUITE)
+    return tmp_path
+
+
+def test_a_run_on_a_model_is_named_after_it_or_after_name(in_tmp, capsys):
+    common = ["--attack", "fgsm.toml", "--limit", "24", "-q"]
+    assert main(["bench", "--model", "digits-mlp", *common]) == 0
+    results = json.loads((in_tmp / "reports" / "digits-mlp" / "results.json").read_text())
+    assert results["suite"]["name"] == "digits-mlp"
+    assert "# Robustness report: digits-mlp" in (in_tmp / "reports" / "digits-mlp" / "report.md").read_text()
+    assert not (in_tmp / "reports" / "default").exists()
+    assert main(["bench", "--model", "digits-mlp", "--name", "nightly", *common]) == 0
+    assert (in_tmp / "reports" / "nightly" / "results.json").exists()
+    with pytest.raises(SystemExit) as stopped:
+        main(["bench", "--model", "digits-mlp", "--name", "../up", *common])
+    assert stopped.value.code == 2 and "becomes a folder name" in capsys.readouterr().err
+
+
+def test_the_gate_takes_no_baseline_of_other_models(in_tmp, capsys):
+    common = ["--attack", "fgsm.toml", "--limit", "24", "--min-robust-accuracy", "linf:0.1=0", "--name", "mine"]
+    assert (
+        main(["bench", "--model", "digits-mlp", "--attack", "fgsm.toml", "--limit", "24", "--name", "mine", "-q"]) == 0
+    )
+    capsys.readouterr()
+    assert main(["gate", "--model", "digits-cnn", *common, "--allow-check", "attack-converged"]) == 0
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert "reports/mine/results.json is a run of digits-mlp, not of digits-cnn: no baseline used" in err
+    summary = (in_tmp / "reports" / "mine-gate" / "summary.md").read_text()
+    assert "no baseline" in summary
+    assert main(["gate", "--model", "digits-mlp", *common, "--allow-check", "attack-converged"]) == 0
+    assert "reports/mine/results.json" in (in_tmp / "reports" / "mine-gate" / "summary.md").read_text()
