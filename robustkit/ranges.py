@@ -90,6 +90,20 @@ def in_input_units(eps: Eps, bounds: Any) -> float:
     return float(eps)
 
 
+def resolved_grid(
+    grid: Any, headline: Eps | None, bounds: Any
+) -> tuple[tuple[float, ...], tuple[str, ...], float | None]:
+    """An eps grid in input units for inputs in ``bounds``, sorted, each eps as it was written, and the headline eps.
+
+    Example:
+        >>> resolved_grid((Fraction(8, 255), Fraction(2, 255)), Fraction(8, 255), (0.0, 255.0))
+        ((2.0, 8.0), ('2/255', '8/255'), 8.0)
+    """
+    ordered = sorted((in_input_units(e, bounds), eps_label(e)) for e in grid)
+    chosen = None if headline is None else in_input_units(headline, bounds)
+    return tuple(e for e, _ in ordered), tuple(w for _, w in ordered), chosen
+
+
 def eps_label(eps: Eps) -> str:
     """How an eps is written: ``"8/255"`` for a fraction, ``"0.1"`` for a number or a fraction with a short
     decimal form (``Fraction(3, 40)`` is ``"0.075"``)."""

@@ -41,3 +41,23 @@ def exact_distances(x: np.ndarray, shape: tuple[int, ...], seed: int) -> tuple[n
     w, b = linear_weights(shape, seed)
     margin = np.abs(np.asarray(x, np.float64).reshape(len(x), -1) @ w + b)
     return margin / np.linalg.norm(w, 2), margin / np.linalg.norm(w, 1)
+
+
+def pooling_cnn() -> keras.Model:
+    """A small CNN on [0, 255] digits with max pooling (which the exact verifier cannot encode), trained once."""
+    from robustkit.sources.data import load_digits_split
+
+    data = load_digits_split()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Rescaling(1 / 255), keras.layers.Conv2D(8, 3, activation="relu"),
+         keras.layers.MaxPooling2D(2), keras.layers.Flatten(), keras.layers.Dense(10)]
+    )  # fmt: skip
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(data.x_train * 255, data.y_train, epochs=15, batch_size=64, verbose=0)
+    return model
+
+
+def table_linear() -> keras.Model:
+    """The linear model on rows of 4 features (a factory with no arguments, for suites)."""
+    return linear_model((4,), seed=2)

@@ -146,3 +146,18 @@ def test_the_shipped_suite_names_every_provided_corruption_and_separates_the_hel
     config = suite.config()
     assert set(config["held_out"]) == {"speckle_noise", "gaussian_blur", "saturate", "spatter"}
     assert dataclasses.replace(suite, batch_size=7).cell_key("fog", 2) == suite.cell_key("fog", 2)
+
+
+def test_corruptions_on_a_table_say_that_they_need_images_before_any_work(tmp_path, monkeypatch):
+    from robustkit.errors import InputError
+    from robustkit.evaluation.suite_files import repository_root
+
+    monkeypatch.chdir(repository_root())
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.uniform(0, 1, (30, 4)), columns=["a", "b", "c", "d"]).assign(label=rng.integers(0, 2, 30))
+    table.to_csv(tmp_path / "rows.csv", index=False)
+    suite = BenchmarkSuite("rows", f"{tmp_path / 'rows.csv'}?label=label", ["tests.linear_models:table_linear"], [],
+                           checks=False, corruption_suites=[SUITE])  # fmt: skip
+    with pytest.raises(InputError, match=r"corrupt images shaped \(height, width, 1 or 3 channels\).*\(4,\) \(a table"):
+        run_benchmark(suite, tmp_path / "run")
+    assert not (tmp_path / "run" / "cells").exists()  # nothing was computed first

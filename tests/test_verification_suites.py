@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from robustkit.cli.running import verified_tables
-from robustkit.errors import ConfigError
+from robustkit.errors import ConfigError, RobustkitWarning
 from robustkit.evaluation import verification as verification_module
 from robustkit.evaluation.results import read_results
 from robustkit.evaluation.runner import run_benchmark
@@ -180,3 +180,24 @@ def test_verified_thresholds_name_verification_suites_only():
         check_thresholds_fit([parse_threshold("verify:0.02=0.5")], suites, ["digits-mlp"])
     with pytest.raises(ConfigError, match="names verification suite 'l2'"):
         check_thresholds_fit([parse_threshold("l2:0.02=0.5", "verified")], suites, ["digits-mlp"])
+
+
+def test_a_max_pooling_cnn_on_pixels_gets_a_note_and_bounds_only_at_eps_scaled_to_the_range(
+    tmp_path, monkeypatch, digits
+):
+    """verify-linf writes its grid as fractions of the range: on [0, 255] data 0.01 is 2.55 pixels. Its exact
+    verifier cannot encode max pooling: a note says so before any work, and the bounds prove alone."""
+    from robustkit.evaluation.suite_files import repository_root
+
+    monkeypatch.chdir(repository_root())
+    np.savez(tmp_path / "pixels.npz", x=digits.x_test[:LIMIT] * 255, y=digits.y_test[:LIMIT], bounds=[0.0, 255.0])
+    suite = BenchmarkSuite("pooled", str(tmp_path / "pixels.npz"), ["tests.linear_models:pooling_cnn"], [],
+                           checks=False, verification_suites=[load_evaluation_suite("verify-linf")])  # fmt: skip
+    with pytest.warns(RobustkitWarning, match="layer 'max_pooling2d.*' is max pooling, so verify-linf proves with"):
+        run = run_benchmark(suite, tmp_path / "run")
+    config = run.results["suite"]["verification_suites"][0]
+    assert config["eps"] == pytest.approx([2.55, 7.65, 12.75, 25.5])  # 0.01, 0.03, 0.05, 0.1 of 255, by hand
+    assert config["eps_written"] == ["0.01", "0.03", "0.05", "0.1"]
+    record = run.results["examples"]["pooling_cnn"]["verification_suites"]["verify-linf"]["verifier"]
+    assert not np.any(record["status"] == PROVED_EXACT) and not np.any(record["status"] == REFUTED)
+    assert np.any(record["status"] == PROVED)  # the bounds still prove some

@@ -50,6 +50,9 @@ class AttackEvaluation:
             for shard in range(shards)
         ]
 
+    def prepare(self, run: RunContext, tested: ModelUnderTest) -> None:
+        """Nothing to check before any work: every model and data the run accepted can be evaluated."""
+
     def compute(self, run: RunContext, tested: ModelUnderTest, task: ShardTask) -> int:
         attack_suite = run.attack_suite(task.suite)
         spec = next(a for a in attack_suite.attacks if a.name == task.method)

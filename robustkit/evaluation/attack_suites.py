@@ -52,6 +52,7 @@ from robustkit.evaluation.results import AttackSuiteConfig
 from robustkit.evaluation.suite_files import (
     bad_value,
     bounds_value,
+    eps_grid,
     find_file,
     integer_value,
     positive_value,
@@ -60,7 +61,7 @@ from robustkit.evaluation.suite_files import (
 )
 from robustkit.losses import LOSSES
 from robustkit.norms import NORMS
-from robustkit.ranges import Eps, as_fraction_of_range, bounds_to_json, eps_label, in_input_units, parse_eps
+from robustkit.ranges import Eps, bounds_to_json, resolved_grid
 
 
 @dataclass(frozen=True)
@@ -149,14 +150,8 @@ class AttackSuite:
         """
         if not any(isinstance(e, Fraction) for e in self.eps):
             return self
-        ordered = sorted((in_input_units(e, bounds), eps_label(e)) for e in self.eps)
-        headline = None if self.headline_eps is None else in_input_units(self.headline_eps, bounds)
-        return replace(
-            self,
-            eps=tuple(e for e, _ in ordered),
-            eps_written=tuple(w for _, w in ordered),
-            headline_eps=headline,
-        )
+        eps, written, headline = resolved_grid(self.eps, self.headline_eps, bounds)
+        return replace(self, eps=eps, eps_written=written, headline_eps=headline)
 
     @property
     def input_eps(self) -> tuple[float, ...]:
@@ -262,29 +257,8 @@ def load_attack_suite(name_or_path: str) -> AttackSuite:
     norm = str(data.get("norm", "")).lower()
     if norm not in NORMS:
         raise bad_value(path, "top-level", "norm", data.get("norm"), ", ".join(NORMS))
-    raw_eps = data.get("eps")
-    if not isinstance(raw_eps, list) or not raw_eps:
-        raise bad_value(path, "top-level", "eps", raw_eps, ATTACK_SUITE_KEYS["eps"])
-    unit = data.get("eps_unit", "input")
-    if unit not in ("input", "range"):
-        raise bad_value(path, "top-level", "eps_unit", unit, ATTACK_SUITE_KEYS["eps_unit"])
-    eps = []
-    for value in raw_eps:
-        try:
-            eps.append(as_fraction_of_range(value) if unit == "range" else parse_eps(value))
-        except ConfigError:
-            raise bad_value(path, "top-level", "eps", value, "numbers >= 0 or fractions like '8/255'") from None
-    if len(set(eps)) != len(eps):
-        raise bad_value(path, "top-level", "eps", raw_eps, "distinct numbers")
+    eps, headline = eps_grid(path, data, ATTACK_SUITE_KEYS)
     bounds = bounds_value(path, data.get("bounds"), ATTACK_SUITE_KEYS["bounds"])
-    headline = data.get("headline_eps")
-    if headline is not None:
-        try:
-            headline = as_fraction_of_range(headline) if unit == "range" else parse_eps(headline)
-        except ConfigError:
-            raise bad_value(path, "top-level", "headline_eps", headline, ATTACK_SUITE_KEYS["headline_eps"]) from None
-        if headline not in eps:
-            raise bad_value(path, "top-level", "headline_eps", data["headline_eps"], f"one of eps = {raw_eps}")
     chain = data.get("chain", False)
     if not isinstance(chain, bool):
         raise bad_value(path, "top-level", "chain", chain, "true or false")

@@ -60,6 +60,9 @@ class CertificationEvaluation:
             for shard in range(shards)
         ]
 
+    def prepare(self, run: RunContext, tested: ModelUnderTest) -> None:
+        """Nothing to check before any work: every model and data the run accepted can be evaluated."""
+
     def compute(self, run: RunContext, tested: ModelUnderTest, task: ShardTask) -> int:
         suite = next(s for s in run.suite.certification_suites if s.name == task.suite)
         sigma = next(s for s in suite.sigma if method_name(s) == task.method)

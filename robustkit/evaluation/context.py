@@ -76,7 +76,11 @@ class RunContext:
         run = cls(suite, data, Path(out_dir), shards, fresh, strategy, data.fingerprint())
         # eps written as fractions of the range ("8/255") become input units once the bounds are known;
         # under a per-feature eps scale, eps is in the scale's units and a fraction is just a number
-        run.suite = replace(suite, attack_suites=[run._threat_model(s) for s in suite.attack_suites])
+        run.suite = replace(
+            suite,
+            attack_suites=[run._threat_model(s) for s in suite.attack_suites],
+            verification_suites=[s.resolved(run.bounds(s)) for s in suite.verification_suites],
+        )
         return run
 
     @property

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from robustkit.corruptions import corrupt
-from robustkit.errors import ConfigError
+from robustkit.errors import ConfigError, InputError
 from robustkit.evaluation.context import RunContext, predict_labels
 from robustkit.evaluation.corruption_suites import CorruptionSuite
 from robustkit.evaluation.progress import RunProgress
@@ -50,6 +50,18 @@ class CorruptionEvaluation:
             for corruption in corruption_suite.corruptions
             for shard in range(shards)
         ]
+
+    def prepare(self, run: RunContext, tested: ModelUnderTest) -> None:
+        """Before any work: the data are images, (N, H, W) with 1 or 3 channels; a table is named as one."""
+        shape = tuple(run.x.shape[1:])
+        if run.suite.corruption_suites and (len(shape) != 3 or shape[-1] not in (1, 3)):
+            names = ", ".join(s.name for s in run.suite.corruption_suites)
+            raise InputError(
+                f"The common corruptions ({names}) corrupt images shaped (height, width, 1 or 3 channels); the data "
+                f"{run.data.name!r} has examples of shape {shape}"
+                + (" (a table's rows)" if len(shape) == 1 else "")
+                + ". Leave the corruption suites out of this run."
+            )
 
     def compute(self, run: RunContext, tested: ModelUnderTest, task: ShardTask) -> int:
         suite = next(s for s in run.suite.corruption_suites if s.name == task.suite)

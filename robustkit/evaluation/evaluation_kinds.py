@@ -39,6 +39,9 @@ class EvaluationKind(Protocol):
 
     def cells_per_shard(self, suite: BenchmarkSuite) -> int: ...  # per model, for the progress count
 
+    # Before any work on a model: can this kind handle it and the data? An error, or a note and a fallback.
+    def prepare(self, run: RunContext, tested: ModelUnderTest) -> None: ...
+
     def tasks(self, suite: BenchmarkSuite, shards: int) -> list[ShardTask]: ...
 
     def compute(self, run: RunContext, tested: ModelUnderTest, task: ShardTask) -> int: ...

@@ -105,6 +105,7 @@ class CertificationSuiteConfig(_CertificationOptional):
 
 class _VerificationOptional(TypedDict, total=False):
     headline_eps: float  # the eps the report's summary shows, when the suite names one
+    eps_written: list[str]  # each eps as the suite wrote it, when written as fractions of the range
 
 
 class VerificationSuiteConfig(_VerificationOptional):

@@ -123,6 +123,8 @@ def _evaluate_model(run: RunContext, spec_string: str, results: Results, progres
     """One model under every kind of evaluation of the run (attacks, certificates), into ``results``."""
     tested = ModelUnderTest.load(spec_string, run.suite.seed)
     classes = _validate_model_fits(tested.model, run.x, run.y, tested.label, run.data.name)
+    for kind in EVALUATION_KINDS:  # every kind says what it cannot do before any of them works
+        kind.prepare(run, tested)
     clean_pred = run.predictions(tested.model)
     correct = clean_pred == run.y
     info: ModelInfo = {"spec": spec_string, "fingerprint": tested.fingerprint, "clean_accuracy": float(correct.mean())}

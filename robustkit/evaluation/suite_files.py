@@ -19,6 +19,7 @@ else:  # pragma: no cover
 
 from robustkit.errors import ConfigError
 from robustkit.inputs import validate_bounds
+from robustkit.ranges import Eps, as_fraction_of_range, parse_eps
 
 
 def repository_root() -> Path:
@@ -135,3 +136,33 @@ def number_grid(path: Path, where: str, key: str, value: Any, allowed: str, mini
     if len(set(values)) != len(values):
         raise bad_value(path, where, key, value, "distinct numbers")
     return tuple(sorted(float(v) for v in values))
+
+
+def eps_grid(path: Path, data: dict, keys: dict[str, str]) -> tuple[tuple[Eps, ...], Eps | None]:
+    """A suite file's eps grid and headline eps: numbers in input units, or fractions of the input range, written
+    ``"8/255"`` or, under ``eps_unit = "range"``, as plain numbers (0.1 of the range)."""
+    raw = data.get("eps")
+    if not isinstance(raw, list) or not raw:
+        raise bad_value(path, "top-level", "eps", raw, keys["eps"])
+    unit = data.get("eps_unit", "input")
+    if unit not in ("input", "range"):
+        raise bad_value(path, "top-level", "eps_unit", unit, EPS_UNIT_KEY)
+
+    def parsed(value: Any, key: str) -> Eps:
+        try:
+            return as_fraction_of_range(value) if unit == "range" else parse_eps(value)
+        except ConfigError:
+            raise bad_value(path, "top-level", key, value, "numbers >= 0 or fractions like '8/255'") from None
+
+    eps = tuple(parsed(value, "eps") for value in raw)
+    if len(set(eps)) != len(eps):
+        raise bad_value(path, "top-level", "eps", raw, "distinct numbers")
+    headline = data.get("headline_eps")
+    if headline is not None:
+        headline = parsed(headline, "headline_eps")
+        if headline not in eps:
+            raise bad_value(path, "top-level", "headline_eps", data["headline_eps"], f"one of eps = {raw}")
+    return eps, headline
+
+
+EPS_UNIT_KEY = "'input' (eps in input units, the default) or 'range' (each eps a fraction of the input range)"

@@ -5,20 +5,25 @@ Each (model, verification suite, eps, shard) is one cell. The bounds
 margin ``logit[y] - logit[j]`` is proved positive over the ball is "proved by the bounds". With
 ``exact = true`` the exact verifier (:func:`robustkit.verify.exact_verify`) then decides the
 correctly classified examples the bounds left open: "proved exactly", "refuted" (with a
-counterexample the model misclassifies, kept in the cell) or "unknown" after its time limit. The
+counterexample the model misclassifies, kept in the cell) or "unknown" after its time limit. A model
+whose layers the exact verifier cannot encode (max pooling, smooth activations) is told before any
+work, with a note, and gets the bounds' proofs alone. The
 cell is saved atomically, so an interrupted run resumes and a re-run reuses it.
 
 After verifying, the trust check ``verification-holds``
 (:mod:`robustkit.evaluation.verification_check`) looks for a proof that anything contradicts.
 
 Example:
-    >>> [method_name(e) for e in (0.01, 0.1)]
-    ['eps=0.01', 'eps=0.1']
+    >>> from robustkit.evaluation.verification_suites import load_evaluation_suite
+    >>> [task.method for task in VerificationEvaluation().tasks(type("S", (), {"models": ["m"],
+    ...     "verification_suites": [load_evaluation_suite("verify-linf")]})(), 1)]
+    ['eps=0.01', 'eps=0.03', 'eps=0.05', 'eps=0.1']
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from robustkit.errors import ModelError, RobustkitWarning
 from robustkit.evaluation.context import RunContext
 from robustkit.evaluation.progress import RunProgress
 from robustkit.evaluation.results import (
@@ -43,7 +49,8 @@ from robustkit.evaluation.verification_check import verification_check
 from robustkit.evaluation.verification_suites import VerificationSuite
 from robustkit.evaluation.verified import VERIFIER
 from robustkit.files import atomic_path
-from robustkit.verify import exact_verify, margin_bounds
+from robustkit.verify import exact_verify, margin_bounds, network_of
+from robustkit.verify.exact import exact_unsupported
 
 
 class VerificationEvaluation:
@@ -59,16 +66,37 @@ class VerificationEvaluation:
 
     def tasks(self, suite: BenchmarkSuite, shards: int) -> list[ShardTask]:
         return [
-            ShardTask(model, verification_suite.name, method_name(eps), shard)
+            ShardTask(model, verification_suite.name, f"eps={label}", shard)
             for model in suite.models
             for verification_suite in suite.verification_suites
-            for eps in verification_suite.eps
+            for label in verification_suite.eps_labels()
             for shard in range(shards)
         ]
 
+    def prepare(self, run: RunContext, tested: ModelUnderTest) -> None:
+        """Before any work on a model: its layers can be bounded (else an error that names the layer), and the
+        exact verifier can encode them (else a note, and the bounds' proofs alone)."""
+        for suite in run.suite.verification_suites:
+            try:
+                network = network_of(tested.model)
+            except ModelError as err:
+                raise ModelError(
+                    f"Model {tested.label!r} cannot be verified by {suite.name!r}: {err} Leave {suite.name} out of "
+                    "the run's suites; attacks and randomized smoothing work with any model."
+                ) from None
+            reason = exact_unsupported(network) if suite.exact else None
+            if reason is not None:
+                warnings.warn(
+                    f"{tested.label}: {reason}, so {suite.name} proves with the sound bounds alone; what they leave "
+                    "open stays unknown (or broken by an attack).",
+                    RobustkitWarning,
+                    stacklevel=2,
+                )
+
     def compute(self, run: RunContext, tested: ModelUnderTest, task: ShardTask) -> int:
         suite = next(s for s in run.suite.verification_suites if s.name == task.suite)
-        eps = next(e for e in suite.eps if method_name(e) == task.method)
+        labels = [f"eps={label}" for label in suite.eps_labels()]
+        eps = suite.input_eps()[labels.index(task.method)]
         run.validate_data(suite)
         return int(verify_shard(run, tested, suite, eps, task.shard)[1])
 
@@ -85,11 +113,6 @@ class VerificationEvaluation:
                 check = verification_check(run, model, suite, record, cells)
                 check.model = tested.label
                 results["checks"].append(check.to_dict())
-
-
-def method_name(eps: float) -> str:
-    """An eps's name among a verification suite's tasks: ``eps=0.05``."""
-    return f"eps={eps:g}"
 
 
 @dataclass
@@ -138,7 +161,7 @@ def verify_examples(
     rows, witness = np.zeros(0, np.int64), np.zeros((0, *x.shape[1:]), np.float32)
     started = time.perf_counter()
     open_rows = np.flatnonzero(status == UNKNOWN)
-    if suite.exact and len(open_rows):
+    if suite.exact and len(open_rows) and exact_unsupported(network_of(model)) is None:
         answer = exact_verify(model, x[open_rows], y[open_rows], eps, bounds=bounds, time_limit=suite.time_limit)
         status[open_rows[answer.status == "verified"]] = PROVED_EXACT
         refuted = answer.status == "broken"
@@ -171,7 +194,7 @@ def verify_model(
     were computed and reused."""
     cells: dict[float, list[VerificationCell]] = {}
     computed = reused = 0
-    for eps in suite.eps:
+    for eps in suite.input_eps():
         for number in range(len(run.shards)):
             cell, fresh = verify_shard(run, tested, suite, eps, number)
             computed, reused = computed + fresh, reused + (not fresh)

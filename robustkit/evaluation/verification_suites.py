@@ -8,7 +8,8 @@ example, with a time limit)::
 
     name = "verify-linf"
     norm = "linf"
-    eps = [0.01, 0.03, 0.05, 0.1]     # in input units
+    eps_unit = "range"               # eps as fractions of the input range (on [0, 255] data: 2.55 ...)
+    eps = [0.01, 0.03, 0.05, 0.1]
     headline_eps = 0.05
 
     [verification]
@@ -22,13 +23,14 @@ the report puts its proved accuracy under the attacked one of the same norm and 
 
 Example:
     >>> suite = load_evaluation_suite("verify-linf")
-    >>> suite.kind, suite.norm, suite.bounds_method, suite.exact, suite.eps
-    ('verification', 'linf', 'best', True, (0.01, 0.03, 0.05, 0.1))
+    >>> suite.kind, suite.norm, suite.bounds_method, suite.exact, suite.resolved((0.0, 255.0)).eps
+    ('verification', 'linf', 'best', True, (2.55, 7.65, 12.75, 25.5))
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +40,17 @@ from robustkit.evaluation.certification_suites import CertificationSuite, load_c
 from robustkit.evaluation.corruption_suites import CorruptionSuite, load_corruption_suite
 from robustkit.evaluation.results import VerificationSuiteConfig
 from robustkit.evaluation.suite_files import (
+    EPS_UNIT_KEY,
     bad_value,
     bounds_value,
+    eps_grid,
     find_file,
     integer_value,
-    number_grid,
     positive_value,
     read_toml,
     reject_unknown_keys,
 )
+from robustkit.ranges import Eps, eps_label, resolved_grid
 
 VERIFIED_NORMS = ("linf", "l2", "l1")
 BOUND_METHODS = ("ibp", "crown", "best")
@@ -54,7 +58,8 @@ VERIFICATION_SUITE_KEYS = {
     "name": "the suite's name",
     "description": "free text",
     "norm": "'linf', 'l2' or 'l1': the ball in which every input must keep the prediction",
-    "eps": "the balls' radii, in input units (numbers >= 0)",
+    "eps": 'the balls\' radii: numbers >= 0 in input units, or fractions of the input range like "8/255"',
+    "eps_unit": EPS_UNIT_KEY,
     "headline_eps": "the eps the report's summary shows (one of eps; default the grid's middle)",
     "bounds": "[lower, upper] the model reads (the ball is intersected with them)",
     "verification": "a table: bounds, exact, time_limit, batch_size",
@@ -73,23 +78,43 @@ class VerificationSuite:
 
     name: str
     norm: str
-    eps: tuple[float, ...]
+    eps: tuple[Eps, ...]  # in input units once resolved (fractions of the range until then)
     bounds_method: str = "best"
     exact: bool = False
     time_limit: float = 1.0
     batch_size: int = 32
     bounds: tuple[Any, Any] | None = None
-    headline_eps: float | None = None
+    headline_eps: Eps | None = None
     description: str = ""
     path: str = ""
     kind: str = "verification"
+    eps_written: tuple[str, ...] = ()
+
+    def resolved(self, bounds: Any) -> VerificationSuite:
+        """This suite with every eps in input units, for inputs in ``bounds`` (fractions of the range scaled)."""
+        if not any(isinstance(e, Fraction) for e in self.eps):
+            return self
+        eps, written, headline = resolved_grid(self.eps, self.headline_eps, bounds)
+        return replace(self, eps=eps, eps_written=written, headline_eps=headline)
+
+    def eps_labels(self) -> tuple[str, ...]:
+        """Each eps as the suite wrote it (the same before and after :meth:`resolved`): names its cells' tasks."""
+        return self.eps_written or tuple(eps_label(e) for e in self.eps)
+
+    def input_eps(self) -> tuple[float, ...]:
+        """The grid in input units (once :meth:`resolved`)."""
+        if any(isinstance(e, Fraction) for e in self.eps):
+            raise ConfigError(f"Verification suite {self.name!r} writes eps as fractions of the range: resolve it.")
+        return tuple(float(e) for e in self.eps)
 
     def config(self) -> VerificationSuiteConfig:
+        if any(isinstance(e, Fraction) for e in self.eps):
+            raise ConfigError(f"Verification suite {self.name!r} writes eps as fractions of the range: resolve it.")
         config: VerificationSuiteConfig = {
             "name": self.name,
             "kind": self.kind,
             "norm": self.norm,
-            "eps": list(self.eps),
+            "eps": [float(e) for e in self.eps],
             "method": self.bounds_method,
             "exact": self.exact,
             "time_limit": self.time_limit,
@@ -97,7 +122,9 @@ class VerificationSuite:
             "bounds": None if self.bounds is None else [self.bounds[0], self.bounds[1]],
         }
         if self.headline_eps is not None:
-            config["headline_eps"] = self.headline_eps
+            config["headline_eps"] = float(self.headline_eps)
+        if self.eps_written:
+            config["eps_written"] = list(self.eps_written)
         return config
 
     def cell_key(self, eps: float) -> dict:
@@ -137,16 +164,13 @@ def load_verification_suite(path: Path, data: dict) -> VerificationSuite:
         raise bad_value(path, "top-level", "norm", data.get("norm"), VERIFICATION_SUITE_KEYS["norm"])
     if "eps" not in data:
         raise ConfigError(f"{path}: needs eps = [...], the radii of the balls to verify.")
-    eps = number_grid(path, "top-level", "eps", data["eps"], VERIFICATION_SUITE_KEYS["eps"], 0.0)
-    headline = data.get("headline_eps")
-    if headline is not None and (isinstance(headline, bool) or headline not in eps):
-        raise bad_value(path, "top-level", "headline_eps", headline, f"one of eps = {list(eps)}")
+    eps, headline = eps_grid(path, data, VERIFICATION_SUITE_KEYS)
     return VerificationSuite(
         str(data.get("name", path.stem)),
         norm,
-        eps,
+        tuple(sorted(eps)),
         bounds=bounds_value(path, data.get("bounds"), VERIFICATION_SUITE_KEYS["bounds"]),
-        headline_eps=None if headline is None else float(headline),
+        headline_eps=headline,
         description=str(data.get("description", "")),
         path=str(path),
         **_verification(path, data["verification"], norm),

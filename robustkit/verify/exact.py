@@ -158,14 +158,20 @@ def _program(network: Network, intervals: list[Interval], matrices: dict) -> _Pr
     return program
 
 
-def _supported(network: Network) -> None:
+def exact_unsupported(network: Network) -> str | None:
+    """Why the exact verifier cannot encode a network (its first layer that is not affine, Add or a (leaky)
+    ReLU), or None when it can: known before any work, from the layers alone."""
     for node in network.nodes[1:]:
         if node.kind == "maxpool" or (node.kind == "activation" and node.relu_slope is None):
-            raise ModelError(
-                f"Exact verification encodes affine layers, Add and (leaky) ReLU; layer {node.name!r} is a "
-                f"{'max pooling' if node.kind == 'maxpool' else 'smooth activation'}. Use margin_bounds "
-                "(sound bounds) for this model."
-            )
+            what = "max pooling" if node.kind == "maxpool" else "a smooth activation"
+            return f"exact verification encodes affine layers, Add and (leaky) ReLU; layer {node.name!r} is {what}"
+    return None
+
+
+def _supported(network: Network) -> None:
+    reason = exact_unsupported(network)
+    if reason is not None:
+        raise ModelError(f"{reason[0].upper()}{reason[1:]}. Use margin_bounds (sound bounds) for this model.")
 
 
 def _solve_class(program, constraint, objective, remaining: float):
