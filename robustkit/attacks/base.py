@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,7 +31,7 @@ from robustkit.attacks.replicas import map_on_replicas
 from robustkit.attacks.result import AttackResult
 from robustkit.attacks.settings import positive_int, restarts_for, target_mode
 from robustkit.constraints import Constraints
-from robustkit.errors import InputError
+from robustkit.errors import ConfigError, InputError
 from robustkit.inputs import validate_bounds
 from robustkit.logits import LogitsView
 from robustkit.losses import validate_loss
@@ -75,7 +76,7 @@ class LoopAttack(Declared):
 
     def __init__(
         self,
-        eps: Eps | str,
+        eps: Eps | str | None,
         steps: int = 1,
         norm: str | Norm = "linf",
         loss: str = "ce",
@@ -90,7 +91,10 @@ class LoopAttack(Declared):
     ):
         ensure_tensorflow_backend()
         self.lower, self.upper = validate_bounds(bounds)
-        self.eps = in_input_units(parse_eps(eps), (self.lower, self.upper))
+        if eps is None and getattr(self, "kind", "") != "minimum-norm":
+            raise ConfigError(f"{type(self).__name__} needs eps, the threat model's radius (a number, or '8/255').")
+        # A minimum-norm attack needs none: its radius answers every eps, and with no eps every point found counts.
+        self.eps = math.inf if eps is None else in_input_units(parse_eps(eps), (self.lower, self.upper))
         self.steps = positive_int("steps", steps)
         self.norm = get_norm(norm)
         self.target = target_mode(target)

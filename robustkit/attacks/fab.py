@@ -162,7 +162,9 @@ class FAB(TargetSweep, GradientAttack):
 
     Args:
         eps: the threat model's radius: an example is broken when FAB finds an adversarial point
-            this close; ``result.radius`` holds the smallest distance found, whatever eps.
+            this close; ``result.radius`` holds the smallest distance found, whatever eps. None (with one
+            restart): no radius of its own, every adversarial point found counts, and the radius answers
+            every eps.
         steps: steps per restart and target (100 in AutoAttack).
         norm: ``"linf"``, ``"l2"`` or ``"l1"``.
         n_targets: target classes, the most likely first (9 in AutoAttack).
@@ -184,7 +186,7 @@ class FAB(TargetSweep, GradientAttack):
 
     def __init__(
         self,
-        eps: Eps | str,
+        eps: Eps | str | None = None,
         steps: int = 100,
         norm: str | Norm = "linf",
         n_targets: int = 9,
@@ -211,6 +213,8 @@ class FAB(TargetSweep, GradientAttack):
             seed=seed,
             straight_through=straight_through,
         )
+        if eps is None and restarts > 1:
+            raise ConfigError("FAB's later restarts start at eps / 2 from x: give eps, or keep restarts=1.")
         self.check_parameters(alpha_max=alpha_max, eta=eta, beta=beta, n_targets=n_targets)
         self.alpha_max, self.eta, self.beta = float(alpha_max), float(eta), float(beta)
         self.n_targets = int(n_targets)

@@ -183,7 +183,8 @@ class FMN(GradientAttack):
 
     Args:
         eps: an example is broken when FMN finds an adversarial point this close; ``result.radius``
-            holds the smallest distance found, whatever eps.
+            holds the smallest distance found, whatever eps. None: every adversarial point found counts,
+            and the radius answers every eps.
         steps: gradient steps (each one forward and backward pass).
         norm: ``"linf"``, ``"l2"`` or ``"l1"``.
         alpha_init, alpha_final: the step size's cosine schedule, in units of the input range.
@@ -209,7 +210,7 @@ class FMN(GradientAttack):
 
     def __init__(
         self,
-        eps: Eps | str,
+        eps: Eps | str | None = None,
         steps: int = 100,
         norm: str | Norm = "linf",
         alpha_init: float = 1.0,

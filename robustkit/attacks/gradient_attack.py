@@ -36,7 +36,7 @@ class GradientAttack(LoopAttack):
 
     def __init__(
         self,
-        eps: Eps | str,
+        eps: Eps | str | None,
         steps: int = 1,
         step_size: float | None = None,
         norm: str | Norm = "linf",

@@ -3,7 +3,8 @@
 Each run steers the attack's loss towards one guide class (the 2nd most likely at x, then the
 3rd, ...), and only on the examples that no earlier run broke. An example keeps the point of the
 first run that breaks it; one that no run breaks keeps the first run's point. A minimum-norm
-attack reports the closest point over every target. Every run draws its own random starts (the
+attack reports the closest point over every target; given no eps, it runs every target on every
+example and keeps each one's closest point, so that its radius answers every eps. Every run draws its own random starts (the
 run's number is folded into the examples' keys).
 
 The attacks that sweep targets take :class:`TargetSweep` as their first base class: it replaces
@@ -49,9 +50,12 @@ class TargetSweep:
             raise ConfigError("An attack that sweeps targets starts where it chooses: it takes no first=.")
         order = tf.argsort(view(x), axis=-1, direction="DESCENDING", stable=True).numpy()
         closest = self.kind == "minimum-norm"
+        # With no eps (a minimum-norm attack's radius answering every eps), every target runs on every example
+        # and each keeps its closest point: a point found counts, but a closer one may still be found.
+        everyone = closest and not np.isfinite(getattr(self, "eps", 0.0))
         out: dict[str, Any] = {}
         for number, rank in enumerate(self.guide_ranks(order.shape[-1])):
-            rows = np.arange(len(order)) if not out else np.flatnonzero(~out["success"])
+            rows = np.arange(len(order)) if not out or everyone else np.flatnonzero(~out["success"])
             if not len(rows):
                 break
             run_keys = mix_keys(tf.gather(keys, rows), GUIDED_RUN_STREAM + number)
@@ -61,11 +65,12 @@ class TargetSweep:
                 out = dict(run, x_adv=run["x_adv"].numpy())
                 continue
             out["grad_evals"][rows] += run["grad_evals"]
+            taken = run["loss"] > out["loss"][rows] if everyone else run["success"]
             if closest:  # the objective is minus the smallest adversarial norm found
                 out["loss"][rows] = np.maximum(out["loss"][rows], run["loss"])
-            broke = rows[run["success"]]
+            broke = rows[taken]
             for name in OUTPUTS[:-1]:
                 value = run[name].numpy() if name == "x_adv" else run[name]
-                out[name][broke] = value[run["success"]]
+                out[name][broke] = value[taken]
         out["x_adv"] = tf.constant(out["x_adv"])
         return out
