@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from robustkit.errors import GradientError, InputError
@@ -52,11 +53,31 @@ def validate_input_shape(f: Any, x: tf.Tensor) -> None:
     got = tuple(x.shape)
     fits = len(expected) == len(got) and all(e is None or e == g for e, g in zip(expected, got))
     if not fits:
-        raise InputError(
-            f"x has shape {got} but the model expects {expected} (None = any size). "
-            f"Reshape x to match, e.g. x.reshape((-1, {', '.join(str(d) for d in expected[1:])})), "
-            "or add/remove the channel axis."
-        )
+        raise InputError(shape_mismatch(got[1:], expected[1:]))
+
+
+def shape_mismatch(got: tuple, expected: tuple) -> str:
+    """What to say when examples of shape ``got`` meet a model that takes ``expected`` (batch axes left out).
+
+    Example:
+        >>> shape_mismatch((64,), (8, 8, 1)).split(": ")[1]
+        'reshape them, x.reshape((-1, 8, 8, 1)).'
+        >>> "(a table for an image model?)" in shape_mismatch((7,), (8, 8, 1))
+        True
+    """
+    size = int(np.prod(got))
+    known = all(d is not None for d in expected)
+    needed = int(np.prod(expected)) if known else None
+    text = f"the examples have shape {got}, {size} values each, but the model takes examples of shape {expected}"
+    if needed == size:
+        return f"{text}: reshape them, x.reshape((-1, {', '.join(str(d) for d in expected)}))."
+    if not known:
+        return f"{text} (None = any size): give data of that shape."
+    return (
+        f"{text}, {needed} values: these data are not made for this model"
+        + (" (a table for an image model?)" if len(got) == 1 and len(expected) > 1 else "")
+        + "; give the model trained on them, or data shaped as it expects."
+    )
 
 
 def objective_and_gradient(

@@ -87,7 +87,10 @@ def test_targets_for_an_untargeted_attack():
 
 
 def test_shape_the_model_does_not_take():
-    with pytest.raises(InputError, match=r"x has shape \(3, 5\) but the model expects \(None, 6\)"):
+    with pytest.raises(
+        InputError,
+        match=r"examples have shape \(5,\), 5 values each, but the model takes examples of shape \(6,\), 6 values",
+    ):
         PGD(eps=0.1)(MODEL, X[:, :5], Y)
 
 

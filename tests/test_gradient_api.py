@@ -60,7 +60,9 @@ def test_integer_inputs_are_refused_with_the_cast_to_use():
 
 
 def test_shape_the_model_does_not_accept():
-    with pytest.raises(InputError, match=r"x has shape \(5, 3\) but the model expects \(None, 4\)"):
+    with pytest.raises(
+        InputError, match=r"examples have shape \(3,\), 3 values each, but the model takes examples of shape \(4,\)"
+    ):
         loss_gradient(_classifier(), X[:, :3], Y)
 
 

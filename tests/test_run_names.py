@@ -46,3 +46,17 @@ def test_the_gate_takes_no_baseline_of_other_models(in_tmp, capsys):
     assert "no baseline" in summary
     assert main(["gate", "--model", "digits-mlp", *common, "--allow-check", "attack-converged"]) == 0
     assert "reports/mine/results.json" in (in_tmp / "reports" / "mine-gate" / "summary.md").read_text()
+
+
+def test_a_table_given_to_an_image_model_is_named_as_one(in_tmp, capsys):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame(rng.uniform(0, 1, (1000, 7)), columns=list("abcdefg")).assign(label=rng.integers(0, 2, 1000))
+    rows.to_csv(in_tmp / "rows.csv", index=False)
+    code = main(["bench", "--model", "digits-cnn", "--data", "rows.csv?label=label", "--attack", "fgsm.toml", "-q"])
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert code == 2
+    assert "the examples have shape (7,), 7 values each, but the model takes examples of shape (8, 8, 1), 64" in err
+    assert "(a table for an image model?)" in err and "(8, 7)" not in err and "reshape" not in err

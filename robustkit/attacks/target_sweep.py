@@ -4,8 +4,8 @@ Each run steers the attack's loss towards one guide class (the 2nd most likely a
 3rd, ...), and only on the examples that no earlier run broke. An example keeps the point of the
 first run that breaks it; one that no run breaks keeps the first run's point. A minimum-norm
 attack reports the closest point over every target; given no eps, it runs every target on every
-example and keeps each one's closest point, so that its radius answers every eps. Every run draws its own random starts (the
-run's number is folded into the examples' keys).
+example and keeps each one's closest point, so that its radius answers every eps. Every run draws
+its own random starts (the run's number is folded into the examples' keys).
 
 The attacks that sweep targets take :class:`TargetSweep` as their first base class: it replaces
 the one compiled run of :meth:`LoopAttack.execute <robustkit.attacks.base.LoopAttack.execute>`
