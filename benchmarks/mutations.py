@@ -11,6 +11,7 @@ Usage::
     python benchmarks/mutations.py              # every mutation; exit status 1 if any survives
     python benchmarks/mutations.py dlr-formula  # some of them
     python benchmarks/mutations.py --list       # what each one plants, and where
+    python benchmarks/mutations.py --show NAME  # and how its tests fail
 
 The trained models of the test suite are cached once for all runs (``ROBUSTKIT_TEST_CACHE``).
 """
@@ -925,6 +926,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="mutations to run (default: all)")
     parser.add_argument("--list", action="store_true", help="list the mutations and exit")
     parser.add_argument("--jobs", type=int, default=2, help="mutations tested at once (default 2)")
+    parser.add_argument("--show", action="store_true", help="print the failing tests of each caught mutation")
     args = parser.parse_args(argv)
     known = {m.name: m for m in MUTATIONS}
     if args.list:
@@ -936,10 +938,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown mutations {unknown}; see --list")
     chosen = [known[n] for n in args.names] if args.names else MUTATIONS
     with tempfile.TemporaryDirectory(prefix="robustkit-mutations-") as tmp:
-        return _run_all(chosen, Path(tmp), max(1, args.jobs))
+        return _run_all(chosen, Path(tmp), max(1, args.jobs), args.show)
 
 
-def _run_all(chosen: list[Mutation], tmp: Path, jobs: int) -> int:
+def _run_all(chosen: list[Mutation], tmp: Path, jobs: int, show: bool = False) -> int:
     cache = tmp / "model-cache"
     clean = tmp / "clean"
     shutil.copytree(ROOT, clean, ignore=IGNORED, symlinks=True)
@@ -958,7 +960,7 @@ def _run_all(chosen: list[Mutation], tmp: Path, jobs: int) -> int:
     print(f"control: the {len(control)} selected tests pass unmutated ({time.perf_counter() - start:.0f} s)\n")
     began = time.perf_counter()
     with ThreadPoolExecutor(jobs) as pool:
-        rows = list(pool.map(lambda m: _try(m, clean, tmp, cache), chosen))
+        rows = list(pool.map(lambda m: _try(m, clean, tmp, cache, show), chosen))
     _table(rows, time.perf_counter() - began)
     return 0 if all(verdict == "caught" for _, _, verdict, _ in rows) else 1
 
@@ -974,7 +976,14 @@ def module_of(mutation: Mutation) -> str:
     return mutation.edits[0][0]
 
 
-def _try(mutation: Mutation, clean: Path, tmp: Path, cache: Path) -> tuple[str, str, str, float]:
+def _failures(output: str) -> str:
+    """pytest's short summary of the failing tests (the lines that name each and its error)."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if "short test summary info" in line), len(lines))
+    return "\n".join(lines[start + 1 :])
+
+
+def _try(mutation: Mutation, clean: Path, tmp: Path, cache: Path, show: bool = False) -> tuple[str, str, str, float]:
     """Plant one mutation in its own copy and run its tests there."""
     copy = tmp / mutation.name
     shutil.copytree(clean, copy, symlinks=True)
@@ -985,6 +994,8 @@ def _try(mutation: Mutation, clean: Path, tmp: Path, cache: Path) -> tuple[str, 
     print(f"{mutation.name:34} {_verdict(code):9} {seconds:6.1f} s", flush=True)
     if code not in (0, 1):
         print(output[-3000:], flush=True)
+    elif code == 1 and show:
+        print(_failures(output)[:3000], flush=True)
     shutil.rmtree(copy)
     tests = ", ".join(t.split("::")[-1] for t in mutation.tests)
     return mutation.name, tests, _verdict(code), seconds
