@@ -60,3 +60,15 @@ def test_a_table_given_to_an_image_model_is_named_as_one(in_tmp, capsys):
     assert code == 2
     assert "the examples have shape (7,), 7 values each, but the model takes examples of shape (8, 8, 1), 64" in err
     assert "(a table for an image model?)" in err and "(8, 7)" not in err and "reshape" not in err
+
+
+def test_mce_says_why_it_has_no_value_and_takes_a_baseline_of_the_run(in_tmp, capsys):
+    (in_tmp / "c.toml").write_text('[corruptions]\nnames = ["contrast"]\nseverities = [5]\nbaseline = "digits-cnn"\n')
+    common = ["bench", "--model", "digits-mlp", "--attack", "c.toml", "--limit", "24"]
+    assert main(common) == 0
+    why = "mCE shows '-': its baseline digits-cnn is not among this run's models (digits-mlp)"
+    assert why in capsys.readouterr().err
+    assert why in (in_tmp / "reports" / "digits-mlp" / "report.md").read_text()
+    assert main([*common, "--mce-baseline", "digits-mlp"]) == 0
+    printed = capsys.readouterr()
+    assert "100.0%" in printed.out and "mCE shows" not in printed.err  # the baseline's own errors over themselves

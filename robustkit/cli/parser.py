@@ -164,6 +164,11 @@ def _add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
     _add_feature_options(parser)
     parser.add_argument("--limit", type=_integer(1), help="use only the first N test examples")
     parser.add_argument(
+        "--mce-baseline",
+        metavar="MODEL",
+        help="the model (one of the run's) whose corruption errors mCE divides by, instead of the suite's",
+    )
+    parser.add_argument(
         "--shard-size",
         type=_integer(1),
         help="examples in memory at a time (default 65536); larger data goes in shards",

@@ -19,6 +19,7 @@ from robustkit.evaluation.corrupted import overview
 from robustkit.evaluation.runner import BenchmarkRun, run_benchmark
 from robustkit.evaluation.suites import BenchmarkSuite, load_benchmark_suite, load_evaluation_suite
 from robustkit.evaluation.verification_suites import split_suites
+from robustkit.outputs.corruption_report import missing_baseline
 from robustkit.outputs.notes import flagged_checks, run_notes
 from robustkit.outputs.verified_report import sandwich, unknown_share
 from robustkit.sources.models import model_label, with_option
@@ -55,6 +56,8 @@ def suite_with_overrides(args) -> BenchmarkSuite:
         suite.attack_suites = [
             dataclasses.replace(s, eps=tuple(sorted(set(args.eps))), headline_eps=None) for s in suite.attack_suites
         ]
+    if args.mce_baseline:
+        suite.corruption_suites = [dataclasses.replace(s, baseline=args.mce_baseline) for s in suite.corruption_suites]
     if args.bounds:
         low, high = args.bounds
         if not low < high:
@@ -150,6 +153,10 @@ def print_closing_notes(results: Any, report: Path | None) -> None:
     """The classes, substitutions and constraints, then every trust check that warns or fails, per model."""
     for note in run_notes(results):
         console.print(note, highlight=False, soft_wrap=True)
+    for suite in results["suite"].get("corruption_suites", []):
+        missing = missing_baseline(suite, results)
+        if missing:
+            console.print(f"{suite['name']}: {missing}", highlight=False, soft_wrap=True)
     flagged = flagged_checks(results)
     if flagged:
         where = f" (why and what to do: {report})" if report else ""

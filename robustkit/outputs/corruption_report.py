@@ -70,15 +70,38 @@ def accuracy_rows(
     return rows, columns
 
 
-def corruption_text(suite: CorruptionSuiteConfig) -> str:
+def missing_baseline(suite: CorruptionSuiteConfig, results: Results) -> str | None:
+    """Why the suite's mCE has no value (``-``), with what to do; None when it has one.
+
+    Example:
+        >>> run = {"models": {"mine": {"spec": "mine.keras"}}}
+        >>> missing_baseline({"baseline": "digits-mlp"}, run).split(";")[0]  # type: ignore[arg-type, typeddict-item]
+        "mCE shows '-': its baseline digits-mlp is not among this run's models (mine)"
+    """
+    specs = {label: info["spec"] for label, info in results["models"].items()}
+    named = suite["baseline"]
+    if not named:
+        return "mCE shows '-': it needs a baseline model; name one of the run's models with --mce-baseline MODEL."
+    if named in specs or named in specs.values():
+        return None
+    return (
+        f"mCE shows '-': its baseline {named} is not among this run's models ({', '.join(specs)}); add it with "
+        "--model, or make one of them the baseline with --mce-baseline MODEL."
+    )
+
+
+def corruption_text(suite: CorruptionSuiteConfig, results: Results) -> str:
     baseline = suite["baseline"] or "none"
+    missing = missing_baseline(suite, results)
     return (
         "Accuracy on the test data under each common corruption at each severity (1 mild to 5 severe), with "
         f"the published constants ({suite['constants']}). 'mean' averages the benchmark's corruptions over every "
         "severity; the held-out ones (kept out of corruption training) are reported apart. mCE is each model's "
         f"errors summed over severities over the baseline's ({baseline}), averaged over corruptions (%, lower is "
-        "better; the baseline scores 100); relative mCE subtracts each model's clean error first. Accuracy on "
-        "corrupted inputs bounds nothing about attacks: it is measured, not a worst case. " + _not_provided()
+        "better; the baseline scores 100); relative mCE subtracts each model's clean error first. "
+        + (f"{missing} " if missing else "")
+        + "Accuracy on corrupted inputs bounds nothing about attacks: it is measured, not a worst case. "
+        + _not_provided()
     )
 
 
@@ -96,7 +119,7 @@ def corruption_sections(results: Results, summary: pd.DataFrame) -> list[tuple[s
     sections = []
     for suite in results["suite"].get("corruption_suites", []):
         rows, columns = overview_rows(results, summary, suite)
-        sections.append((f"Corruption robustness: {suite['name']}", corruption_text(suite), rows, columns))
+        sections.append((f"Corruption robustness: {suite['name']}", corruption_text(suite, results), rows, columns))
         rows, columns = accuracy_rows(results, summary, suite)
         sections.append((f"Accuracy per corruption and severity: {suite['name']}", "Accuracy (%).", rows, columns))
     return sections
