@@ -148,3 +148,21 @@ def test_the_certificate_check_fails_on_inflated_certificates(certified_run, tmp
     inflated = dict(records["sigma=0.25"], radius=np.asarray(records["sigma=0.25"]["radius"]) * 20 + 2.0)
     broken = certificate_check(context, tested, SMOOTHING, {"sigma=0.25": inflated})
     assert broken.status == "fail" and "sigma=0.25: example" in broken.message
+
+
+def test_a_smoothing_suite_in_fractions_of_the_range_scales_to_pixels(tmp_path, monkeypatch, digits):
+    """smoothing-l2 writes sigma and radius as fractions of the input range: x 255 on [0, 255] data, by hand."""
+    from robustkit.evaluation.suite_files import repository_root
+
+    monkeypatch.chdir(repository_root())
+    np.savez(tmp_path / "pixels.npz", x=digits.x_test[:12] * 255, y=digits.y_test[:12], bounds=[0.0, 255.0])
+    smoothing = dataclasses.replace(load_evaluation_suite("smoothing-l2"), n0=20, n=200)
+    suite = BenchmarkSuite("pixels", str(tmp_path / "pixels.npz"), ["tests.linear_models:pooling_cnn"], [],
+                           checks=False, certification_suites=[smoothing])  # fmt: skip
+    run = run_benchmark(suite, tmp_path / "run")
+    config = run.results["suite"]["certification_suites"][0]
+    assert config["sigma"] == [63.75, 127.5] and config["sigma_written"] == ["0.25", "0.5"]
+    assert config["radius"] == [0.0, 63.75, 127.5, 191.25, 255.0]
+    records = run.results["examples"]["pooling_cnn"]["certification_suites"]["smoothing-l2"]
+    assert sorted(records) == ["sigma=127.5", "sigma=63.75"]
+    assert {r["radius"] for r in run.results["certified"]} == {0.0, 63.75, 127.5, 191.25, 255.0}

@@ -53,10 +53,10 @@ class CertificationEvaluation:
 
     def tasks(self, suite: BenchmarkSuite, shards: int) -> list[ShardTask]:
         return [
-            ShardTask(model, certification_suite.name, method_name(sigma), shard)
+            ShardTask(model, certification_suite.name, f"sigma={label}", shard)
             for model in suite.models
             for certification_suite in suite.certification_suites
-            for sigma in certification_suite.sigma
+            for label in certification_suite.sigma_labels()
             for shard in range(shards)
         ]
 
@@ -65,7 +65,8 @@ class CertificationEvaluation:
 
     def compute(self, run: RunContext, tested: ModelUnderTest, task: ShardTask) -> int:
         suite = next(s for s in run.suite.certification_suites if s.name == task.suite)
-        sigma = next(s for s in suite.sigma if method_name(s) == task.method)
+        labels = [f"sigma={label}" for label in suite.sigma_labels()]
+        sigma = suite.sigma[labels.index(task.method)]
         run.validate_data(suite)
         return int(_certify_shard(run, tested, suite, sigma, task.shard)[1])
 

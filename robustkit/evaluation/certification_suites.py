@@ -6,6 +6,7 @@ levels::
 
     name = "smoothing-l2"
     norm = "l2"                       # or "linf": the L2 certificate over sqrt(dimension)
+    eps_unit = "range"                # sigma and radius as fractions of the input range (x 255 on pixels)
     radius = [0.0, 0.25, 0.5, 0.75, 1.0]
 
     [smoothing]
@@ -28,7 +29,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from robustkit.evaluation.suite_files import (
     number_grid,
     reject_unknown_keys,
 )
+from robustkit.ranges import range_width
 
 CERTIFIED_NORMS = ("l2", "linf")
 CERTIFICATION_SUITE_KEYS = {
@@ -48,6 +50,7 @@ CERTIFICATION_SUITE_KEYS = {
     "description": "free text",
     "norm": "'l2' (the certificate's own norm) or 'linf' (the L2 radius over sqrt(dimension): loose)",
     "radius": "radii at which certified accuracy is reported, in input units (numbers >= 0)",
+    "eps_unit": "'input' (sigma and radius in input units, the default) or 'range' (fractions of the input range)",
     "headline_radius": "the radius the report's summary shows (one of radius; default the grid's middle)",
     "bounds": "[lower, upper] the model reads (the attack that checks the certificates stays inside them)",
     "smoothing": "a table: sigma, n0, n, alpha, batch_size",
@@ -78,8 +81,38 @@ class CertificationSuite:
     description: str = ""
     path: str = ""
     kind: str = "smoothing"
+    in_range: bool = False  # sigma and radius are fractions of the input range until :meth:`resolved`
+    sigma_written: tuple[str, ...] = ()  # each sigma as the suite wrote it, once resolved from fractions
+
+    def resolved(self, bounds: Any) -> CertificationSuite:
+        """This suite with sigma and radius in input units, for inputs in ``bounds`` (fractions of the range
+        scaled by its width).
+
+        Example:
+            >>> suite = CertificationSuite("s", "l2", (0.0, 0.5), (0.25,), in_range=True).resolved((0.0, 255.0))
+            >>> suite.sigma, suite.radius, suite.sigma_labels()
+            ((63.75,), (0.0, 127.5), ('0.25',))
+        """
+        if not self.in_range:
+            return self
+        width = range_width(bounds)
+        headline = None if self.headline_radius is None else self.headline_radius * width
+        return replace(
+            self,
+            radius=tuple(r * width for r in self.radius),
+            sigma=tuple(s * width for s in self.sigma),
+            headline_radius=headline,
+            in_range=False,
+            sigma_written=self.sigma_labels(),
+        )
+
+    def sigma_labels(self) -> tuple[str, ...]:
+        """Each sigma as the suite wrote it (the same before and after :meth:`resolved`): names its tasks."""
+        return self.sigma_written or tuple(f"{s:g}" for s in self.sigma)
 
     def config(self) -> CertificationSuiteConfig:
+        if self.in_range:
+            raise ConfigError(f"Certification suite {self.name!r} writes sigma and radius as fractions: resolve it.")
         config: CertificationSuiteConfig = {
             "name": self.name,
             "kind": self.kind,
@@ -94,6 +127,8 @@ class CertificationSuite:
         }
         if self.headline_radius is not None:
             config["headline_radius"] = self.headline_radius
+        if self.sigma_written:
+            config["sigma_written"] = list(self.sigma_written)
         return config
 
     def cell_key(self, sigma: float) -> dict:
@@ -131,6 +166,9 @@ def load_certification_suite(path: Path, data: dict) -> CertificationSuite:
     headline = data.get("headline_radius")
     if headline is not None and (isinstance(headline, bool) or headline not in radius):
         raise bad_value(path, "top-level", "headline_radius", headline, f"one of radius = {list(radius)}")
+    unit = data.get("eps_unit", "input")
+    if unit not in ("input", "range"):
+        raise bad_value(path, "top-level", "eps_unit", unit, CERTIFICATION_SUITE_KEYS["eps_unit"])
     return CertificationSuite(
         str(data.get("name", path.stem)),
         norm,
@@ -139,5 +177,6 @@ def load_certification_suite(path: Path, data: dict) -> CertificationSuite:
         headline_radius=None if headline is None else float(headline),
         description=str(data.get("description", "")),
         path=str(path),
+        in_range=unit == "range",
         **_smoothing(path, data["smoothing"]),
     )

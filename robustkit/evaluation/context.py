@@ -80,6 +80,7 @@ class RunContext:
             suite,
             attack_suites=[run._threat_model(s) for s in suite.attack_suites],
             verification_suites=[s.resolved(run.bounds(s)) for s in suite.verification_suites],
+            certification_suites=[s.resolved(run.bounds(s)) for s in suite.certification_suites],
         )
         return run
 

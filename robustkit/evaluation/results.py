@@ -86,6 +86,7 @@ class AttackSuiteConfig(_AttackSuiteOptional):
 
 class _CertificationOptional(TypedDict, total=False):
     headline_radius: float  # the radius the report's summary shows, when the suite names one
+    sigma_written: list[str]  # each sigma as the suite wrote it, when written as fractions of the range
 
 
 class CertificationSuiteConfig(_CertificationOptional):

@@ -38,7 +38,7 @@ from robustkit.evaluation.results import Results
 from robustkit.outputs.conditions import Condition
 from robustkit.outputs.gate_baseline import baseline_conditions, worst_rows
 from robustkit.outputs.gate_corruptions import check_corruption_threshold, corruption_gate_rows, written_as_level
-from robustkit.ranges import Eps, eps_label, in_input_units, parse_eps
+from robustkit.ranges import Eps, as_fraction_of_range, eps_label, in_input_units, parse_eps
 
 
 @dataclass(frozen=True)
@@ -189,8 +189,10 @@ def threshold_input_eps(results: Results, threshold: Threshold) -> float:
 
 
 def _grid(suite: Any) -> tuple:
-    grid = getattr(suite, "eps", None) or getattr(suite, "radius", None)
-    return tuple(grid or ())
+    grid = tuple(getattr(suite, "eps", None) or getattr(suite, "radius", None) or ())
+    if getattr(suite, "in_range", False):  # a grid written as fractions of the input range
+        return tuple(as_fraction_of_range(level) for level in grid)
+    return grid
 
 
 def check_thresholds_fit(thresholds: list[Threshold], suites: list[Any], models: list[str]) -> None:
