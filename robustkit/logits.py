@@ -259,34 +259,35 @@ def as_logits(model: Any, x_sample: Any | None = None) -> LogitsView:
             _PROBED.add(model)
         except TypeError:
             pass
-        out = _call_model(model, x_sample)
-        if out.shape.rank == 2 and out.shape[-1] == 1:
-            in_unit = bool(tf.reduce_all((out >= 0) & (out <= 1)))
-            view = LogitsView(model, "sigmoid-probability" if in_unit else "one-logit")
-            _warn_once(
-                model,
-                "The model has one output: robustkit reads it as a binary classifier with the two logits "
-                "[0, z], z "
-                + ("the log-odds of its output, a probability in [0, 1]" if in_unit else "its output")
-                + "; labels 0 and 1 keep their meaning.",
-            )
-            try:
-                _VIEWS[model] = view
-            except TypeError:
-                pass
-        elif looks_like_probabilities(out):
-            view = LogitsView(model, "log-probabilities")
-            _warn_once(
-                model,
-                "The model's outputs are non-negative and sum to one: it returns probabilities. "
-                "robustkit uses their logarithm as logits, which works until probabilities "
-                "underflow; for exact gradients return logits from the model "
-                "(e.g. drop the final softmax).",
-            )
-            try:
-                _VIEWS[model] = view
-            except TypeError:
-                pass
+        view = _probed_view(model, _call_model(model, x_sample)) or view
+    return view
+
+
+def _probed_view(model: Any, out: tf.Tensor) -> LogitsView | None:
+    """What a model's outputs on a sample show that its structure did not: one output (a binary classifier's
+    logit or probability) or probabilities; None when they look like logits. Cached, and said once."""
+    if out.shape.rank == 2 and out.shape[-1] == 1:
+        in_unit = bool(tf.reduce_all((out >= 0) & (out <= 1)))
+        view = LogitsView(model, "sigmoid-probability" if in_unit else "one-logit")
+        what = "the log-odds of its output, a probability in [0, 1]" if in_unit else "its output"
+        message = (
+            f"The model has one output: robustkit reads it as a binary classifier with the two logits [0, z], z "
+            f"{what}; labels 0 and 1 keep their meaning."
+        )
+    elif looks_like_probabilities(out):
+        view = LogitsView(model, "log-probabilities")
+        message = (
+            "The model's outputs are non-negative and sum to one: it returns probabilities. robustkit uses their "
+            "logarithm as logits, which works until probabilities underflow; for exact gradients return logits "
+            "from the model (e.g. drop the final softmax)."
+        )
+    else:
+        return None
+    _warn_once(model, message)
+    try:
+        _VIEWS[model] = view
+    except TypeError:
+        pass
     return view
 
 
