@@ -778,8 +778,8 @@ MUTATIONS = [
         (
             (
                 "robustkit/corruptions/batches.py",
-                "        keys = all_keys[padded]",
-                "        keys = corruption_keys(seed, chosen.name, severity, padded - start)",
+                "        keys = all_keys[start:stop]",
+                "        keys = corruption_keys(seed, chosen.name, severity, np.arange(stop - start))",
             ),
         ),
         ("tests/test_corruptions.py::test_the_same_images_for_any_batch_and_split_inside_the_bounds_in_their_dtype",),

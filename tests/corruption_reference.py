@@ -42,16 +42,25 @@ def gaussian_blur(x, sigma):
     return np.clip(ndimage.gaussian_filter(x, sigma=(sigma, sigma, 0), mode="nearest", truncate=4.0), 0, 1)
 
 
-def glass_blur(x, c, rng):
-    sigma, reach, rounds = c
+def glass_shuffle(x, reach, rounds, draws):
+    """The published loop, statement for statement: on NumPy views of an (H, W, C) image its "swap"
+    copies ``x[row + dy, col + dx]`` into ``x[row, col]`` and leaves the other pixel as it was.
+    ``draws`` yields the ``(dx, dy)`` pairs."""
+    x = x.copy()
     h, w = x.shape[:2]
-    x = np.floor(gaussian_blur(x, sigma) * 255) / 255
     for _ in range(rounds):
         for row in range(h - reach, reach, -1):
             for col in range(w - reach, reach, -1):
-                dx, dy = rng.integers(-reach, reach, size=(2,))
-                x[row, col], x[row + dy, col + dx] = x[row + dy, col + dx].copy(), x[row, col].copy()
-    return gaussian_blur(x, sigma)
+                dx, dy = next(draws)
+                x[row, col], x[row + dy, col + dx] = x[row + dy, col + dx], x[row, col]
+    return x
+
+
+def glass_blur(x, c, rng):
+    sigma, reach, rounds = c
+    x = np.floor(gaussian_blur(x, sigma) * 255) / 255
+    draws = (rng.integers(-reach, reach, size=(2,)) for _ in iter(int, 1))  # as many as the loop asks for
+    return gaussian_blur(glass_shuffle(x, reach, rounds, draws), sigma)
 
 
 def disk(radius, alias_blur):

@@ -11,6 +11,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from robustkit.corruptions import CORRUPTIONS, corrupt
+from robustkit.corruptions.blur import glass_shuffle
 from robustkit.corruptions.digital import elastic_corners, elastic_with
 from robustkit.corruptions.noise import poisson
 from robustkit.corruptions.sampling import sample_bilinear
@@ -158,6 +159,22 @@ def test_random_corruptions_match_the_published_distribution_of_psnr(name, many_
         ours, theirs = ours[ours < 100], theirs[theirs < 100]
         assert abs(ours.mean() - theirs.mean()) < 0.5, (name, severity, ours.mean(), theirs.mean())
         assert abs(ours.std() - theirs.std()) < 0.5, (name, severity, ours.std(), theirs.std())
+
+
+@pytest.mark.parametrize("reach, rounds, channels", [(1, 1, 3), (1, 2, 3), (2, 1, 1), (4, 2, 3)])
+def test_glass_blur_shuffles_as_the_published_loop_given_the_same_draws(reach, rounds, channels):
+    """The published statement copies a neighbour into each visited pixel (it does not swap): the same image
+    and draws give the same pixels, exactly."""
+    rng = np.random.default_rng(reach * 10 + rounds)
+    x = rng.integers(0, 256, (2, 17, 23, channels)).astype(np.float32) / 255
+    count = len(range(17 - reach, reach, -1)) * len(range(23 - reach, reach, -1))
+    drawn = rng.integers(-reach, reach, (2, 2 * count * rounds)).astype(np.int32)
+    ours = glass_shuffle(tf.constant(x), tf.constant(drawn), reach, rounds).numpy()
+    for i in range(2):
+        draws = iter(drawn[i].reshape(-1, 2))
+        theirs = ref.glass_shuffle(x[i].astype(np.float64), reach, rounds, draws)
+        np.testing.assert_array_equal(ours[i], theirs.astype(np.float32))
+    assert not np.array_equal(ours, x)
 
 
 def test_spatter_rims_match_opencvs_steps_given_the_same_drops():

@@ -80,17 +80,27 @@ def _validated(x: Any, severity: int, bounds: Any) -> tuple[np.ndarray, float, f
     return array, low, high
 
 
-def _bucket(rows: int, batch_size: int) -> int:
-    """The rows a batch is padded to: a power of eight (or the batch size), so that batches of every
-    size share a few compiled graphs."""
-    bucket = 8
-    while bucket < rows:
-        bucket *= 8
-    return min(batch_size, bucket)
+def _float32_exact(array: np.ndarray, low: float, high: float) -> bool:
+    """Whether float32 arithmetic is exact enough for mapping the range: float32 data whose bounds float32
+    holds exactly (so that comparing with them in float32 is exact: [0, 255] pixels, say)."""
+    return array.dtype == np.float32 and float(np.float32(low)) == low and float(np.float32(high)) == high
+
+
+def to_unit(batch: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Values in ``[low, high]`` mapped to [0, 1] for the corruptions, in float32 where that is exact enough."""
+    if _float32_exact(batch, low, high):
+        return (batch - np.float32(low)) / np.float32(high - low)
+    return (batch.astype(np.float64) - low) / (high - low)
 
 
 def back_to_bounds(unit: np.ndarray, low: float, high: float, dtype: np.dtype) -> np.ndarray:
-    """Values in [0, 1] mapped to ``[low, high]`` in ``dtype``, any rounded outside stepped back in."""
+    """Values in [0, 1] mapped to ``[low, high]`` in ``dtype``, any rounded outside stepped back in (compared
+    in float32 where the bounds are float32 numbers, else in float64: exact either way)."""
+    if np.dtype(dtype) == np.float32 and _float32_exact(np.zeros(0, np.float32), low, high):
+        lo, hi = np.float32(low), np.float32(high)
+        out = lo + unit.astype(np.float32) * np.float32(high - low)
+        out = np.where(out < lo, np.nextafter(out, hi), out)
+        return np.where(out > hi, np.nextafter(out, lo), out).astype(np.float32)
     out = (low + unit.astype(np.float64) * (high - low)).astype(dtype)
     wide = out.astype(np.float64)
     out = np.where(wide < low, np.nextafter(out, np.asarray(high, dtype)), out)
@@ -126,15 +136,11 @@ def corrupt(
     unit_range = (low, high) == (0.0, 1.0)
     out = np.empty(array.shape, array.dtype)
     all_keys = corruption_keys(seed, chosen.name, severity, index).numpy()
-    for start in range(0, len(array), batch_size):
+    for start in range(0, len(array), batch_size):  # each batch as it is: no padding beyond it
         stop = min(start + batch_size, len(array))
         batch = array[start:stop]
-        unit = batch if unit_range else (batch.astype(np.float64) - low) / (high - low)
-        rows = np.arange(start, stop)
-        padded = np.concatenate([rows, np.full(_bucket(stop - start, batch_size) - len(rows), start)])
-        keys = all_keys[padded]
-        if len(padded) > len(rows):
-            unit = unit[padded - start]
-        corrupted = np.asarray(run(tf.constant(unit, tf.float32), keys))[: len(rows)]  # no copy, unlike .numpy()
+        unit = batch if unit_range else to_unit(batch, low, high)
+        keys = all_keys[start:stop]
+        corrupted = np.asarray(run(tf.constant(unit, tf.float32), keys))  # no copy, unlike .numpy()
         out[start:stop] = corrupted if unit_range else back_to_bounds(corrupted, low, high, array.dtype)
     return out

@@ -2,7 +2,8 @@
 
 Same calling convention as :mod:`robustkit.corruptions.noise`. The deterministic blurs are exact
 linear operators (:mod:`robustkit.corruptions.linear`) with their reference's border rules; glass
-blur's pixel swaps run in a compiled loop; motion blur reads each image along its own random angle.
+blur's pixel shuffle is the published one (copies, not swaps), resolved at once by pointer jumping;
+motion blur reads each image along its own random angle.
 
 Example:
     >>> import tensorflow as tf
@@ -104,36 +105,72 @@ def motion_blur(x: tf.Tensor, keys: tf.Tensor, spec: tuple[float, float]) -> tf.
     return tf.clip_by_value(motion_along(x, angle, int(spec[0]), float(spec[1])), 0.0, 1.0)
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
-def _swap_pixels(flat: tf.Tensor, positions: tf.Tensor, moves: tf.Tensor) -> tf.Tensor:
-    """Swap, in order, each pixel at ``positions[t]`` with the one ``moves[:, t]`` away, per image."""
-    batch = tf.shape(flat)[0]
-    rows = tf.range(batch)
+def glass_positions(height: int, width: int, reach: int) -> np.ndarray:
+    """The inner pixels glass blur visits, flat, in the published order: bottom row first, right to left."""
+    return np.array(
+        [h * width + w for h in range(height - reach, reach, -1) for w in range(width - reach, reach, -1)], np.int32
+    )
 
-    def body(t: tf.Tensor, flat: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        here = tf.fill([batch], positions[t])
-        there = here + moves[:, t]
-        at_here = tf.gather(flat, here, batch_dims=1)
-        at_there = tf.gather(flat, there, batch_dims=1)
-        flat = tf.tensor_scatter_nd_update(flat, tf.stack([rows, here], 1), at_there)
-        flat = tf.tensor_scatter_nd_update(flat, tf.stack([rows, there], 1), at_here)
-        return t + 1, flat
 
-    return tf.while_loop(lambda t, _: t < tf.shape(positions)[0], body, (tf.constant(0), flat))[1]
+def _copy_round(flat: tf.Tensor, inner: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    """One round of the published loop ``x[p] = x[p + move]``, in visiting order (``targets[b, p]``: the pixel
+    p copies in image b; p itself where p is not visited), computed at once by pointer jumping.
+
+    Pixel p takes the value its source held when p was visited: the source's own value from the round's
+    start, unless the source was visited before p (an inner pixel later in raster order: the loop runs
+    backwards), in which case it holds what its own source held then, and so on along a chain that climbs
+    in raster order. Doubling each pointer per pass resolves chains of any length in about log2(pixels)
+    passes of gathers, where the loop takes one step per pixel.
+    """
+    here = tf.range(tf.shape(flat)[1])[None]
+    follow = tf.gather(inner, targets) & (targets > here)
+
+    def jump(targets: tf.Tensor, follow: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        onward = tf.gather(targets, targets, batch_dims=1)
+        still = tf.gather(follow, targets, batch_dims=1)
+        return tf.where(follow, onward, targets), follow & still
+
+    targets, _ = tf.while_loop(lambda _, follow: tf.reduce_any(follow), jump, (targets, follow))
+    return tf.gather(flat, targets, batch_dims=1)
+
+
+def glass_shuffle(x: tf.Tensor, drawn: tf.Tensor, reach: int, rounds: int) -> tf.Tensor:
+    """Glass blur's local shuffle as ImageNet-C's published code computes it, given its draws.
+
+    The published statement ``x[h, w], x[h2, w2] = x[h2, w2], x[h, w]`` reads like a swap, but on NumPy
+    views of an RGB image it copies: ``x[h, w]`` takes ``x[h2, w2]``, which then gets its own value
+    back. So every visited pixel copies a neighbour's value as it stands at that moment, and nothing is
+    swapped; this is what ImageNet-C and CIFAR-10-C were made with, and what this computes (a true swap
+    blurs 0.4 to 2.2 dB less). ``drawn``: per image, ``(dx, dy)`` pairs in ``[-reach, reach)``, one per
+    visited pixel and round, in the published order.
+    """
+    batch, height, width, channels = tf.shape(x)[0], x.shape[1], x.shape[2], x.shape[3]
+    positions = glass_positions(height, width, reach)
+    count = len(positions)
+    if not count:
+        return x
+    inner = tf.scatter_nd(positions[:, None], tf.ones(count, tf.bool), [height * width])
+    flat = tf.reshape(x, (-1, height * width, channels))
+    rows = tf.repeat(tf.range(batch), count)
+    for r in range(rounds):
+        pairs = drawn[:, 2 * count * r : 2 * count * (r + 1)]
+        moves = pairs[:, 1::2] * width + pairs[:, 0::2]  # (dx, dy) per visited pixel, as in the reference
+        spots = tf.tile(tf.constant(positions), [batch])
+        targets = tf.tensor_scatter_nd_update(
+            tf.tile(tf.range(height * width)[None], [batch, 1]),
+            tf.stack([rows, spots], axis=1),
+            tf.reshape(positions[None] + moves, [-1]),
+        )
+        flat = _copy_round(flat, inner, targets)
+    return tf.reshape(flat, tf.shape(x))
 
 
 def glass_blur(x: tf.Tensor, keys: tf.Tensor, spec: tuple[float, int, int]) -> tf.Tensor:
-    """Blur, quantise to 8 bits, swap every inner pixel (bottom-right first) with a random neighbour
-    at most ``spec[1]`` away, ``spec[2]`` times over, and blur again."""
+    """Blur, quantise to 8 bits, shuffle pixels locally as the published code does (:func:`glass_shuffle`:
+    every inner pixel, bottom-right first, copies a random neighbour at most ``spec[1]`` away, ``spec[2]``
+    times over), and blur again."""
     sigma, reach, rounds = float(spec[0]), int(spec[1]), int(spec[2])
-    height, width, channels = x.shape[1], x.shape[2], x.shape[3]
     x = tf.floor(tf.clip_by_value(blur(x, sigma), 0.0, 1.0) * 255.0) / 255.0
-    rows_cols = [(h, w) for h in range(height - reach, reach, -1) for w in range(width - reach, reach, -1)]
-    if rows_cols:
-        positions = np.array([h * width + w for h, w in rows_cols] * rounds, np.int32)
-        count = len(positions)
-        drawn = tf.cast(tf.floor(row_uniform(keys, 12, 2 * count) * (2 * reach)), tf.int32) - reach
-        moves = drawn[:, 1::2] * width + drawn[:, 0::2]  # a (dx, dy) pair per swap, as in the reference
-        flat = tf.reshape(x, (-1, height * width, channels))
-        x = tf.reshape(_swap_pixels(flat, tf.constant(positions), moves), tf.shape(x))
-    return tf.clip_by_value(blur(x, sigma), 0.0, 1.0)
+    count = len(glass_positions(x.shape[1], x.shape[2], reach))
+    drawn = tf.cast(tf.floor(row_uniform(keys, 12, 2 * count * rounds) * (2 * reach)), tf.int32) - reach
+    return tf.clip_by_value(blur(glass_shuffle(x, drawn, reach, rounds), sigma), 0.0, 1.0)
