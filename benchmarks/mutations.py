@@ -857,6 +857,30 @@ MUTATIONS = [
         ("tests/test_corruptions.py::test_shot_noise_counts_are_poisson_for_small_and_large_means",),
     ),
     Mutation(
+        "shot-noise-without-skew",
+        "shot noise's large counts are a plain rounded normal (0.05 to 0.12 dB milder than Poisson's at ImageNet-C)",
+        (
+            (
+                "robustkit/corruptions/noise.py",
+                "large = tf.maximum(tf.round(lam + spread * normal + (normal * normal - 1.0) / 6.0), 0.0)",
+                "large = tf.maximum(tf.round(lam + tf.sqrt(lam) * normal), 0.0)",
+            ),
+        ),
+        ("tests/test_corruptions.py::test_shot_noise_has_the_published_psnr_within_two_hundredths_of_a_db",),
+    ),
+    Mutation(
+        "glass-blur-swaps",
+        "glass blur truly swaps the two pixels, where the published code copies one over the other",
+        (
+            (
+                "robustkit/corruptions/blur.py",
+                "    follow = tf.gather(inner, targets) & (targets > here)\n",
+                "    follow = tf.gather(inner, targets) & (targets > here) & False\n",
+            ),
+        ),
+        ("tests/test_corruptions.py::test_glass_blur_shuffles_as_the_published_loop_given_the_same_draws",),
+    ),
+    Mutation(
         "mce-without-the-baseline",
         "the corruption error is the model's own summed error, not divided by the baseline's",
         (
