@@ -869,8 +869,8 @@ MUTATIONS = [
         ("tests/test_corruptions.py::test_shot_noise_has_the_published_psnr_within_two_hundredths_of_a_db",),
     ),
     Mutation(
-        "glass-blur-swaps",
-        "glass blur truly swaps the two pixels, where the published code copies one over the other",
+        "glass-blur-copies-from-the-start",
+        "each glass-blur pixel copies its neighbour as the round began, not as the published loop left it",
         (
             (
                 "robustkit/corruptions/blur.py",
