@@ -135,7 +135,7 @@ def test_attack_writes_adversarial_examples(tmp_path, capsys, digits):
         assert adv["is_adversarial"].all() and np.array_equal(adv["x_train"], adv["x_adv"])
         correct = adv["clean_pred"] == adv["y"]
         rate = adv["success"][correct].mean()
-        assert f"success rate {rate:.1%} of those classified correctly" in err.replace("\n", " ")
+        assert f"success rate {rate:.1%} of those classified correctly" in " ".join(err.split())
     code, _, err = _run(
         capsys, "attack", "--model", "digits-cnn", "--eps", "0.1", "--keep-originals", "--mix", "0.5", "--out", str(out)
     )

@@ -8,10 +8,10 @@ costs about two forward passes.
 Example:
     >>> import keras, tensorflow as tf
     >>> from robustkit.verify.network import network_of
-    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="ones")])
+    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(2, kernel_initializer="ones")])
     >>> lower, upper = propagate_intervals(network_of(model), tf.constant([[-1.0]]), tf.constant([[2.0]]))[-1]
-    >>> float(lower[0, 0]), float(upper[0, 0])
-    (-1.0, 2.0)
+    >>> lower.numpy().tolist(), upper.numpy().tolist()
+    ([[-1.0, -1.0]], [[2.0, 2.0]])
 """
 
 from __future__ import annotations
