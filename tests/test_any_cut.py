@@ -92,6 +92,7 @@ def test_any_batch_size_and_any_split_give_bit_identical_results(model, data, na
     _equal(AttackResult.concat(parts), reference)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_every_example_draws_alike_in_pairs_and_in_one_batch(curved, data, name):
     """Batches of two put the examples at positions 0 and 1 only: a draw keyed by batch position cannot pass.
@@ -123,6 +124,7 @@ def test_positions_not_indices_would_change_the_draws(model, data):
     assert not np.array_equal(keyed.x_adv.numpy(), unkeyed.x_adv.numpy())
 
 
+@pytest.mark.slow
 def test_the_ensemble_on_any_split_gives_the_same_verdicts(model, data):
     x, y = data
     ensemble = AutoAttack(eps=0.06, steps=5, n_targets=2, seed=3)
@@ -132,6 +134,7 @@ def test_the_ensemble_on_any_split_gives_the_same_verdicts(model, data):
     np.testing.assert_array_equal(np.concatenate([p.x_adv.numpy() for p in parts]), reference.x_adv.numpy())
 
 
+@pytest.mark.slow
 def test_any_shard_size_and_batch_size_give_the_same_benchmark(tmp_path, monkeypatch):
     """The runner keys draws by the example's index in the data set, not in its shard or batch."""
     monkeypatch.chdir(tmp_path)  # nothing of the runs lands in the checkout

@@ -81,6 +81,7 @@ def test_apgd_ce_is_no_weaker_than_pgd_with_the_same_budget(digits, digits_cnn):
     assert apgd.total_grad_evals == pgd.total_grad_evals == 20 * len(y)
 
 
+@pytest.mark.slow
 def test_early_stopping_changes_the_work_not_the_answer(digits, digits_cnn):
     x, y = digits.x_test[:120], digits.y_test[:120]
     fixed = APGD(eps=0.1, steps=15, seed=3, loss="dlr").run(digits_cnn, x, y)
@@ -129,6 +130,7 @@ def test_eot_averages_passes_and_changes_nothing_on_a_deterministic_model(digits
     np.testing.assert_array_equal(three.grad_evals, 3 * one.grad_evals)
 
 
+@pytest.mark.slow
 def test_the_rand_ensemble_attacks_a_randomized_model(digits):
     from robustkit.attacks import AutoAttack
     from tests.check_models import dropout_on
@@ -165,6 +167,7 @@ def test_the_l1_box_projection_is_the_closest_point(n, eps, data):
         assert np.sum((d - delta) ** 2) <= best.fun + 1e-7
 
 
+@pytest.mark.slow
 def test_apgd_l1_adapts_its_sparsity_and_beats_pgd_l1(digits, digits_cnn):
     x, y = digits.x_test[:120], digits.y_test[:120]
     apgd = APGD(eps=2.0, norm="l1", steps=50, seed=0).run(digits_cnn, x, y)

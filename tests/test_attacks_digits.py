@@ -42,6 +42,7 @@ def test_the_last_iterate_counts(digits, digits_cnn):
     assert runs[-1].success.sum() > runs[0].success.sum()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("early_stop", [False, True])
 def test_a_given_first_evaluation_at_x_changes_nothing_but_the_work(digits, digits_cnn, early_stop):
     from robustkit.errors import ConfigError
@@ -74,6 +75,7 @@ def test_robust_accuracy_at_a_huge_linf_eps_is_at_most_chance(digits, digits_cnn
     assert result.robust_accuracy <= 0.1
 
 
+@pytest.mark.slow
 def test_restarts_never_reduce_success(digits, digits_cnn):
     x, y = digits.x_test, digits.y_test
     one = PGD(eps=0.1, steps=5, seed=3).run(digits_cnn, x, y)
@@ -86,6 +88,7 @@ def test_restarts_never_reduce_success(digits, digits_cnn):
     assert np.all(three.loss[both_fail] >= one.loss[both_fail] - 1e-5)
 
 
+@pytest.mark.slow
 def test_targeted_pgd_reaches_its_targets(digits, digits_cnn):
     x, y = digits.x_test[:200], digits.y_test[:200]
     targets = (y + 3) % 10

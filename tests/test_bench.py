@@ -44,6 +44,7 @@ def _suite(eps, attacks=None, models=("digits-mlp",), limit=120, norm="linf"):
     return BenchmarkSuite("t", "digits", list(models), [attack_suite], seed=0, limit=limit, batch_size=64)
 
 
+@pytest.mark.slow
 @settings(max_examples=6)
 @given(
     st.lists(st.sampled_from([0.0, 0.01, 0.03, 0.05, 0.08, 0.1, 0.15, 0.3]), min_size=2, max_size=5, unique=True),
@@ -64,6 +65,7 @@ def test_robust_accuracy_never_increases_with_eps(tmp_path_factory, eps, norm):
         assert np.allclose(zero["robust_accuracy"], zero["clean_accuracy"])
 
 
+@pytest.mark.slow
 def test_sweep_is_no_weaker_than_independent_runs_and_does_less_work(tmp_path, digits, digits_mlp):
     from robustkit.attacks import PGD
 
@@ -99,6 +101,7 @@ class Interrupt(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_without_redoing_cells(tmp_path):
     suite = _suite([0.02, 0.05, 0.1, 0.2])
     reference = run_benchmark(suite, tmp_path / "reference")
@@ -118,6 +121,7 @@ def test_interrupted_run_resumes_without_redoing_cells(tmp_path):
     pd.testing.assert_frame_equal(resumed.summary[NUMBERS], reference.summary[NUMBERS])
 
 
+@pytest.mark.slow
 def test_cells_of_a_changed_configuration_are_not_reused(tmp_path):
     run_benchmark(_suite([0.05, 0.1]), tmp_path)
     again = run_benchmark(_suite([0.05, 0.1], limit=100), tmp_path)  # other data: other cells
@@ -152,6 +156,7 @@ def _cli(*args):
     return [sys.executable, "-m", "robustkit", *args]
 
 
+@pytest.mark.slow
 def test_kill_9_and_resume_gives_the_uninterrupted_numbers(tmp_path):
     (tmp_path / "slow.toml").write_text(KILL_ATTACKS)
     suite = tmp_path / "killtest.toml"
@@ -190,6 +195,7 @@ def test_kill_9_and_resume_gives_the_uninterrupted_numbers(tmp_path):
     assert not list(killed.rglob(".cell-*"))  # no half-written cell files left behind
 
 
+@pytest.mark.slow
 def test_report_files_parse(tmp_path):
     run = run_benchmark(_suite([0.05, 0.1], models=("digits-mlp", "digits-cnn")), tmp_path)
     written = write_report(run.results, tmp_path, run.summary)

@@ -86,6 +86,7 @@ def test_the_logits_are_zero_and_the_log_odds(credit):
     assert np.array_equal(np.argmax(logits, axis=1), (p > 0.5).astype(int))
 
 
+@pytest.mark.slow
 def test_attacks_and_autoattack_break_it_as_they_break_its_two_logit_twin():
     sigmoid, twin, x, y = _unit_box_model()
     for attack in (PGD(eps=0.2, steps=20, seed=0), AutoAttack(eps=0.2, version="standard", seed=0, queries=50)):
@@ -129,6 +130,7 @@ def test_corruptions_and_training_read_it_as_two_classes():
     assert np.isfinite(history.history["loss"]).all()
 
 
+@pytest.mark.slow
 def test_a_sigmoid_credit_model_through_the_command_line(credit, tmp_path, capsys):
     frame, _, _, model = credit
     frame.to_csv(tmp_path / "credit.csv", index=False)

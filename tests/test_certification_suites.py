@@ -138,6 +138,7 @@ def test_the_gate_takes_certified_accuracy_thresholds(tmp_path, monkeypatch, zoo
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()  # refused before the run
 
 
+@pytest.mark.slow
 def test_the_certificate_check_fails_on_inflated_certificates(certified_run, tmp_path):
     run, _ = certified_run
     context = RunContext.open(_suite(), tmp_path)

@@ -55,6 +55,7 @@ def test_all_quiet_on_the_digits_cnn(digits, digits_cnn, tmp_path):
         assert result.value and result.message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "factory, fires",
     [
@@ -126,6 +127,7 @@ def test_huge_eps_fails_on_a_binary_model_that_no_eps_can_move(digits):
     assert "100.0%" in result.value
 
 
+@pytest.mark.slow
 def test_the_checks_use_the_suite_s_own_gradient_attack_or_say_they_fell_back(digits, digits_cnn, tmp_path):
     apgd_only = AttackSuite("aa", "linf", (0.05, 0.1), (AttackSpec("apgd-ce", "apgd", "linf", steps=10),))
     results = _checks(digits_cnn, digits, tmp_path / "own", suite=apgd_only, n=100)

@@ -67,6 +67,7 @@ def test_bad_data_file(tmp_path, capsys):
     assert code == 2 and "outside the bounds" in err
 
 
+@pytest.mark.slow
 def test_bench_on_an_npz_file_writes_every_report(tmp_path, capsys, digits):
     data = tmp_path / "few.npz"
     np.savez(data, x=digits.x_test[:40], y=digits.y_test[:40])
@@ -101,6 +102,7 @@ def test_bench_on_an_npz_file_writes_every_report(tmp_path, capsys, digits):
     assert code == 0 and (out / "report.md").exists()
 
 
+@pytest.mark.slow
 def test_quiet_prints_nothing(tmp_path, capsys):
     code, stdout, err = _run(
         capsys,
@@ -158,6 +160,7 @@ def _console(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_console_script_exit_code_no_traceback_and_no_tensorflow_chatter():
     proc = _console("bench", "missing-suite")
     assert proc.returncode == 2

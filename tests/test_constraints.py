@@ -141,6 +141,7 @@ def _churn(folder):
     return data
 
 
+@pytest.mark.slow
 def test_a_churn_table_with_all_four_constraints_through_bench(tmp_path, capsys):
     data = _churn(tmp_path)
     suite = tmp_path / "pgd.toml"

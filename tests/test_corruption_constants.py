@@ -65,6 +65,7 @@ DETERMINISTIC = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(DETERMINISTIC))
 def test_deterministic_corruptions_at_224_match_the_published_algorithm_at_every_severity(name):
     x = _image(224)
@@ -96,6 +97,7 @@ LOW, HIGH = 1e4, 1e4 + 255  # 8-bit pixels far from zero: float32 spacing 2^-10 
 ONE_SEVERITY = {"glass_blur": 2}  # its pixel swaps run one after another: one severity at this size is enough
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CIFAR))
 def test_every_corruption_runs_on_224x224_images_inside_large_bounds(name):
     x = (LOW + _image(224, seed=3).astype(np.float64) * 255).astype(np.float32)

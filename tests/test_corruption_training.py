@@ -19,6 +19,7 @@ def images() -> np.ndarray:
     return load_digits_split().x_train[:16].astype(np.float32)
 
 
+@pytest.mark.slow
 def test_augmix_mixes_only_the_benchmark_corruptions_and_stays_in_the_bounds(images, monkeypatch):
     used = []
     real = module.corrupt

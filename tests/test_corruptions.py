@@ -143,6 +143,7 @@ def many_images() -> np.ndarray:
     return _smooth_images(500, seed=5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(RANDOM))
 def test_random_corruptions_match_the_published_distribution_of_psnr(name, many_images):
     rng = np.random.default_rng(0)
@@ -189,6 +190,7 @@ def test_spatter_rims_match_opencvs_steps_given_the_same_drops():
         assert np.array_equal(ours, ref.drop_rims(drops)), i
 
 
+@pytest.mark.slow
 @example(name="impulse_noise", severity=5, cut=2, batch_size=3, dtype=np.float16, bounds=(1e4, 1e4 + 7.0), seed=0)
 @example(name="impulse_noise", severity=5, cut=1, batch_size=4, dtype=np.float32, bounds=(33000.0, 33000.1), seed=1)
 @given(

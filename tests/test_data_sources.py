@@ -27,6 +27,7 @@ def _images(root, n_per_class=6, size=(10, 12)):
     return root
 
 
+@pytest.mark.slow
 def test_an_image_folder_and_a_model_are_all_a_user_needs(tmp_path, capsys):
     folder = _images(tmp_path / "photos")
     data = load_data(str(folder))

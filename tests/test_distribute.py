@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # see tests/README.md: the slow tier
+
 
 def test_attacks_and_the_runner_on_two_replicas_equal_one_device_and_training_runs(zoo_cache, digits_cnn):
     script = Path(__file__).with_name("distributed_check.py")

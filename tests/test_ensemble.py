@@ -9,6 +9,7 @@ from robustkit.attacks import APGD, AutoAttack, Square
 from robustkit.errors import ConfigError
 
 
+@pytest.mark.slow
 def test_each_attack_runs_on_the_survivors_and_is_credited(digits, digits_cnn_pgd):
     x, y = digits.x_test[:200], digits.y_test[:200]  # enough examples that APGD-T finds some APGD-CE missed
     ensemble = AutoAttack(eps=0.15, version="fast", steps=10, n_targets=3, seed=0)
@@ -52,6 +53,7 @@ def _chain_suites(chain: bool):
     )
 
 
+@pytest.mark.slow
 def test_a_chained_suite_attacks_only_the_survivors_and_finds_the_same_worst_case(tmp_path, monkeypatch):
     """On a model that computes each example alike in any batch, chaining changes the work, never the verdicts."""
     from robustkit.evaluation.results_columns import example_columns

@@ -38,6 +38,7 @@ def answers(digits, digits_mlp_64_24_24_10):
     return exact_verify(digits_mlp_64_24_24_10, digits.x_test[:150], digits.y_test[:150], EPS, time_limit=5.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 def test_witnesses_lie_inside_the_ball_and_the_bounds_and_are_misclassified(
     dtype, digits, digits_mlp_64_24_24_10, answers

@@ -100,6 +100,7 @@ def test_fab_t_is_at_least_as_strong_as_pgd_20(digits, digits_cnn):
     assert fab.robust_accuracy <= pgd.robust_accuracy
 
 
+@pytest.mark.slow
 def test_the_standard_ensemble_runs_fab_and_square_on_the_survivors(digits, digits_cnn_pgd):
     x, y = digits.x_test[:60], digits.y_test[:60]
     ensemble = AutoAttack(eps=0.1, steps=10, n_targets=2, queries=100, seed=0)

@@ -36,6 +36,7 @@ def _data(model: keras.Model, shape: tuple[int, ...], n: int = 48) -> tuple[np.n
     return x, np.argmax(model.predict(x, verbose=0), axis=1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("classes, version", [(2, "standard"), (2, "fast"), (2, "rand"), (3, "standard"), (3, "rand")])
 def test_autoattack_runs_on_two_and_three_classes_with_flat_inputs(classes, version):
     model = _linear((12,), classes)
@@ -62,6 +63,7 @@ def test_four_or_more_classes_keep_the_dlr_losses():
     assert loss_for_classes("dlr", 3) == "dlr" and loss_for_classes("dlr", 2) == "margin"
 
 
+@pytest.mark.slow
 def test_a_binary_table_through_autoattack_on_the_command_line_and_in_a_report(tmp_path, capsys):
     model = _linear((5,), 2)
     x, y = _data(model, (5,), 40)
@@ -96,6 +98,7 @@ def test_run_lengths_by_hand():
     assert run_lengths(10, 1) == [1] * 10  # one feature: runs of one
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "shape, norm, eps", [((24,), "l2", 0.4), ((8, 3), "linf", 0.1)], ids=["features-l2", "sequence-linf"]
 )

@@ -93,6 +93,7 @@ def _gate(suite, baseline, out, *extra):
     )
 
 
+@pytest.mark.slow
 def test_unchanged_model_passes_and_a_weakened_one_fails(gate_suite, monkeypatch, capsys):
     suite, baseline, tmp = gate_suite
     assert _gate(suite, baseline, tmp / "same") == 0
@@ -108,6 +109,7 @@ def test_unchanged_model_passes_and_a_weakened_one_fails(gate_suite, monkeypatch
     assert "FAILED" in (tmp / "weak" / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_gradient_masked_model_fails_on_its_checks(gate_suite, monkeypatch):
     suite, baseline, tmp = gate_suite
     monkeypatch.setenv("ROBUSTKIT_GATE_VARIANT", "masked")
@@ -126,6 +128,7 @@ def test_gradient_masked_model_fails_on_its_checks(gate_suite, monkeypatch):
     }
 
 
+@pytest.mark.slow
 def test_thresholds(gate_suite):
     suite, baseline, tmp = gate_suite
     # eps as --eps takes it: a fraction of the [0, 1] range is the same eps as the number
@@ -159,6 +162,7 @@ def test_missing_baseline_file_exits_2(tmp_path, capsys):
     assert code == 2 and "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_default_suite_passes_against_the_committed_baseline(tmp_path):
     assert (repository_root() / "reports" / "default" / "results.json").exists()
     code = main(
@@ -185,6 +189,7 @@ def test_parse_threshold_and_junit_rendering():
     assert root.get("failures") == "1" and root.find("testcase/failure").get("message") == 'broke "x" & y'
 
 
+@pytest.mark.slow
 def test_a_changed_eps_grid_fails_instead_of_comparing_nothing(gate_suite):
     suite, baseline, tmp = gate_suite
     code = main(["gate", str(suite), "--eps", "0.07", "--baseline", str(baseline), "--out", str(tmp / "g"), "--quiet"])

@@ -46,6 +46,7 @@ def pixel_and_unit_models(tmp_path_factory, digits_cnn, digits):
     return folder
 
 
+@pytest.mark.slow
 def test_a_pixel_model_at_8_over_255_matches_the_unit_model(pixel_and_unit_models, tmp_path, capsys):
     folder = pixel_and_unit_models
     common = ["--attack", "linf", "--eps", "2/255", "8/255", "--limit", "120"]
@@ -73,6 +74,7 @@ def test_a_pixel_model_at_8_over_255_matches_the_unit_model(pixel_and_unit_model
     assert "bounds [0, 255]" in report
 
 
+@pytest.mark.slow
 def test_bounds_from_the_command_line_and_data_outside_them(pixel_and_unit_models, tmp_path, capsys):
     folder = pixel_and_unit_models
     data = str(folder / "pixels-no-bounds.npz")

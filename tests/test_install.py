@@ -19,6 +19,8 @@ import pytest
 
 from robustkit.evaluation.suite_files import repository_root
 
+pytestmark = pytest.mark.slow  # see tests/README.md: the slow tier
+
 
 def _run(command: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)

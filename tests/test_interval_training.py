@@ -30,6 +30,7 @@ def _mlp() -> keras.Model:
     )
 
 
+@pytest.mark.slow
 def test_interval_training_makes_a_model_verifiable(digits):
     x, y = digits.x_test[:200].astype("float32"), digits.y_test[:200]
     verified = {}
@@ -59,6 +60,7 @@ def test_interval_training_refuses_what_it_cannot_bound_before_training():
         IntervalTrainer(gelu)
 
 
+@pytest.mark.slow
 def test_crown_ibp_training_makes_a_model_verifiable(digits):
     x, y = digits.x_test[:200].astype("float32"), digits.y_test[:200]
     model = _mlp()

@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import robustkit
 
 PACKAGE = Path(robustkit.__file__).parent
@@ -116,6 +118,7 @@ def test_the_layer_rule_catches_an_upward_import():
     ) == 2
 
 
+@pytest.mark.slow
 def test_loading_a_cached_zoo_model_imports_no_training_or_attack_code(digits_mlp, zoo_cache):
     code = (
         "import sys; from robustkit.sources.models import load_model; load_model('digits-mlp'); "

@@ -34,6 +34,7 @@ def _rows(run, model, attack):
     return part.sort_values("eps")["robust_accuracy"].to_numpy()
 
 
+@pytest.mark.slow
 def test_the_benchmark_finishes_and_writes_its_report(masked_run):
     run, out = masked_run
     written = write_report(run.results, out, run.summary)

@@ -25,6 +25,7 @@ def _inside(x, x_adv, eps, norm, low, high):
     assert np.all(x_adv >= low) and np.all(x_adv <= high) and np.all(np.isfinite(x_adv))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "spec, size",
     [
@@ -61,6 +62,7 @@ def two_output_model(tmp_path_factory, digits_cnn):
     return path
 
 
+@pytest.mark.slow
 def test_the_logits_output_is_chosen_by_name(two_output_model, tmp_path, capsys):
     common = ["bench", "--model", str(two_output_model), "--attack", "linf", "--eps", "0.1", "--limit", "40", "-q"]
     assert main([*common, "--out", str(tmp_path / "a")]) == 2
@@ -128,6 +130,7 @@ def _mixed_model(policy: str, digits) -> keras.Model:
     return _MIXED[policy]
 
 
+@pytest.mark.slow
 @settings(max_examples=8)
 @given(
     policy=st.sampled_from(["mixed_bfloat16", "mixed_float16"]),

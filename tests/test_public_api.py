@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 FACADES = (
     "robustkit",
     "robustkit.attacks",
@@ -93,6 +95,7 @@ def test_every_facade_name_is_importable_from_the_facade_only():
             assert getattr(module, name) is not None
 
 
+@pytest.mark.slow
 def test_old_import_paths_warn_and_work():
     """One fresh interpreter for all of them: each path warns on import and still gives its names."""
     code = "import importlib, warnings\n"

@@ -27,6 +27,7 @@ def test_not_robust_at_a_large_eps(assert_robust):
 """
 
 
+@pytest.mark.slow
 def test_plugin_fixture_in_a_temporary_project(pytester, zoo_cache):
     pytester.makepyfile(test_model=TEST_FILE)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")

@@ -22,6 +22,8 @@ from tests.extras import require
 ray = require("ray", "ray")
 from robustkit.evaluation.ray_executor import compute_with_ray, worker_environment  # noqa: E402
 
+pytestmark = pytest.mark.slow  # see tests/README.md: the slow tier
+
 LINF = AttackSuite(
     "linf",
     "linf",

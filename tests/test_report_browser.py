@@ -15,6 +15,8 @@ import pytest
 from robustkit.cli import main
 from robustkit.evaluation.suite_files import repository_root
 
+pytestmark = pytest.mark.slow  # see tests/README.md: the slow tier
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
     "--headless",

@@ -19,6 +19,7 @@ def in_tmp(tmp_path, monkeypatch, zoo_cache):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_a_run_on_a_model_is_named_after_it_or_after_name(in_tmp, capsys):
     common = ["--attack", "fgsm.toml", "--limit", "24", "-q"]
     assert main(["bench", "--model", "digits-mlp", *common]) == 0
@@ -33,6 +34,7 @@ def test_a_run_on_a_model_is_named_after_it_or_after_name(in_tmp, capsys):
     assert stopped.value.code == 2 and "becomes a folder name" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_gate_takes_no_baseline_of_other_models(in_tmp, capsys):
     common = ["--attack", "fgsm.toml", "--limit", "24", "--min-robust-accuracy", "linf:0.1=0", "--name", "mine"]
     assert (

@@ -134,6 +134,7 @@ def test_noise_training_makes_the_smoothed_model_certify_more(digits, digits_cnn
     assert np.mean(noisy.abstained) < np.mean(plain.abstained)
 
 
+@pytest.mark.slow
 def test_an_attack_never_breaks_a_certified_example_and_the_check_fails_on_an_inflated_certificate(digits):
     from dataclasses import replace
 

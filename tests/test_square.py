@@ -40,6 +40,7 @@ def _masked_models():
     return plain, stopped, rounded
 
 
+@pytest.mark.slow
 def test_square_needs_no_gradient_and_sees_through_masking(digits, digits_cnn):
     x, y = digits.x_test[:60], digits.y_test[:60]
     square = Square(eps=0.15, queries=300, seed=0, early_stop=True)
@@ -55,6 +56,7 @@ def test_square_needs_no_gradient_and_sees_through_masking(digits, digits_cnn):
     assert Square(eps=0.3, queries=300, seed=0).run(rounded, x, y).success.any()
 
 
+@pytest.mark.slow
 def test_early_stopping_changes_the_work_not_the_answer(digits, digits_cnn):
     x, y = digits.x_test[:80], digits.y_test[:80]
     fixed = Square(eps=0.1, queries=200, seed=4).run(digits_cnn, x, y)
@@ -74,6 +76,7 @@ def test_l2_eta_pattern_and_window_sides_by_hand():
     assert min(window_sides_l2(10000, 8, 8, 0.8)) == 3 and max(window_sides_l2(10, 2, 2, 0.8)) == 2
 
 
+@pytest.mark.slow
 def test_l2_square_breaks_the_cnn_with_forward_passes_only(digits, digits_cnn):
     x, y = digits.x_test[:60], digits.y_test[:60]
     result = Square(eps=1.5, norm="l2", queries=200, seed=0, early_stop=True).run(digits_cnn, x, y)

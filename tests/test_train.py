@@ -18,6 +18,7 @@ from robustkit.training.augment import adversarial_arrays, augment_dataset, mix_
 from robustkit.training.monitor import RobustAccuracyMonitor
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["pgd", "fgsm-rs", "trades"])
 def test_fit_decreases_the_loss_and_round_trips_through_save_and_load(method, digits, tmp_path):
     x, y = digits.x_train[:512], digits.y_train[:512]
@@ -69,6 +70,7 @@ def test_training_under_a_distribution_strategy(digits):
     assert np.all(np.isfinite(history.history["loss"]))
 
 
+@pytest.mark.slow
 def test_monitor_stops_a_run_whose_robustness_collapses(digits):
     class SwitchOffTheAttack(keras.callbacks.Callback):
         """From epoch 5 on, eps is 0: the run keeps its clean accuracy and loses its robustness."""
@@ -101,6 +103,7 @@ def test_monitor_stops_a_run_whose_robustness_collapses(digits):
     assert restored.robust_accuracy == pytest.approx(best, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_monitor_is_quiet_on_steady_training(digits):
     with deterministic(1):
         model = build_cnn()

@@ -75,6 +75,7 @@ def test_an_unreadable_image_is_named_and_other_files_are_skipped_once(tmp_path,
     assert "differ in size (10x12, 20x12); all were resized to 10x12, the most common size" in err
 
 
+@pytest.mark.slow
 def test_class_order_the_clean_accuracy_check_and_the_closing_summary(photos, tmp_path, capsys):
     folder, model, suite = photos
     common = ["bench", "--model", str(model), "--data", str(folder), "--attack", str(suite)]

@@ -49,6 +49,7 @@ def _rows(summary: pd.DataFrame, attack: str) -> pd.DataFrame:
     return summary[summary["attack"] == attack].set_index("eps")
 
 
+@pytest.mark.slow
 def test_proofs_sit_beside_the_attacks_and_below_them(verified_run):
     run, out = verified_run
     table = pd.read_csv(out / "summary.csv")
@@ -66,6 +67,7 @@ def test_proofs_sit_beside_the_attacks_and_below_them(verified_run):
     assert check["status"] == "pass", check
 
 
+@pytest.mark.slow
 def test_the_per_example_status_is_in_the_columnar_file_and_resumes(verified_run, tmp_path):
     run, out = verified_run
     with np.load(out / "examples.npz") as columns:
@@ -105,6 +107,7 @@ def test_the_gate_reads_verified_accuracy(verified_run):
     assert "verified accuracy" in next(iter(verdicts))
 
 
+@pytest.mark.slow
 def test_the_trust_check_fails_when_a_bound_is_unsound(monkeypatch, tmp_path, zoo_cache):
     def everything_proved(model, x, y, eps, **settings):
         n, classes = len(x), model.output_shape[-1]
