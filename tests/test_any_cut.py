@@ -77,6 +77,7 @@ def cuts(draw):
     return n, batch_size, [0, *edges, n]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 @settings(max_examples=2)
 @given(cut=cuts(), seed=st.integers(0, 2**20))
@@ -107,6 +108,7 @@ def test_every_example_draws_alike_in_pairs_and_in_one_batch(curved, data, name)
     _equal(pairs.run(curved, x, y, seed=11), whole.run(curved, x, y, seed=11))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_every_attack_s_answer_depends_on_its_random_draws(curved, data, name):
     """Without this, keying the draws wrongly could not change any result of the test above."""

@@ -40,6 +40,7 @@ def test_augmix_mixes_only_the_benchmark_corruptions_and_stays_in_the_bounds(ima
         augmix(images, corruptions=["fog", "saturate"])
 
 
+@pytest.mark.slow
 def test_augmix_batches_cover_the_data_and_redraw_every_epoch(images):
     labels = np.arange(16) % 10
     batches = AugMixBatches(images, labels, batch_size=5, seed=1, severities=(2,))

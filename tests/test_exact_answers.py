@@ -58,6 +58,7 @@ def test_witnesses_lie_inside_the_ball_and_the_bounds_and_are_misclassified(
         assert int(np.argmax(model(found.witness[i][None], training=False)[0])) != y[i]
 
 
+@pytest.mark.slow
 def test_no_example_is_both_proved_and_broken_by_an_attack(digits, digits_mlp_64_24_24_10, answers):
     """APGD with restarts is the independent oracle: an example it breaks is never proved, and with time
     to finish the exact verifier finds a counterexample for each one it breaks."""

@@ -39,6 +39,7 @@ def test_the_radius_is_the_distance_to_a_linear_boundary(norm):
     assert np.all(result.success) and np.allclose(result.radius, exact, rtol=0.02), (result.radius, exact)
 
 
+@pytest.mark.slow
 @settings(max_examples=6)
 @given(
     norm=st.sampled_from(["linf", "l2", "l1"]),

@@ -47,6 +47,7 @@ def test_the_benchmark_finishes_and_writes_its_report(masked_run):
     assert not run.results["examples"]["digits-cnn"]["attack_suites"]["linf"]["pgd"]["no_gradient"]
 
 
+@pytest.mark.slow
 def test_square_sees_through_the_stopped_gradient(masked_run):
     run, _ = masked_run
     stopped, plain = _rows(run, "stopped_input", "square"), _rows(run, "digits-cnn", "square")
@@ -54,6 +55,7 @@ def test_square_sees_through_the_stopped_gradient(masked_run):
     np.testing.assert_allclose(_rows(run, "stopped_input", "worst-case"), stopped)
 
 
+@pytest.mark.slow
 def test_the_checks_fail_on_masked_models_and_not_on_the_healthy_one(masked_run):
     run, _ = masked_run
     status = {(c["model"], c["name"]): c["status"] for c in run.results["checks"]}

@@ -104,6 +104,7 @@ CONV = keras.Sequential(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=5)  # each attack's guarantee in every norm and dtype: test_attack_guarantees.py
 @given(
     st.sampled_from(["linf", "l2"]),

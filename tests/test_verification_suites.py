@@ -86,6 +86,7 @@ def test_the_per_example_status_is_in_the_columnar_file_and_resumes(verified_run
     np.testing.assert_array_equal(again == MISCLASSIFIED, status == MISCLASSIFIED)
 
 
+@pytest.mark.slow
 def test_the_report_shows_the_sandwich(verified_run):
     run, out = verified_run
     report = (out / "report.md").read_text()
@@ -96,6 +97,7 @@ def test_the_report_shows_the_sandwich(verified_run):
     assert table.row_count == len(EPS) and [c.header for c in table.columns][2:] == ["proved", "attacked", "unknown"]
 
 
+@pytest.mark.slow
 def test_the_gate_reads_verified_accuracy(verified_run):
     run, _ = verified_run
     proved = _rows(run.summary, "proved-exact").loc[0.02, "robust_accuracy"]
