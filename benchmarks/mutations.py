@@ -803,6 +803,12 @@ MUTATIONS = [
         ("tests/test_corruptions.py::test_the_same_images_for_any_batch_and_split_inside_the_bounds_in_their_dtype",),
     ),
     Mutation(
+        "corruption-float32-range-not-clipped",
+        "[0, 1] mapped back to float32 bounds without clipping: a width that rounds up lands beyond them",
+        (("robustkit/corruptions/batches.py", "        return np.clip(out, lo, hi, out=out)", "        return out"),),
+        ("tests/test_corruptions.py::test_values_mapped_back_to_float32_bounds_stay_inside_them_at_any_magnitude",),
+    ),
+    Mutation(
         "spatter-distance-without-knight-moves",
         "spatter's distance transform steps only across and diagonally (a 3x3 mask, not OpenCV's 5x5)",
         (("robustkit/corruptions/edges.py", "_STEPS = {1: 1.0, 2: 1.4, 5: 2.1969}", "_STEPS = {1: 1.0, 2: 1.4}"),),

@@ -68,23 +68,18 @@ def _imported_modules(source: str) -> set[str]:
 
 def training_code_key() -> str:
     """A digest of the code that trains the zoo's models (every robustkit module it can import) and
-    of TensorFlow's and Keras's versions: the cache of trained test models is kept under it."""
-    seen: set[str] = set()
+    of TensorFlow's, Keras's and NumPy's versions: the cache of trained test models is kept under it."""
+    sources: dict[str, str] = {}  # every module reached, with its source ("" for a name that is no module)
     pending = list(TRAINING_ENTRY)
-    digest = hashlib.sha256()
     while pending:
         name = pending.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        path = _module_file(name)
-        if path is not None:
-            source = path.read_text()
-            pending.extend(_imported_modules(source))
-    for name in sorted(seen):
-        path = _module_file(name)
-        if path is not None:
-            digest.update(name.encode() + b"\0" + path.read_bytes())
+        if name not in sources:
+            path = _module_file(name)
+            sources[name] = path.read_text() if path is not None else ""
+            pending.extend(_imported_modules(sources[name]))
+    digest = hashlib.sha256()
+    for name in sorted(sources):
+        digest.update(f"{name}\0{sources[name]}".encode())
     for package in ("tensorflow", "keras", "numpy"):
         digest.update(f"{package}=={importlib.import_module(package).__version__}".encode())
     return digest.hexdigest()[:16]
