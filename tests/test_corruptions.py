@@ -244,6 +244,20 @@ def test_values_mapped_back_to_float32_bounds_stay_inside_them_at_any_magnitude(
     assert np.all(np.abs(wide - (low + unit.astype(np.float64) * (high - low))) <= 4 * step)
 
 
+@pytest.mark.parametrize("name", sorted(CORRUPTIONS))
+def test_every_corruption_function_returns_images_in_the_unit_range(name, images):
+    # The contract each function states, apart from the mapping back to the user's bounds: augmentation
+    # mixes these [0, 1] images directly. Saturated pixels and the strongest severity push every
+    # corruption towards the edges; the constant is the published one, typed in the tests.
+    x = images.copy()
+    x[0, :16] = 0.0
+    x[1, 16:] = 1.0
+    keys = tf.constant([11, 12, 13], tf.int64)
+    out = CORRUPTIONS[name].apply(tf.constant(x), keys, SMALL[name][4]).numpy()
+    assert out.shape == x.shape and np.isfinite(out).all(), name
+    assert out.min() >= 0.0 and out.max() <= 1.0, (name, float(out.min()), float(out.max()))
+
+
 def test_different_seeds_and_examples_draw_differently(images):
     a = corrupt(images, "gaussian_noise", 3, seed=0)
     b = corrupt(images, "gaussian_noise", 3, seed=1)
