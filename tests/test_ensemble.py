@@ -56,9 +56,9 @@ def _chain_suites(chain: bool):
 @pytest.mark.slow
 def test_a_chained_suite_attacks_only_the_survivors_and_finds_the_same_worst_case(tmp_path, monkeypatch):
     """On a model that computes each example alike in any batch, chaining changes the work, never the verdicts."""
+    from robustkit.evaluation.evaluation_kinds import compute_shard, shard_tasks
     from robustkit.evaluation.results_columns import example_columns
     from robustkit.evaluation.runner import run_benchmark
-    from robustkit.evaluation.shards import compute_shard, shard_tasks
 
     monkeypatch.chdir(tmp_path)
     chained = run_benchmark(_chain_suites(True), tmp_path / "chained")

@@ -118,6 +118,80 @@ def test_the_layer_rule_catches_an_upward_import():
     ) == 2
 
 
+def import_graph(trees: dict[str, ast.AST]) -> dict[str, set[str]]:
+    """Module -> the robustkit modules it imports, at any depth (``from a import b`` names ``a.b`` where
+    that is a module, else ``a``)."""
+    graph: dict[str, set[str]] = {name: set() for name in trees}
+
+    def module_of(target: str) -> str:
+        while target not in trees and "." in target:
+            target = target.rsplit(".", 1)[0]
+        return target
+
+    for name, tree in trees.items():
+        for target, names in imports(tree):
+            found = [f"{target}.{n}" for n in names if f"{target}.{n}" in trees] or [module_of(target)]
+            graph[name].update(m for m in found if m != name)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm, iteratively)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_no_import_cycles_counting_imports_inside_functions():
+    found = cycles(import_graph(dict(modules())))
+    assert not found, "import cycles (an import inside a function counts):\n" + "\n".join(map(" <-> ".join, found))
+
+
+def test_the_cycle_check_finds_a_cycle_hidden_inside_a_function():
+    trees = {
+        "robustkit.a": ast.parse("from robustkit.b import f\n"),
+        "robustkit.b": ast.parse("def f():\n    from robustkit import c\n"),
+        "robustkit.c": ast.parse("def g():\n    import robustkit.a\n"),
+        "robustkit.d": ast.parse("from robustkit.a import x\n"),
+    }
+    assert cycles(import_graph(trees)) == [["robustkit.a", "robustkit.b", "robustkit.c"]]
+
+
 @pytest.mark.slow
 def test_loading_a_cached_zoo_model_imports_no_training_or_attack_code(digits_mlp, zoo_cache):
     code = (

@@ -71,13 +71,13 @@ def total_cells(run: RunContext) -> int:
     return len(run.suite.models) * per_shard * len(run.shards)
 
 
-def every_task(suite: BenchmarkSuite, n_examples: int) -> list[ShardTask]:
+def shard_tasks(suite: BenchmarkSuite, n_examples: int) -> list[ShardTask]:
     """Every unit of work of a suite, for data of ``n_examples``, every kind together."""
     shards = max(1, -(-n_examples // suite.shard_size))
     return [task for kind in EVALUATION_KINDS for task in kind.tasks(suite, shards)]
 
 
-def compute_task(suite: BenchmarkSuite, out_dir: str | Path, task: ShardTask) -> int:
+def compute_shard(suite: BenchmarkSuite, out_dir: str | Path, task: ShardTask) -> int:
     """Compute and save the cells of one task (skipping those already saved); returns how many were computed."""
     run = RunContext.open(suite, out_dir)
     tested = ModelUnderTest.load(task.model, run.suite.seed)

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from robustkit.errors import ConfigError
-from robustkit.evaluation.shards import ShardTask, compute_shard, shard_tasks
+from robustkit.evaluation.evaluation_kinds import compute_shard, shard_tasks
+from robustkit.evaluation.shards import ShardTask
 from robustkit.evaluation.suites import BenchmarkSuite
 from robustkit.sources.data import load_data
 

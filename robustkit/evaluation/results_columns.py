@@ -17,9 +17,20 @@ from typing import Any
 import numpy as np
 
 from robustkit.errors import DataError
-from robustkit.evaluation.results import PER_EXAMPLE_FIELDS, Results, broken_at
+from robustkit.evaluation.results_schema import Results
+from robustkit.evaluation.results_versions import PER_EXAMPLE_FIELDS, as_floats
 
 EXAMPLES_FILE = "examples.npz"  # the per-example columns, beside results.json
+
+
+def broken_at(values: Any) -> np.ndarray:
+    """Per example, the eps that broke it, ``inf`` where none did (accepts NaN or None for unbroken).
+
+    Example:
+        >>> broken_at([0.1, None, float("nan")]).tolist()
+        [0.1, inf, inf]
+    """
+    return np.nan_to_num(as_floats(values), nan=np.inf)
 
 
 def _column(*parts: str) -> str:

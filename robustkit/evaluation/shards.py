@@ -3,28 +3,25 @@
 A task is one method of one evaluation suite (an attack of an attack suite, a sigma of a
 certification suite) on one model and one shard of the data; a chained attack suite's attacks
 depend on the ones before, so one task runs the whole chain on its shard. Any process that sees
-the report folder can compute a task (:func:`compute_shard`); a later
+the report folder can compute a task
+(:func:`~robustkit.evaluation.evaluation_kinds.compute_shard`); a later
 :func:`~robustkit.evaluation.runner.run_benchmark` on the same folder finds the cells and
 assembles the same results as if it had computed them itself. Each kind of evaluation says what
-its tasks are (:mod:`robustkit.evaluation.evaluation_kinds`).
+its tasks are (:func:`~robustkit.evaluation.evaluation_kinds.shard_tasks`).
 
 Example:
-    >>> from robustkit.evaluation.suites import AttackSpec, AttackSuite, BenchmarkSuite
-    >>> linf = AttackSuite("linf", "linf", (0.1,), (AttackSpec("fgsm", "fgsm", "linf"),))
-    >>> len(shard_tasks(BenchmarkSuite("s", "digits", ["digits-mlp"], [linf], shard_size=100), 360))
-    4
+    >>> ShardTask("digits-mlp", "linf", "fgsm", 2).shard
+    2
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from robustkit.evaluation.results import ModelExamples
-from robustkit.evaluation.suites import BenchmarkSuite
 from robustkit.sources.models import fingerprint, load_model, model_label
 
 
@@ -61,17 +58,3 @@ class EvaluatedModel:
     correct: np.ndarray
     classes: int  # the model's number of classes
     examples: ModelExamples  # each kind fills in its own records
-
-
-def shard_tasks(suite: BenchmarkSuite, n_examples: int) -> list[ShardTask]:
-    """Every task of a suite, for data of ``n_examples``, every kind of evaluation together."""
-    from robustkit.evaluation.evaluation_kinds import every_task  # the kinds build on this module
-
-    return every_task(suite, n_examples)
-
-
-def compute_shard(suite: BenchmarkSuite, out_dir: str | Path, task: ShardTask) -> int:
-    """Compute and save the cells of one task (skipping those already saved); returns how many were computed."""
-    from robustkit.evaluation.evaluation_kinds import compute_task  # the kinds build on this module
-
-    return compute_task(suite, out_dir, task)

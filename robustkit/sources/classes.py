@@ -7,7 +7,7 @@ name. Data without names (arrays) only gets its indices named.
 
 Example:
     >>> import numpy as np
-    >>> from robustkit.sources.data import DataSplit
+    >>> from robustkit.sources.split import DataSplit
     >>> data = DataSplit("shapes", None, None, np.zeros((3, 2)), np.array([0, 1, 2]), 3,
     ...                  info={"class_names": ["circle", "square", "triangle"]})
     >>> named = with_class_names(data, ["square", "triangle", "circle"])
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from robustkit.errors import ConfigError
-from robustkit.sources.data import DataSplit
+from robustkit.sources.split import DataSplit
 
 
 def parse_class_names(text: str) -> list[str]:

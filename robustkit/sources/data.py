@@ -11,54 +11,33 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from robustkit.errors import DataError
+from robustkit.sources.folders import load_image_folder
+from robustkit.sources.pipelines import load_factory, load_tfds
+from robustkit.sources.split import CHUNK, DataSplit, from_tf_dataset
+from robustkit.sources.tables import load_table
+
+__all__ = [
+    "CHUNK",
+    "DATA_SPECS",
+    "KERAS_DATASETS",
+    "DataSplit",
+    "NpyOnDisk",
+    "from_tf_dataset",
+    "load_array_folder",
+    "load_data",
+    "load_digits_split",
+    "load_keras_dataset",
+    "load_npz",
+    "spec_options",
+]
 
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10")
-CHUNK = 65_536  # examples read at a time from data that may not fit in memory
-
-
-@dataclass
-class DataSplit:
-    """Train and test arrays of one data set, scaled to ``bounds``."""
-
-    name: str
-    x_train: np.ndarray | None
-    y_train: np.ndarray | None
-    x_test: np.ndarray
-    y_test: np.ndarray
-    num_classes: int
-    bounds: tuple[Any, Any] = (0.0, 1.0)  # lower, upper: numbers, or arrays per channel or per feature
-    info: dict = field(default_factory=dict)
-
-    def fingerprint(self) -> str:
-        """SHA-256 of the test inputs and labels, to tie a report to its data (read in chunks)."""
-        digest = hashlib.sha256()
-        for start in range(0, len(self.x_test), CHUNK):
-            digest.update(np.ascontiguousarray(self.x_test[start : start + CHUNK]).tobytes())
-        digest.update(np.ascontiguousarray(self.y_test).astype(np.int64).tobytes())
-        return digest.hexdigest()[:16]
-
-    def take(self, n: int | None) -> DataSplit:
-        """The same data with only the first ``n`` test examples (all when ``n`` is None)."""
-        if n is None or n >= len(self.y_test):
-            return self
-        return DataSplit(
-            self.name,
-            self.x_train,
-            self.y_train,
-            self.x_test[:n],
-            self.y_test[:n],
-            self.num_classes,
-            self.bounds,
-            dict(self.info, limit=n),
-        )
 
 
 def load_digits_split(seed: int = 0, test_fraction: float = 0.2) -> DataSplit:
@@ -262,27 +241,6 @@ def load_array_folder(folder: str | Path) -> DataSplit:
     return DataSplit(folder.name, None, None, x, y.astype(np.int64), classes, bounds or (0.0, 1.0), info)  # type: ignore[arg-type]
 
 
-def from_tf_dataset(
-    dataset: Any, name: str = "dataset", num_classes: int | None = None, bounds: tuple[float, float] = (0.0, 1.0)
-) -> DataSplit:
-    """Collect a (finite) ``tf.data.Dataset`` of ``(x, y)`` pairs or batches as test data."""
-    xs, ys = [], []
-    for element in dataset:
-        x, y = element[0].numpy(), element[1].numpy()
-        if y.ndim == 0:
-            x, y = x[None], y[None]
-        xs.append(x)
-        ys.append(y)
-    if not xs:
-        raise DataError(f"The dataset {name!r} is empty.")
-    x, y = np.concatenate(xs).astype(np.float32), np.concatenate(ys)
-    if y.ndim == 2:
-        y = np.argmax(y, axis=1)
-    return DataSplit(
-        name, None, None, x, y.astype(np.int64), num_classes or int(y.max()) + 1, bounds, {"source": "tf.data"}
-    )
-
-
 def spec_options(spec: str) -> tuple[str, dict[str, str]]:
     """A data or model spec and its options after ``?``.
 
@@ -314,27 +272,19 @@ def load_data(spec: str) -> DataSplit:
     if base in KERAS_DATASETS:
         return load_keras_dataset(base)
     if base.startswith("tfds:"):
-        from robustkit.sources.pipelines import load_tfds
-
         return load_tfds(base[5:], options.get("data_dir"), options.get("split", "test"))
     path = Path(base)
     if path.suffix == ".npz":
         return load_npz(path)
     if path.suffix.lower() in (".csv", ".parquet", ".pq"):
-        from robustkit.sources.tables import load_table
-
         features = options.get("features")
         return load_table(path, options.get("label", "label"), features.split(",") if features else None)
     if path.is_dir() and (path / "x.npy").exists():
         return load_array_folder(path)
     if path.is_dir():
-        from robustkit.sources.folders import load_image_folder
-
         size = options.get("size")
         return load_image_folder(path, _size(size) if size else None)
     if ":" in base and not path.exists():
-        from robustkit.sources.pipelines import load_factory
-
         return load_factory(base)
     if path.exists():
         return load_npz(path)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from robustkit.errors import DataError, RobustkitWarning
-from robustkit.sources.data import DataSplit
+from robustkit.sources.split import DataSplit
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 LISTED = 5  # file names a message quotes before it says "and N more"

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from robustkit.errors import DataError
-from robustkit.sources.data import DataSplit, from_tf_dataset
 from robustkit.sources.factories import call_factory
+from robustkit.sources.split import DataSplit, from_tf_dataset
 
 
 def from_factory_result(result: Any, spec: str) -> DataSplit:

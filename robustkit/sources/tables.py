@@ -25,7 +25,7 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from robustkit.errors import DataError
-from robustkit.sources.data import DataSplit
+from robustkit.sources.split import DataSplit
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from tensorflow.python.framework import config as tf_config  # the public API can only enable
 
-from robustkit.sources.data import DataSplit
+from robustkit.sources.split import DataSplit
 from robustkit.training.adversarial import AdversarialTrainer
 from robustkit.training.corruption_augment import AugMixBatches
 from robustkit.training.interval import IntervalTrainer
