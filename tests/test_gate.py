@@ -11,7 +11,8 @@ import pytest
 from robustkit.cli import main
 from robustkit.errors import ConfigError
 from robustkit.evaluation.suite_files import repository_root
-from robustkit.outputs.gate import Condition, junit_xml, parse_threshold
+from robustkit.outputs.conditions import Condition, junit_xml
+from robustkit.outputs.gate import parse_threshold
 
 SUITE = """
 name = "gate"

@@ -9,14 +9,13 @@ from robustkit.errors import ConfigError
 from robustkit.evaluation.checks import ALL_CHECKS
 from robustkit.evaluation.results import Results, read_results
 from robustkit.files import atomic_write
+from robustkit.outputs.conditions import junit_xml, markdown_summary
 from robustkit.outputs.gate import (
     MEASURES,
     Condition,
     Threshold,
     check_thresholds_fit,
     evaluate_gate,
-    junit_xml,
-    markdown_summary,
     parse_threshold,
 )
 from robustkit.outputs.report import write_report

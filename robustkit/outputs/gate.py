@@ -1,8 +1,7 @@
 """The robustness gate: thresholds, a statistical comparison with a baseline, and sanity checks.
 
 ``evaluate_gate`` turns a run's ``results.json`` into a list of :class:`Condition`; the build
-passes when every condition does. ``junit_xml`` and ``markdown_summary`` render them for CI
-systems (one JUnit test case per condition; a trust check that did not apply is a skipped case).
+passes when every condition does (:mod:`robustkit.outputs.conditions` renders them for CI systems).
 
 A threshold bounds one of the :data:`MEASURES`, each declared once with the rows of the results
 it reads: worst-case robust accuracy of an attack suite at an eps (an upper bound, from attacks),
@@ -31,7 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
 from robustkit.errors import ConfigError
 from robustkit.evaluation.results import Results
@@ -313,41 +311,3 @@ def evaluate_gate(
         conditions += baseline_conditions(results, baseline, confidence, tolerance)
     conditions += trust_check_conditions(results, allowed_checks or set())
     return conditions
-
-
-def junit_xml(conditions: list[Condition], suite: str) -> str:
-    """JUnit XML with one test case per condition (a failed condition is a failed test)."""
-    failures = sum(not c.passed for c in conditions)
-    skipped = sum(c.skipped for c in conditions)
-    cases = []
-    for c in conditions:
-        if c.skipped:
-            body = f"<skipped message={quoteattr(c.message)}/>"
-        elif c.passed:
-            body = ""
-        else:
-            body = f"<failure message={quoteattr(c.message)}>{escape(chr(10).join([c.message] + c.details))}</failure>"
-        cases.append(f'  <testcase classname="robustkit.{c.kind}" name={quoteattr(c.name)}>{body}</testcase>')
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<testsuite name={quoteattr("robustkit gate: " + suite)} tests="{len(conditions)}" '
-        f'failures="{failures}" errors="0" skipped="{skipped}">\n' + "\n".join(cases) + "\n</testsuite>\n"
-    )
-
-
-def markdown_summary(conditions: list[Condition], results: Results, baseline_path: Any = None) -> str:
-    failed = [c for c in conditions if not c.passed]
-    verdict = "FAILED" if failed else "PASSED"
-    lines = [f"## robustkit gate {verdict}: {results['suite']['name']}", ""]
-    skipped = sum(c.skipped for c in conditions)
-    lines.append(
-        f"{len(conditions) - len(failed) - skipped} of {len(conditions) - skipped} conditions hold"
-        + (f" ({skipped} checks did not apply)" if skipped else "")
-        + (f"; baseline `{baseline_path}`" if baseline_path else "; no baseline")
-        + "."
-    )
-    lines += ["", "| | condition | result |", "|---|---|---|"]
-    for c in sorted(conditions, key=lambda c: c.passed):
-        mark = "⏭️" if c.skipped else "✅" if c.passed else "❌"
-        lines.append(f"| {mark} | {c.name} | {c.message.replace('|', '/')} |")
-    return "\n".join(lines) + "\n"
