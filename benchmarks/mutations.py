@@ -663,19 +663,25 @@ MUTATIONS = [
         "interval bounds map a radius through a Dense layer's signed weights instead of their absolute values",
         (
             (
-                "robustkit/verify/network.py",
-                "lambda r: tf.tensordot(r, tf.abs(kernel()), axes=[[r.shape.rank - 1], [0]])",
-                "lambda r: tf.tensordot(r, kernel(), axes=[[r.shape.rank - 1], [0]])",
+                "robustkit/verify/layer_rules.py",
+                "return tf.tensordot(r, tf.abs(kernel()), axes=[[r.shape.rank - 1], [0]])",
+                "return tf.tensordot(r, kernel(), axes=[[r.shape.rank - 1], [0]])",
             ),
         ),
         (f"{VERIFY}::test_every_value_in_the_region_lies_within_the_bounds",),
+    ),
+    Mutation(
+        "subclass-bounded-unchecked",
+        "a subclass of a supported layer is bounded as its base class without checking what it computes",
+        (("robustkit/verify/network.py", "    if type(layer) in registered:\n        return", "    if True:\n        return"),),
+        ("tests/test_layer_rules.py::test_a_subclass_that_computes_something_else_is_refused",),
     ),
     Mutation(
         "crown-upper-line-through-origin",
         "CROWN's upper line of a straddling ReLU takes the chord's slope but passes through the origin",
         (
             (
-                "robustkit/verify/linear_bounds.py",
+                "robustkit/verify/rules.py",
                 "intercept = tf.where(straddling, value_low - chord * lower, tf.zeros_like(lower))",
                 "intercept = tf.zeros_like(lower)",
             ),

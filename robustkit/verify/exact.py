@@ -41,9 +41,9 @@ from robustkit.errors import ConfigError, ModelError
 from robustkit.inputs import as_float_tensor
 from robustkit.logits import as_logits
 from robustkit.verify.intervals import Interval
-from robustkit.verify.linear_bounds import through_affine
 from robustkit.verify.margins import TOLERANCE, checked_inputs, crown_intervals, input_region, margin_bounds
 from robustkit.verify.network import Network
+from robustkit.verify.rules import AffineRule
 
 SLACK = 1e-5  # widening of float32 intervals before they become the program's constants
 
@@ -65,16 +65,6 @@ class ExactResult:
         """The witnesses of broken examples (the model misclassifies each), NaN elsewhere."""
         broken = (self.status == "broken").reshape((-1,) + (1,) * (self.witness.ndim - 1))
         return np.where(broken, self.witness, np.nan)
-
-
-def _affine_matrix(network: Network, k: int) -> tuple[sparse.csr_matrix, np.ndarray]:
-    """``(W, b)`` of affine node ``k`` as a sparse matrix over flattened inputs and outputs."""
-    node = network.nodes[k]
-    size = int(np.prod(network.shapes[k]))
-    rows = tf.reshape(tf.eye(size), (1, size, *network.shapes[k]))
-    backward, offset = through_affine(node, rows, network.shapes[node.inputs[0]])
-    matrix = tf.reshape(backward, (size, -1)).numpy().astype(np.float64)
-    return sparse.csr_matrix(matrix), offset.numpy().reshape(-1).astype(np.float64)
 
 
 class _Program:
@@ -113,6 +103,23 @@ class _Program:
         self.integer += [1] * count
         return np.arange(start, start + count)
 
+    def input_of(self, k: int) -> int:
+        return self.network.nodes[k].inputs[0]
+
+    def affine_matrix(self, rule: AffineRule, k: int) -> tuple[sparse.csr_matrix, np.ndarray]:
+        """``(W, b)`` of affine node ``k`` as a sparse matrix over flattened inputs and outputs."""
+        size = int(np.prod(self.network.shapes[k]))
+        rows = tf.reshape(tf.eye(size), (1, size, *self.network.shapes[k]))
+        backward, offset = rule.backward(rows, self.network.shapes[self.input_of(k)])
+        matrix = tf.reshape(backward, (size, -1)).numpy().astype(np.float64)
+        return sparse.csr_matrix(matrix), offset.numpy().reshape(-1).astype(np.float64)
+
+    def sum(self, k: int) -> None:
+        """``z_k - sum of its inputs = 0``."""
+        out = self.span(k)
+        terms = [(out, np.ones(len(out)))] + [(self.span(i), -np.ones(len(out))) for i in self.network.nodes[k].inputs]
+        self.add(terms, np.zeros(len(out)), np.zeros(len(out)))
+
     def affine(self, k: int, matrix: sparse.csr_matrix, offset: np.ndarray) -> None:
         """``z_k - W z_in = b``."""
         coo = matrix.tocoo()
@@ -144,26 +151,20 @@ class _Program:
 
 
 def _program(network: Network, intervals: list[Interval], matrices: dict) -> _Program:
+    """The program of one example: each node's rule adds its rows (``matrices``: the affine nodes'
+    ``(W, b)``, read once per call and shared by the examples)."""
     program = _Program(network, intervals)
     for k, node in enumerate(network.nodes[1:], start=1):
-        if node.kind == "affine":
-            program.affine(k, *matrices[k])
-        elif node.kind == "add":
-            out = program.span(k)
-            terms = [(out, np.ones(len(out)))] + [(program.span(i), -np.ones(len(out))) for i in node.inputs]
-            program.add(terms, np.zeros(len(out)), np.zeros(len(out)))
-        else:
-            low, high = (value.numpy().reshape(-1).astype(np.float64) for value in intervals[node.inputs[0]])
-            program.relu(k, float(node.relu_slope or 0.0), low, high)
+        node.rule.encode(program, k, intervals, matrices)
     return program
 
 
 def exact_unsupported(network: Network) -> str | None:
-    """Why the exact verifier cannot encode a network (its first layer that is not affine, Add or a (leaky)
-    ReLU), or None when it can: known before any work, from the layers alone."""
+    """Why the exact verifier cannot encode a network (its first layer whose rule has no encoding: max
+    pooling, a smooth activation), or None when it can: known before any work, from the layers alone."""
     for node in network.nodes[1:]:
-        if node.kind == "maxpool" or (node.kind == "activation" and node.relu_slope is None):
-            what = "max pooling" if node.kind == "maxpool" else "a smooth activation"
+        if node.rule.milp_unsupported is not None:
+            what = node.rule.milp_unsupported
             return f"exact verification encodes affine layers, Add and (leaky) ReLU; layer {node.name!r} is {what}"
     return None
 
@@ -246,7 +247,7 @@ def exact_verify(
         raise ConfigError(f"time_limit must be > 0 seconds, got {time_limit!r}.")
     classes = network.shapes[-1][0]
     pruning = margin_bounds(model, tensor, labels.numpy(), radius, bounds=bounds, method="best") if prune else None
-    matrices = {k: _affine_matrix(network, k) for k, node in enumerate(network.nodes) if node.kind == "affine"}
+    matrices: dict = {}  # filled by the first example's program
     statuses, margins, seconds = [], [], []
     witnesses = np.full(tuple(tensor.shape), np.nan, original.dtype.as_numpy_dtype)
     for i in range(int(tensor.shape[0])):

@@ -1,9 +1,9 @@
 """Interval bound propagation (IBP, Gowal et al. 2018): a box of inputs through a network, node by node.
 
-An affine node maps the box's center through the layer and its radius through the layer's
-absolute weights; a monotone node (activation, max pooling) maps the lower and upper corners; an
-add node sums them. Each interval holds every value the node takes for any input in the box. It
-costs about two forward passes.
+Each node's rule (:mod:`robustkit.verify.rules`) gives its interval: an affine node maps the box's
+center through the layer and its radius through the layer's absolute weights; a monotone node
+(activation, max pooling) maps the lower and upper corners; an add node sums them. Each interval
+holds every value the node takes for any input in the box. It costs about two forward passes.
 
 Example:
     >>> import keras, tensorflow as tf
@@ -21,23 +21,15 @@ from collections.abc import Callable
 import tensorflow as tf
 
 from robustkit.verify.network import Network, Node
+from robustkit.verify.rules import Interval
 
-Interval = tuple[tf.Tensor, tf.Tensor]
+__all__ = ["Interval", "Tighten", "node_interval", "propagate_intervals"]
 Tighten = Callable[[int, Interval, list[Interval]], Interval]
 
 
 def node_interval(node: Node, inputs: list[Interval]) -> Interval:
-    """The interval of one node's output, from the intervals of its inputs."""
-    if node.kind == "affine":
-        ((lower, upper),) = inputs
-        assert node.abs_linear is not None
-        center = node.apply((lower + upper) / 2)
-        radius = node.abs_linear((upper - lower) / 2)
-        return center - radius, center + radius
-    if node.kind == "add":
-        return tf.add_n([lower for lower, _ in inputs]), tf.add_n([upper for _, upper in inputs])
-    ((lower, upper),) = inputs  # activation or max pooling: non-decreasing in every input
-    return node.apply(lower), node.apply(upper)
+    """The interval of one node's output, from the intervals of its inputs (its rule's)."""
+    return node.rule.interval(inputs)
 
 
 def propagate_intervals(

@@ -1,13 +1,13 @@
 """Linear bound propagation (CROWN, Zhang et al. 2018): a lower bound of a linear function of a node's
 output over every input in a region, carried backward through the network.
 
-The bound starts as ``spec . z_target`` and moves one node at a time toward the input. Through an
-affine node it becomes ``(spec W) . z_in + spec . b``: a vector-Jacobian product
-(:func:`robustkit.gradients.vector_jacobian_product`), so any affine layer works without code of its
-own. Through a (leaky) ReLU whose input interval ``[l, u]`` straddles zero, a positive coefficient
-takes the lower line through the origin (slope 1 when ``u >= -l``, else the negative slope: the
-adaptive choice) and a negative one the chord from ``(l, f(l))`` to ``(u, f(u))``. Other monotone
-nodes (sigmoid, tanh, max pooling) are bounded by the constants of their own interval. At the input,
+The bound starts as ``spec . z_target`` and moves one node at a time toward the input, each step
+its node's linear rule (:mod:`robustkit.verify.rules`). Through an affine node it becomes
+``(spec W) . z_in + spec . b``: a vector-Jacobian product, so any affine layer works without code
+of its own. Through a (leaky) ReLU whose input interval ``[l, u]`` straddles zero, a positive
+coefficient takes the lower line through the origin (slope 1 when ``u >= -l``, else the negative
+slope: the adaptive choice) and a negative one the chord from ``(l, f(l))`` to ``(u, f(u))``. Other
+monotone nodes (sigmoid, tanh, max pooling) are bounded by the constants of their own interval. At the input,
 the linear function is minimised exactly over the box, and over the L2 or L1 ball by its dual norm;
 the larger (tighter) of the two is the bound, since the region lies in both.
 
@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from robustkit.gradients import vector_jacobian_product
 from robustkit.verify.intervals import Interval
 from robustkit.verify.network import Network, Node
+from robustkit.verify.rules import AffineRule
 
 
 @dataclass
@@ -45,49 +45,12 @@ class InputRegion:
     norm: str
 
 
-def _per_row(values: tf.Tensor) -> tf.Tensor:
-    """Sum over every axis but the first two (example, row of the specification)."""
-    return tf.reduce_sum(tf.reshape(values, (tf.shape(values)[0], tf.shape(values)[1], -1)), axis=-1)
-
-
 def through_affine(node: Node, coefficients: tf.Tensor, input_shape: tuple[int, ...]) -> tuple[tf.Tensor, tf.Tensor]:
     """``(spec W, spec . b)`` for an affine node ``z_out = W z_in + b``; ``coefficients`` has shape
     ``(batch, rows, *output_shape)``."""
-    batch, rows = tf.shape(coefficients)[0], tf.shape(coefficients)[1]
-    flat = tf.reshape(coefficients, tf.concat([[batch * rows], tf.shape(coefficients)[2:]], axis=0))
-    zeros = tf.zeros(tf.concat([[batch * rows], input_shape], axis=0), coefficients.dtype)
-    backward = vector_jacobian_product(node.apply, zeros, flat)
-    offset = node.apply(tf.zeros((1, *input_shape), coefficients.dtype))  # f(0) = b
-    backward = tf.reshape(backward, tf.concat([[batch, rows], input_shape], axis=0))
-    return backward, _per_row(coefficients * offset[None])
-
-
-def _relu_lines(slope: float, lower: tf.Tensor, upper: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """``(lower slope, upper slope, upper intercept)`` of a leaky ReLU ``max(x, slope x)`` on ``[l, u]``;
-    both lines pass through the origin but the upper one on a straddling interval."""
-    active, inactive = lower >= 0, upper <= 0
-    value_low, value_high = tf.maximum(lower, slope * lower), tf.maximum(upper, slope * upper)
-    width = tf.where(active | inactive, tf.ones_like(upper), upper - lower)
-    chord = (value_high - value_low) / width
-    stable_slope = tf.where(active, tf.ones_like(lower), slope * tf.ones_like(lower))
-    straddling = ~(active | inactive)
-    lower_slope = tf.where(straddling, tf.where(upper >= -lower, 1.0, slope) * tf.ones_like(lower), stable_slope)
-    upper_slope = tf.where(straddling, chord, stable_slope)
-    intercept = tf.where(straddling, value_low - chord * lower, tf.zeros_like(lower))
-    return lower_slope, upper_slope, intercept
-
-
-def _through_relaxation(
-    node: Node, coefficients: tf.Tensor, input_interval: Interval, own_interval: Interval
-) -> tuple[tf.Tensor | None, tf.Tensor]:
-    """The coefficients on a monotone node's input (None: bounded by constants) and the bias it adds."""
-    positive, negative = tf.maximum(coefficients, 0.0), tf.minimum(coefficients, 0.0)
-    if node.kind == "activation" and node.relu_slope is not None:
-        lower_slope, upper_slope, intercept = _relu_lines(node.relu_slope, *input_interval)
-        backward = positive * lower_slope[:, None] + negative * upper_slope[:, None]
-        return backward, _per_row(negative * intercept[:, None])
-    low, high = own_interval
-    return None, _per_row(positive * low[:, None] + negative * high[:, None])
+    if not isinstance(node.rule, AffineRule):
+        raise TypeError(f"node {node.name!r} is {node.kind}, not affine")
+    return node.rule.backward(coefficients, input_shape)
 
 
 def _at_input(coefficients: tf.Tensor, region: InputRegion) -> tf.Tensor:
@@ -103,6 +66,10 @@ def _at_input(coefficients: tf.Tensor, region: InputRegion) -> tf.Tensor:
     return tf.maximum(box, tf.reduce_sum(flat * center, axis=-1) - region.eps * dual)
 
 
+def _at(intervals: list[Interval], k: int) -> Interval | None:
+    return intervals[k] if k < len(intervals) else None
+
+
 def lower_bound(
     network: Network, target: int, spec: tf.Tensor, intervals: list[Interval], region: InputRegion
 ) -> tf.Tensor:
@@ -115,20 +82,16 @@ def lower_bound(
         if coefficients is None:
             continue
         node = network.nodes[k]
-        feeds: list[tuple[int, tf.Tensor]] = []
-        if node.kind == "input":
+        if k == 0:
             bias += _at_input(coefficients, region)
-        elif node.kind == "affine":
-            backward, offset = through_affine(node, coefficients, network.shapes[node.inputs[0]])
-            bias += offset
-            feeds = [(node.inputs[0], backward)]
-        elif node.kind == "add":
-            feeds = [(i, coefficients) for i in node.inputs]
-        else:
-            backward_or_none, offset = _through_relaxation(node, coefficients, intervals[node.inputs[0]], intervals[k])
-            bias += offset
-            feeds = [] if backward_or_none is None else [(node.inputs[0], backward_or_none)]
-        for i, value in feeds:
+            continue
+        known = [_at(intervals, i) for i in node.inputs]  # only a ReLU's rule reads them
+        own = _at(intervals, k)  # None for the target itself, whose interval is being bounded
+        backward, offset = node.rule.linear(coefficients, known, own, [network.shapes[i] for i in node.inputs])
+        bias += offset
+        for i, value in zip(node.inputs, backward):
+            if value is None:
+                continue
             pending[i] = pending[i] + value if i in pending else value
     return bias
 

@@ -39,6 +39,7 @@ from robustkit.tracing import compiled
 from robustkit.verify.intervals import Interval, propagate_intervals
 from robustkit.verify.linear_bounds import InputRegion, lower_bound, neuron_bounds, through_affine
 from robustkit.verify.network import Network, network_of
+from robustkit.verify.rules import AffineRule
 
 METHODS = ("ibp", "crown", "best")
 NORMS = ("linf", "l2", "l1")
@@ -80,11 +81,11 @@ def margin_spec(labels: tf.Tensor, classes: int, dtype: tf.DType) -> tf.Tensor:
 
 def crown_intervals(network: Network, region: InputRegion) -> list[Interval]:
     """Every node's interval, narrowed by CROWN wherever a ReLU's relaxation depends on it."""
-    relu_inputs = {n.inputs[0] for n in network.nodes if n.kind == "activation" and n.relu_slope is not None}
+    relu_inputs = {n.inputs[0] for n in network.nodes if n.rule.relaxes_input}
 
     def tighten(k: int, interval: Interval, intervals: list[Interval]) -> Interval:
         lower, upper = interval
-        if k not in relu_inputs or network.nodes[k].kind not in ("affine", "add"):
+        if k not in relu_inputs or not network.nodes[k].rule.exact_through:
             return interval
         if not bool(tf.reduce_any((lower < 0) & (upper > 0))):
             return interval  # every ReLU after it is stable: the intervals are exact enough
@@ -97,7 +98,7 @@ def crown_intervals(network: Network, region: InputRegion) -> list[Interval]:
 def ibp_margins(network: Network, intervals: list[Interval], spec: tf.Tensor) -> tf.Tensor:
     """Interval margins, with the last affine node folded into the specification (exact through it)."""
     last = network.nodes[-1]
-    if last.kind != "affine":
+    if not isinstance(last.rule, AffineRule):
         lower, upper = intervals[-1]
         positive, negative = tf.maximum(spec, 0.0), tf.minimum(spec, 0.0)
         return tf.reduce_sum(positive * lower[:, None] + negative * upper[:, None], axis=-1)
