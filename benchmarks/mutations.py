@@ -673,7 +673,13 @@ MUTATIONS = [
     Mutation(
         "subclass-bounded-unchecked",
         "a subclass of a supported layer is bounded as its base class without checking what it computes",
-        (("robustkit/verify/network.py", "    if type(layer) in registered:\n        return", "    if True:\n        return"),),
+        (
+            (
+                "robustkit/verify/network.py",
+                "    if type(layer) in registered:\n        return",
+                "    if True:\n        return",
+            ),
+        ),
         ("tests/test_layer_rules.py::test_a_subclass_that_computes_something_else_is_refused",),
     ),
     Mutation(
