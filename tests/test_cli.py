@@ -224,7 +224,37 @@ def test_attack_settings_that_do_not_apply_are_usage_errors(capsys):
         "--out",
         "x.npz",
     )
-    assert code == 2 and "square uses no gradient" in err
+    assert code == 2 and "--straight-through is not a setting of square" in err
+    code, _, err = _run(
+        capsys,
+        "attack",
+        "--model",
+        "digits-cnn",
+        "--eps",
+        "0.1",
+        "--type",
+        "pgd",
+        "--ensemble",
+        "fast",
+        "--out",
+        "x.npz",
+    )
+    assert code == 2 and "--ensemble is not a setting of pgd" in err
+    code, _, err = _run(
+        capsys,
+        "attack",
+        "--model",
+        "digits-cnn",
+        "--eps",
+        "0.1",
+        "--type",
+        "autoattack",
+        "--loss",
+        "ce",
+        "--out",
+        "x.npz",
+    )
+    assert code == 2 and "--loss is not a setting of autoattack" in err
 
 
 def test_messages_that_quote_brackets_keep_them(tmp_path, capsys):

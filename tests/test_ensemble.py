@@ -90,3 +90,31 @@ def test_a_chained_suite_attacks_only_the_survivors_and_finds_the_same_worst_cas
     c = example_columns(assembled.results)
     for key in a:
         assert np.array_equal(a[key], c[key], equal_nan=a[key].dtype.kind == "f"), key
+
+
+def test_autoattack_is_a_registered_attack_built_by_name_like_any_other(digits, digits_cnn):
+    from robustkit.attacks import ATTACKS, build_attack
+    from robustkit.attacks.kinds import kind_of
+    from robustkit.outputs.testing import RobustnessError, assert_robust
+
+    x, y = digits.x_test[:30], digits.y_test[:30]
+    built = build_attack("autoattack", eps=0.1, version="fast", steps=3, n_targets=2, seed=0)
+    assert type(built) is ATTACKS["autoattack"] is AutoAttack and kind_of(built) == "ensemble"
+    assert built.names == ["apgd-ce", "apgd-t"] and [a.steps for a in built.attacks] == [3, 3]
+    with pytest.raises(ConfigError, match="version must be one of"):
+        build_attack("autoattack", eps=0.1, version="strong")
+    with pytest.raises(ConfigError, match="takes no setting 'loss'"):
+        build_attack("autoattack", eps=0.1, loss="ce")
+    # assert_robust builds it by name too; at eps 0 nothing breaks, at 0.3 the CNN falls to AutoAttack
+    assert assert_robust(digits_cnn, x, y, eps=0.0, min_accuracy=0.0, attack="autoattack", version="fast", steps=3)
+    with pytest.raises(RobustnessError, match=r"autoattack \(linf, eps=0.3\)"):
+        assert_robust(digits_cnn, x, y, eps=0.3, min_accuracy=0.5, attack="autoattack", version="fast", steps=3)
+
+
+def test_a_suite_names_an_ensemble_by_its_table_not_as_one_attack(tmp_path):
+    from robustkit.evaluation.attack_suites import load_attack_suite
+
+    path = tmp_path / "aa.toml"
+    path.write_text('norm = "linf"\neps = [0.1]\n[[attack]]\ntype = "autoattack"\n')
+    with pytest.raises(ConfigError, match=r"autoattack is an ensemble; name it in an \[autoattack\] table"):
+        load_attack_suite(str(path))

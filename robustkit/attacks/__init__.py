@@ -1,4 +1,5 @@
-"""FGSM, PGD, APGD, APGD-T, FAB-T and Square under L-inf, L2 and L1 threat models, and their ensemble.
+"""FGSM, PGD, APGD, APGD-T, FAB-T, FMN and Square under L-inf, L2 and L1 threat models, and their ensemble
+AutoAttack: every one registered by name (:data:`ATTACKS`, :func:`build_attack`).
 
 Example:
     >>> from robustkit.attacks import PGD
@@ -8,6 +9,7 @@ Example:
 
 from robustkit.attacks.apgd import APGD, APGDT
 from robustkit.attacks.base import LoopAttack
+from robustkit.attacks.declared import Declared
 from robustkit.attacks.ensemble import AutoAttack
 from robustkit.attacks.fab import FAB
 from robustkit.attacks.fgsm import FGSM
@@ -21,7 +23,7 @@ from robustkit.attacks.square import Square
 _BY_CLASS = {attack.__name__: attack for attack in ATTACKS.values()}
 
 
-def __getattr__(name: str) -> type[LoopAttack]:
+def __getattr__(name: str) -> type[Declared]:
     if name in _BY_CLASS:
         return _BY_CLASS[name]
     raise AttributeError(f"module 'robustkit.attacks' has no attribute {name!r}")

@@ -31,18 +31,22 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from robustkit.attacks.apgd import APGD, APGDT
 from robustkit.attacks.base import LoopAttack
+from robustkit.attacks.declared import Declared, Interval, OneOf
+from robustkit.attacks.fab import FAB
 from robustkit.attacks.kinds import kind_of
 from robustkit.attacks.prepare import checked_index
-from robustkit.attacks.registry import ATTACKS
 from robustkit.attacks.result import AttackResult
 from robustkit.attacks.settings import positive_int
+from robustkit.attacks.square import Square
 from robustkit.constraints import Constraints
 from robustkit.errors import ConfigError, InputError
 from robustkit.ranges import Eps
 
 VERSIONS = ("standard", "fast", "rand")
 EOT_SAMPLES = 20  # passes per gradient in the rand version
+MEMBERS: dict[str, type[LoopAttack]] = {attack.name: attack for attack in (APGD, APGDT, FAB, Square)}
 
 
 def version_attacks(
@@ -89,8 +93,11 @@ def version_attacks(
     return listed
 
 
-class AutoAttack:
+class AutoAttack(Declared):
     """Attacks in sequence, each on the survivors of the ones before (see the module docstring).
+
+    It is a registered attack (``build_attack("autoattack", eps=..., version="fast")``): it declares
+    its kind, its budget (``steps`` of each gradient attack) and its settings as every attack does.
 
     Args:
         eps: radius of the threat model: a number, or a fraction of the input range such as ``"8/255"``.
@@ -107,6 +114,16 @@ class AutoAttack:
 
     name = "autoattack"
     kind = "ensemble"
+    budget = "steps"
+    own_loss = "each attack's own"  # CE, targeted DLR, FAB's gap and Square's margin: it takes no loss
+    chooses_start = True  # each of its attacks chooses its own starting points
+    parameter_constraints = {
+        "version": OneOf(VERSIONS),
+        "steps": Interval(1, integer=True),
+        "n_targets": Interval(1, integer=True),
+        "queries": Interval(1, integer=True),
+        "batch_size": Interval(1, integer=True),
+    }
 
     def __init__(
         self,
@@ -123,11 +140,12 @@ class AutoAttack:
         seed: int | None = None,
         constraints: Constraints | None = None,
     ):
+        self.check_parameters(version=version, steps=steps, n_targets=n_targets, queries=queries)
         given = attacks is not None
         if attacks is None:
             common = dict(eps=eps, norm=norm, bounds=bounds, batch_size=batch_size, seed=seed, early_stop=True)
             listed = version_attacks(version, norm, steps, n_targets, queries, straight_through)
-            attacks = [ATTACKS[kind](**common, **settings) for _, kind, settings in listed]
+            attacks = [MEMBERS[kind](**common, **settings) for _, kind, settings in listed]
         if not attacks:
             raise ConfigError("attacks must name at least one attack.")
         if any(kind_of(attack) == "ensemble" for attack in attacks):
@@ -174,6 +192,14 @@ class AutoAttack:
 
     def __repr__(self) -> str:
         return f"AutoAttack({', '.join(self.names)})"
+
+    def label(self) -> str:
+        """The ensemble's name in tables: its version's, or ``autoattack`` for a custom list."""
+        return self.name if self.version in ("standard", "custom") else f"{self.name}-{self.version}"
+
+    @property
+    def norm(self) -> Any:
+        return self.attacks[0].norm
 
     def with_constraints(self, constraints: Constraints | None) -> AutoAttack:
         """This ensemble with every attack under feature constraints (:mod:`robustkit.constraints`)."""

@@ -14,8 +14,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from robustkit.attacks.base import LoopAttack
-from robustkit.attacks.kinds import kind_of
+from robustkit.attacks.declared import Declared
+from robustkit.attacks.kinds import Attack, kind_of
 from robustkit.constraints import Constraints
 from robustkit.errors import ConfigError
 from robustkit.norms import L1Norm
@@ -30,10 +30,11 @@ REGISTERED = (
     "robustkit.attacks.fab:FAB",
     "robustkit.attacks.square:Square",
     "robustkit.attacks.fmn:FMN",
+    "robustkit.attacks.ensemble:AutoAttack",
 )
 
 
-def _registered() -> dict[str, type[LoopAttack]]:
+def _registered() -> dict[str, Any]:
     attacks = {}
     for entry in REGISTERED:
         module, name = entry.split(":")
@@ -42,13 +43,14 @@ def _registered() -> dict[str, type[LoopAttack]]:
     return attacks
 
 
-ATTACKS: dict[str, type[LoopAttack]] = _registered()
+ATTACKS: dict[str, type[Declared]] = _registered()
 
 
 def build_attack(
     name: str, *, sparsity: float | None = None, constraints: Constraints | None = None, **settings: Any
-) -> LoopAttack:
-    """The attack ``name`` (``"fgsm"`` or ``"pgd"``) with ``settings`` (its constructor's arguments).
+) -> Attack:
+    """The registered attack ``name`` (``"pgd"``, ``"square"``, ``"autoattack"``, ...) with ``settings``
+    (its constructor's arguments).
 
     ``sparsity`` sets the share of coordinates an L1 step moves (``norm="l1"`` only).
     """
@@ -69,6 +71,6 @@ def build_attack(
     missing = [k for k, p in cls.parameters().items() if p.default is p.empty and k not in settings]
     if missing:
         raise ConfigError(f"The {kind} attack needs {', '.join(map(repr, missing))}.")
-    attack = cls(**settings)
+    attack: Any = cls(**settings)
     kind_of(attack)
     return attack.with_constraints(constraints)

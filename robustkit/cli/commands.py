@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from rich.table import Table
 
-from robustkit.attacks import ATTACKS, AutoAttack, build_attack
+from robustkit.attacks import ATTACKS, build_attack
 from robustkit.cli.running import (
     console,
     corruption_tables,
@@ -59,11 +58,12 @@ def cmd_bench(args) -> int:
 
 def _attack_settings(args, eps: float, bounds) -> dict:
     """The attack's settings from the options, each attack's defaults filling the rest; an option the
-    attack's class does not take is a usage error."""
+    attack's class does not take is a usage error. Every registered attack (ensembles too) is asked the
+    same questions: what it takes, and what its budget counts."""
     kind, attack = args.attack, ATTACKS[args.attack]
     settings: dict = dict(eps=eps, norm=args.norm, bounds=bounds, seed=args.seed)
-    if attack.own_loss is not None and args.loss is not None:
-        raise ConfigError(f"--loss is not a setting of {kind}: it always uses its own loss.")
+    if args.loss is not None and not attack.accepts("loss"):
+        raise ConfigError(f"--loss is not a setting of {kind}: it always uses its own loss ({attack.default_loss()}).")
     if attack.accepts("loss"):
         settings["loss"] = args.loss or attack.default_loss()
     if attack.budget is None:
@@ -75,14 +75,22 @@ def _attack_settings(args, eps: float, bounds) -> dict:
         settings[attack.budget] = args.steps or attack.default_budget()
     if attack.accepts("restarts"):
         settings["restarts"] = args.restarts or 1
-    elif args.restarts is not None and attack.budget is not None:
-        raise ConfigError(f"--restarts is not a setting of {kind}: it starts from x every time.")
+    elif args.restarts is not None:
+        raise ConfigError(f"--restarts is not a setting of {kind}.")
     if attack.accepts("step_size"):
         settings["step_size"] = args.step_size
     elif args.step_size is not None:
         raise ConfigError(f"--step-size is not a setting of {kind}: it chooses its own steps.")
     if attack.budget is not None and attack.accepts("random_start"):
         settings["random_start"] = True  # an iterative attack restarts from random points
+    for option, setting, value in (
+        ("--ensemble", "version", args.ensemble),
+        ("--straight-through", "straight_through", args.straight_through or None),
+    ):
+        if value is not None and not attack.accepts(setting):
+            raise ConfigError(f"{option} is not a setting of {kind}.")
+        if value is not None:
+            settings[setting] = value
     return settings
 
 
@@ -102,24 +110,7 @@ def cmd_attack(args) -> int:
     constraints = features.resolve(data.info.get("features"), x, bounds) if features else None
     # under a per-feature scale eps is in the scale's units, and a fraction "a/b" is just that number
     eps = in_input_units(args.eps, (0.0, 1.0) if features.eps_scale is not None else bounds)
-    if args.attack == "autoattack":
-        attack: Any = AutoAttack(
-            eps,
-            norm=args.norm,
-            version=args.ensemble,
-            steps=args.steps or 100,
-            bounds=bounds,
-            seed=args.seed,
-            straight_through=args.straight_through,
-            constraints=constraints,
-        )
-    else:
-        settings = _attack_settings(args, eps, bounds)
-        if args.straight_through:
-            if args.attack == "square":
-                raise ConfigError("--straight-through is for gradient attacks; square uses no gradient.")
-            settings["straight_through"] = True
-        attack = build_attack(args.attack, **settings, constraints=constraints)
+    attack = build_attack(args.attack, **_attack_settings(args, eps, bounds), constraints=constraints)
     model = load_model(with_option(args.model, "output", args.output) if args.output else args.model)
     start = time.perf_counter()
     result = attack.run(model, x, y)

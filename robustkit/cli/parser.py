@@ -250,14 +250,14 @@ def _add_attack_options(attack: argparse.ArgumentParser) -> None:
     attack.add_argument(
         "--type",
         dest="attack",
-        choices=[*ATTACKS, "autoattack"],
+        choices=list(ATTACKS),
         default="pgd",
         help="the attack (default pgd); autoattack: AutoAttack's ensemble (--ensemble standard, fast or rand)",
     )
     attack.add_argument(  # its old name, which bench gives to attack suites: kept for one release
         "--attack",
         dest="attack",
-        choices=[*ATTACKS, "autoattack"],
+        choices=list(ATTACKS),
         action=_Renamed,
         new="--type",
         help=argparse.SUPPRESS,
@@ -265,8 +265,8 @@ def _add_attack_options(attack: argparse.ArgumentParser) -> None:
     attack.add_argument(
         "--ensemble",
         choices=list(VERSIONS),
-        default="standard",
-        help="autoattack's version: standard (APGD-CE, APGD-T, FAB-T, Square), fast (APGD-CE, APGD-T), rand (EoT)",
+        help="autoattack's version: standard (the default: APGD-CE, APGD-T, FAB-T, Square), fast (APGD-CE, "
+        "APGD-T), rand (EoT)",
     )
     attack.add_argument(
         "--straight-through", action="store_true", help="BPDA: rounding and integer casts in the model pass gradients"
@@ -281,8 +281,7 @@ def _add_attack_options(attack: argparse.ArgumentParser) -> None:
         "--steps",
         type=_integer(1),
         help="steps (queries for score-based attacks); defaults: "
-        + ", ".join(f"{k} {a.default_budget()}" for k, a in ATTACKS.items() if a.budget is not None)
-        + ", autoattack 100",
+        + ", ".join(f"{k} {a.default_budget()}" for k, a in ATTACKS.items() if a.budget is not None),
     )
     attack.add_argument("--step-size", type=_number)
     attack.add_argument("--restarts", type=_integer(1), help="random restarts (pgd, apgd; default 1)")

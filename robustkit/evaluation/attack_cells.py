@@ -38,7 +38,7 @@ def attack_for(
 ) -> LoopAttack:
     """The attack a suite's ``spec`` describes, at one eps (evaluation mode: early stopping on by default)."""
     stopping = {"early_stop": early_stop} if ATTACKS[spec.type].accepts("early_stop") else {}
-    return build_attack(
+    attack = build_attack(
         spec.type,
         **spec.settings(eps),
         bounds=bounds,
@@ -47,6 +47,8 @@ def attack_for(
         constraints=constraints,
         **stopping,
     )
+    assert isinstance(attack, LoopAttack)  # a suite's [[attack]] is one attack; ensembles are chained suites
+    return attack
 
 
 @dataclass

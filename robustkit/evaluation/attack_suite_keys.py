@@ -11,7 +11,10 @@ from robustkit.attacks.registry import ATTACKS
 from robustkit.losses import LOSSES
 from robustkit.norms import NORMS
 
-ATTACK_TYPES = tuple(ATTACKS)
+# An ensemble is written in a suite as the chain of its attacks (an [autoattack] table), so that each
+# attack's work and what it broke are recorded: [[attack]] tables name single attacks.
+ATTACK_TYPES = tuple(kind for kind, attack in ATTACKS.items() if attack.kind != "ensemble")
+ENSEMBLE_TYPES = tuple(kind for kind, attack in ATTACKS.items() if attack.kind == "ensemble")
 # What each attack type declares (robustkit.attacks: its class's signature and attributes), by type name:
 DEFAULT_STEPS = {kind: attack.default_budget() for kind, attack in ATTACKS.items()}  # steps, or queries
 DEFAULT_LOSS = {kind: attack.default_loss() for kind, attack in ATTACKS.items()}
@@ -19,9 +22,9 @@ RANDOM_START_ONLY = tuple(kind for kind, attack in ATTACKS.items() if attack.cho
 OWN_LOSS = {kind: attack.own_loss for kind, attack in ATTACKS.items() if attack.own_loss is not None}
 ATTACK_KEYS = {
     "name": "a short name shown in reports",
-    "type": "one of " + ", ".join(ATTACKS),
+    "type": "one of " + ", ".join(ATTACK_TYPES),
     "steps": "integer >= 1; defaults: "
-    + ", ".join(f"{k} {a.default_budget()} {a.budget}" for k, a in ATTACKS.items() if a.budget is not None),
+    + ", ".join(f"{k} {ATTACKS[k].default_budget()} {ATTACKS[k].budget}" for k in ATTACK_TYPES if ATTACKS[k].budget),
     "step_size": "absolute step size > 0",
     "rel_step_size": "step size as a multiple of eps, > 0",
     "random_start": "true or false (fgsm, pgd; apgd always starts at random)",

@@ -44,6 +44,7 @@ from robustkit.evaluation.attack_suite_keys import (
     ATTACK_TYPES,
     AUTOATTACK_KEYS,
     DEFAULT_STEPS,
+    ENSEMBLE_TYPES,
     OWN_LOSS,
     RANDOM_START_ONLY,
     own_settings,
@@ -187,6 +188,11 @@ def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: {where} must be a table.")
     kind = str(table.get("type", "")).lower()
+    if kind in ENSEMBLE_TYPES:
+        raise ConfigError(
+            f"{path}: {where}: {kind} is an ensemble; name it in an [{kind}] table (version = 'standard'), which runs "
+            "its attacks in order on the survivors and records which one broke each example."
+        )
     if kind not in ATTACK_TYPES:
         reject_unknown_keys(path, table, ATTACK_KEYS, where)
         raise bad_value(path, where, "type", table.get("type"), " or ".join(ATTACK_TYPES))
@@ -195,7 +201,8 @@ def _attack_spec(path: Path, table: dict, norm: str, index: int) -> AttackSpec:
     extra = tuple(sorted((k, v) for k, v in table.items() if k in own))
     if extra:
         try:
-            ATTACKS[kind](eps=0.0, norm=norm, **dict(extra))
+            attack_class: Any = ATTACKS[kind]
+            attack_class(eps=0.0, norm=norm, **dict(extra))
         except (ConfigError, TypeError, ValueError) as err:
             raise ConfigError(f"{path}: {where}: {err}") from None
     name = table.get("name", kind)
