@@ -851,6 +851,18 @@ MUTATIONS = [
         ("tests/test_corruptions.py::test_elastic_with_fixed_draws_matches_the_published_algorithm",),
     ),
     Mutation(
+        "elastic-fields-swapped",
+        "elastic displaces rows by the columns' field and columns by the rows'",
+        (
+            (
+                "robustkit/corruptions/digital.py",
+                'out = sample_bilinear(warped, ys[None] + fields[1], xs[None] + fields[0], "reflect")',
+                'out = sample_bilinear(warped, ys[None] + fields[0], xs[None] + fields[1], "reflect")',
+            ),
+        ),
+        ("tests/test_corruptions.py::test_elastic_at_224_gives_the_values_the_published_code_gave_on_the_same_draws",),
+    ),
+    Mutation(
         "zoom-blur-off-centre",
         "zoom blur's centre crop starts a pixel low when the margin is odd",
         (("robustkit/corruptions/linear.py", "    top = (n - crop) // 2", "    top = (n - crop + 1) // 2"),),

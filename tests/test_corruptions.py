@@ -127,6 +127,25 @@ def test_elastic_with_fixed_draws_matches_the_published_algorithm(severity, imag
         assert np.abs(ours[i] - theirs).max() < 2 / 255, (severity, i, np.abs(ours[i] - theirs).max())
 
 
+@pytest.mark.parametrize("severity", [1, 3, 5])
+def test_elastic_at_224_gives_the_values_the_published_code_gave_on_the_same_draws(severity):
+    """Against numbers typed from a run of the published ImageNet-C code (OpenCV's affine warp, then
+    SciPy's map_coordinates), not against a re-implementation: tests/published_elastic_values.py."""
+    from tests import published_elastic_values as published
+
+    spec = LARGE["elastic_transform"][severity - 1]
+    corners = elastic_corners(published.SIZE, published.SIZE).astype(np.float32)
+    moved = corners + (np.array(published.OFFSETS) * spec[2]).astype(np.float32)  # as the code adds them, in float32
+    noise = np.stack([published.noise(0), published.noise(1)])[None]
+    x = (published.image() / 255.0).astype(np.float32)[None]
+    out = elastic_with(tf.constant(x), tf.constant(moved[None]), tf.constant(noise, tf.float32), spec).numpy()[0]
+    expected = published.PUBLISHED[severity]
+    rows, cols = np.array(published.POINTS).T
+    assert np.abs(out[rows, cols] - np.array(expected["pixels"])).max() < 1e-5
+    assert np.abs(out.mean(axis=(0, 1)) - np.array(expected["means"])).max() < 1e-5
+    assert abs(float(np.abs(out - x[0]).mean()) - expected["moved_from_input"]) < 1e-5
+
+
 RANDOM = {
     "gaussian_noise": ref.gaussian_noise,
     "shot_noise": ref.shot_noise,
