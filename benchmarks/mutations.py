@@ -659,6 +659,18 @@ MUTATIONS = [
         (f"{CERTIFICATION}::test_certificates_resume_and_do_not_depend_on_the_shards",),
     ),
     Mutation(
+        "cell-store-ignores-the-size",
+        "the cell store resumes a saved cell that holds another number of examples than the shard",
+        (
+            (
+                "robustkit/evaluation/cell_store.py",
+                "return cell if n is None or len(values[first]) == n else None",
+                "return cell",
+            ),
+        ),
+        ("tests/test_cell_store.py::test_a_broken_or_mis_sized_cell_is_computed_again",),
+    ),
+    Mutation(
         "intervals-signed-weights",
         "interval bounds map a radius through a Dense layer's signed weights instead of their absolute values",
         (

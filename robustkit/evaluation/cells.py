@@ -1,7 +1,6 @@
-"""The cell store: what each (model, attack, eps) step of a sweep found, one atomic file per cell.
-
-A run killed at any moment (even ``kill -9``) leaves only complete cells, so the next run resumes
-where it stopped and gives the same numbers.
+"""An attack sweep's cells: what each (model, attack, eps) step found, kept in the one cell store
+(:mod:`robustkit.evaluation.cell_store`), so that a killed run resumes where it stopped and gives the
+same numbers.
 
 Example:
     >>> cell_seed(0, "digits-cnn", "linf", "pgd-20", 0.1) == cell_seed(0, "digits-cnn", "linf", "pgd-20", 0.1)
@@ -12,18 +11,17 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from robustkit.files import atomic_path
+from robustkit.evaluation.cell_store import StoredCell
 
 NO_GRADIENT = "no-gradient"  # a cell's note: the attack could not run, the model has no input gradient
 
 
 @dataclass
-class Cell:
+class Cell(StoredCell):
     """What one (model, attack, eps) step of a sweep attacked and found."""
 
     indices: np.ndarray  # the examples attacked (the survivors of the smaller eps)
@@ -53,24 +51,6 @@ class Cell:
             np.zeros((0,) + tuple(example_shape), dtype),
             note,
         )
-
-    def save(self, path: Path) -> None:
-        """Write atomically: a reader sees the old file or the complete new one, never a part."""
-        with atomic_path(path) as tmp:
-            arrays: dict[str, Any] = {k: np.asarray(v) for k, v in self.__dict__.items()}
-            np.savez(tmp, **arrays)
-
-    @staticmethod
-    def load(path: Path) -> Cell | None:
-        """The saved cell, or None when it is missing or unreadable (it is then recomputed)."""
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                values = {k: data[k] for k in data.files}
-            values["seconds"] = float(values["seconds"])
-            values["note"] = str(values["note"])
-            return Cell(**values)
-        except Exception:
-            return None
 
 
 def cell_seed(seed: int, *parts: Any) -> int:

@@ -20,12 +20,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from robustkit.certify import ABSTAIN, SmoothingResult, attack_certificates, certify
+from robustkit.evaluation.cell_store import StoredCell, load_or_compute
 from robustkit.evaluation.certification_suites import CertificationSuite
 from robustkit.evaluation.context import RunContext
 from robustkit.evaluation.model_checks import NOT_APPLICABLE, CheckResult
@@ -33,7 +32,6 @@ from robustkit.evaluation.progress import RunProgress
 from robustkit.evaluation.results import CertificateRecord, Results
 from robustkit.evaluation.shards import EvaluatedModel, ModelUnderTest, ShardTask
 from robustkit.evaluation.suites import BenchmarkSuite
-from robustkit.files import atomic_path
 
 CERTIFICATE_CHECK = "certificates-hold"
 CHECK_EXAMPLES = 16  # certified examples the trust check attacks (per model and certification suite)
@@ -92,28 +90,13 @@ def method_name(sigma: float) -> str:
 
 
 @dataclass
-class CertificateCell:
+class CertificateCell(StoredCell):
     """CERTIFY's answer for every example of one shard at one sigma."""
 
     prediction: np.ndarray
     radius: np.ndarray
     p_lower: np.ndarray
     seconds: float
-
-    def save(self, path: Path) -> None:
-        with atomic_path(path) as tmp:
-            arrays: dict[str, Any] = {k: np.asarray(v) for k, v in self.__dict__.items()}
-            np.savez(tmp, **arrays)
-
-    @staticmethod
-    def load(path: Path, n: int) -> CertificateCell | None:
-        """The saved cell, or None when it is missing, unreadable or for another number of examples."""
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                cell = CertificateCell(data["prediction"], data["radius"], data["p_lower"], float(data["seconds"]))
-        except Exception:
-            return None
-        return cell if len(cell.prediction) == n else None
 
 
 def _certify_shard(
@@ -123,24 +106,23 @@ def _certify_shard(
     start, stop = run.shards[number]
     folder = run.shard_dir(run.certificate_dir(tested.label, tested.fingerprint, suite, suite.cell_key(sigma)), number)
     path = folder / "certificates.npz"
-    cell = CertificateCell.load(path, stop - start)
-    if cell is not None:
-        return cell, False
-    started = time.perf_counter()
-    result = certify(
-        tested.model,
-        run.shard_x(number),
-        sigma=sigma,
-        n0=suite.n0,
-        n=suite.n,
-        alpha=suite.alpha,
-        seed=run.suite.seed,
-        index=np.arange(start, stop),
-        batch_size=suite.batch_size,
-    )
-    cell = CertificateCell(result.prediction, result.radius, result.p_lower, time.perf_counter() - started)
-    cell.save(path)
-    return cell, True
+
+    def compute() -> CertificateCell:
+        started = time.perf_counter()
+        result = certify(
+            tested.model,
+            run.shard_x(number),
+            sigma=sigma,
+            n0=suite.n0,
+            n=suite.n,
+            alpha=suite.alpha,
+            seed=run.suite.seed,
+            index=np.arange(start, stop),
+            batch_size=suite.batch_size,
+        )
+        return CertificateCell(result.prediction, result.radius, result.p_lower, time.perf_counter() - started)
+
+    return load_or_compute(CertificateCell, path, stop - start, compute)
 
 
 def certify_model(

@@ -17,18 +17,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from robustkit.corruptions import corrupt
 from robustkit.errors import ConfigError, InputError
+from robustkit.evaluation.cell_store import StoredCell, load_or_compute
 from robustkit.evaluation.context import RunContext, predict_labels
 from robustkit.evaluation.corruption_suites import CorruptionSuite
 from robustkit.evaluation.progress import RunProgress
 from robustkit.evaluation.results import CorruptionRecord, Results
 from robustkit.evaluation.shards import EvaluatedModel, ModelUnderTest, ShardTask
 from robustkit.evaluation.suites import BenchmarkSuite
-from robustkit.files import atomic_path
 
 
 class CorruptionEvaluation:
@@ -97,6 +98,14 @@ def scalar_bounds(run: RunContext, suite: CorruptionSuite) -> tuple[float, float
     return float(lower), float(upper)
 
 
+@dataclass
+class PredictionCell(StoredCell):
+    """The model's classes on one shard under one corruption and severity."""
+
+    prediction: np.ndarray
+    seconds: float
+
+
 def corrupted_predictions(
     model: object, x: np.ndarray, start: int, suite: CorruptionSuite, corruption: str, severity: int,
     seed: int, bounds: tuple[float, float], batch_size: int,
@@ -116,19 +125,15 @@ def predict_shard(
     start, stop = run.shards[number]
     folder = run.shard_dir(run.corruption_dir(tested.label, tested.fingerprint, suite, corruption, severity), number)
     path = folder / "predictions.npz"
-    try:
-        with np.load(path, allow_pickle=False) as saved:
-            if len(saved["prediction"]) == stop - start:
-                return (saved["prediction"], float(saved["seconds"])), False
-    except Exception:
-        pass  # missing or unreadable: compute it
-    started = time.perf_counter()
-    prediction = corrupted_predictions(tested.model, run.shard_x(number), start, suite, corruption, severity,
-                                       run.suite.seed, scalar_bounds(run, suite), run.suite.batch_size)  # fmt: skip
-    seconds = time.perf_counter() - started
-    with atomic_path(path) as tmp:
-        np.savez(tmp, prediction=prediction, seconds=np.asarray(seconds))
-    return (prediction, seconds), True
+
+    def compute() -> PredictionCell:
+        started = time.perf_counter()
+        prediction = corrupted_predictions(tested.model, run.shard_x(number), start, suite, corruption, severity,
+                                           run.suite.seed, scalar_bounds(run, suite), run.suite.batch_size)  # fmt: skip
+        return PredictionCell(prediction, time.perf_counter() - started)
+
+    cell, computed = load_or_compute(PredictionCell, path, stop - start, compute)
+    return (cell.prediction, cell.seconds), computed
 
 
 def corrupt_model(

@@ -26,12 +26,12 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from robustkit.errors import ModelError, RobustkitWarning
+from robustkit.evaluation.cell_store import StoredCell, load_or_compute
 from robustkit.evaluation.context import RunContext
 from robustkit.evaluation.progress import RunProgress
 from robustkit.evaluation.results import (
@@ -48,7 +48,6 @@ from robustkit.evaluation.suites import BenchmarkSuite
 from robustkit.evaluation.verification_check import verification_check
 from robustkit.evaluation.verification_suites import VerificationSuite
 from robustkit.evaluation.verified import VERIFIER
-from robustkit.files import atomic_path
 from robustkit.verify import exact_verify, margin_bounds, network_of
 from robustkit.verify.exact import exact_unsupported
 
@@ -116,7 +115,7 @@ class VerificationEvaluation:
 
 
 @dataclass
-class VerificationCell:
+class VerificationCell(StoredCell):
     """What was found for every example of one shard at one eps; the counterexamples of refuted examples."""
 
     status: np.ndarray  # int8 codes (see results.STATUS)
@@ -125,24 +124,6 @@ class VerificationCell:
     witness: np.ndarray  # their counterexamples, one per row
     seconds: float  # the bounds'
     exact_seconds: float  # the exact verifier's
-
-    def save(self, path: Path) -> None:
-        with atomic_path(path) as tmp:
-            arrays: dict[str, Any] = {k: np.asarray(v) for k, v in self.__dict__.items()}
-            np.savez(tmp, **arrays)
-
-    @staticmethod
-    def load(path: Path, n: int) -> VerificationCell | None:
-        """The saved cell, or None when it is missing, unreadable or for another number of examples."""
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                cell = VerificationCell(
-                    data["status"], data["margin"], data["witness_rows"], data["witness"],
-                    float(data["seconds"]), float(data["exact_seconds"]),
-                )  # fmt: skip
-        except Exception:
-            return None
-        return cell if len(cell.status) == n else None
 
 
 def verify_examples(
@@ -177,14 +158,13 @@ def verify_shard(
     start, stop = run.shards[number]
     folder = run.shard_dir(run.verification_dir(tested.label, tested.fingerprint, suite, eps), number)
     path = folder / "verification.npz"
-    cell = VerificationCell.load(path, stop - start)
-    if cell is not None:
-        return cell, False
-    labels = np.asarray(run.y[start:stop], np.int64)
-    predicted = run.shard_predictions(tested.model, number)
-    cell = verify_examples(tested.model, run.shard_x(number), labels, predicted, suite, eps, run.bounds(suite))
-    cell.save(path)
-    return cell, True
+
+    def compute() -> VerificationCell:
+        labels = np.asarray(run.y[start:stop], np.int64)
+        predicted = run.shard_predictions(tested.model, number)
+        return verify_examples(tested.model, run.shard_x(number), labels, predicted, suite, eps, run.bounds(suite))
+
+    return load_or_compute(VerificationCell, path, stop - start, compute)
 
 
 def verify_model(
