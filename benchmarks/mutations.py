@@ -671,6 +671,12 @@ MUTATIONS = [
         ("tests/test_cell_store.py::test_a_broken_or_mis_sized_cell_is_computed_again",),
     ),
     Mutation(
+        "declared-settings-unchecked",
+        "an attack's settings are not checked against their declarations when it is built",
+        (("robustkit/attacks/declared.py", 'if not self.__dict__.get("_settings_checked"):', "if False:"),),
+        ("tests/test_declared.py",),
+    ),
+    Mutation(
         "intervals-signed-weights",
         "interval bounds map a radius through a Dense layer's signed weights instead of their absolute values",
         (

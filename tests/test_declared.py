@@ -1,5 +1,7 @@
 """An attack's allowed values are declared once, next to its signature, and checked from there."""
 
+import inspect
+
 import pytest
 
 from robustkit.attacks import ATTACKS
@@ -15,7 +17,7 @@ def test_every_declared_constraint_names_a_setting_of_the_signature_and_allows_i
             if setting not in parameters:
                 continue  # declared by a base class for the subclasses that take it
             default = parameters[setting].default
-            assert default is None or constraint.allows(default), (name, setting, default)
+            assert default in (None, inspect.Parameter.empty) or constraint.allows(default), (name, setting, default)
 
 
 @pytest.mark.parametrize(
@@ -39,3 +41,31 @@ def test_a_bad_value_is_refused_by_the_declaration_and_the_suite_keys_quote_it()
     with pytest.raises(ConfigError, match=r"p_init must be a number in \(0, 1\], got 0"):
         ATTACKS["square"](eps=0.1, p_init=0)
     assert own_settings("apgd")["rho"] == "apgd's own setting (default 0.75; a number in (0, 1])"
+
+
+SETTINGS = [(name, setting) for name, attack in ATTACKS.items() for setting in attack.parameters()]
+
+
+@pytest.mark.parametrize(("name", "setting"), SETTINGS, ids=[f"{n}-{s}" for n, s in SETTINGS])
+def test_every_setting_of_every_registered_attack_is_declared_and_refuses_bad_values_by_name(name, setting):
+    """Each value a declaration names as invalid is refused when the class is built, with an error that
+    names the setting (in the declaration's words, or the package validator's where it says more: the
+    choices of a norm, why bounds are wrong); the default is allowed."""
+    attack = ATTACKS[name]
+    constraint = attack.constraint(setting)
+    assert constraint is not None, f"{name}'s setting {setting!r} declares no allowed values"
+    default = attack.parameters()[setting].default
+    assert default is inspect.Parameter.empty or constraint.allows(default), (name, setting, default)
+    base = {} if setting == "eps" else {"eps": 0.1}
+    invalid = constraint.invalid()
+    assert invalid, (name, setting)
+    for value in invalid:
+        with pytest.raises(ConfigError) as refused:
+            attack(**base, **{setting: value})
+        assert setting in str(refused.value), (name, setting, value, str(refused.value))
+
+
+def test_the_check_runs_once_before_the_constructor_and_reads_positional_settings_too():
+    with pytest.raises(ConfigError, match=r"^steps must be an integer >= 1, got 0"):
+        ATTACKS["pgd"](0.1, 0)  # eps and steps by position
+    assert ATTACKS["pgd"](0.1, 3).steps == 3

@@ -33,7 +33,7 @@ def test_a_custom_list_and_the_versions(digits, digits_cnn):
     assert np.abs(result.x_adv.numpy() - x).max() <= 0.1 + 1e-6
     assert AutoAttack(eps=0.1).names == ["apgd-ce", "apgd-t", "fab-t", "square"]
     assert AutoAttack(eps=0.1, version="fast").names == ["apgd-ce", "apgd-t"]
-    with pytest.raises(ConfigError, match="Unknown version"):
+    with pytest.raises(ConfigError, match="version must be one of .standard., .fast., .rand., got .strong."):
         AutoAttack(eps=0.1, version="strong")
     with pytest.raises(ConfigError, match="must differ"):
         AutoAttack(eps=0.1, attacks=[APGD(eps=0.1), APGD(eps=0.1)])

@@ -90,8 +90,8 @@ def test_bad_settings_say_what_to_fix():
         Square(eps=1.0, norm="l1")
     with pytest.raises(ConfigError, match="p_init"):
         Square(eps=0.1, p_init=0)
-    with pytest.raises(ConfigError, match="steps must be an integer"):
-        Square(eps=0.1, queries=0)
+    with pytest.raises(ConfigError, match="queries must be an integer >= 1, got 0"):
+        Square(eps=0.1, queries=0)  # named as the user wrote it
 
 
 CONV = keras.Sequential(

@@ -20,60 +20,14 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import inspect
-import math
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import numpy as np
-
+from robustkit.attacks.parameter_rules import COMMON, Constraint, Interval, OneOf
 from robustkit.errors import ConfigError
 
-
-@dataclass(frozen=True)
-class Interval:
-    """Numbers (or integers) between ``low`` and ``high``; ``closed``: which ends belong ("both", "left", ...)."""
-
-    low: float | None = None
-    high: float | None = None
-    closed: str = "both"
-    integer: bool = False
-
-    def allows(self, value: Any) -> bool:
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            return False
-        if self.integer and not isinstance(value, (int, np.integer)):
-            return False
-        if not math.isfinite(float(value)):
-            return False
-        low_ok = self.low is None or (value >= self.low if self.closed in ("both", "left") else value > self.low)
-        high_ok = self.high is None or (value <= self.high if self.closed in ("both", "right") else value < self.high)
-        return bool(low_ok and high_ok)
-
-    def describe(self) -> str:
-        kind = "an integer" if self.integer else "a number"
-        left = "[" if self.closed in ("both", "left") else "("
-        right = "]" if self.closed in ("both", "right") else ")"
-        if self.low is not None and self.high is not None:
-            return f"{kind} in {left}{self.low:g}, {self.high:g}{right}"
-        if self.low is not None:
-            return f"{kind} {'>=' if left == '[' else '>'} {self.low:g}"
-        if self.high is not None:
-            return f"{kind} {'<=' if right == ']' else '<'} {self.high:g}"
-        return "an integer" if self.integer else "a finite number"
-
-
-@dataclass(frozen=True)
-class OneOf:
-    """One of a few values."""
-
-    values: tuple[Any, ...]
-
-    def allows(self, value: Any) -> bool:
-        return value in self.values
-
-    def describe(self) -> str:
-        return "one of " + ", ".join(map(repr, self.values))
+__all__ = ["Declared", "Interval", "OneOf"]
 
 
 class Declared:
@@ -84,7 +38,26 @@ class Declared:
     own_loss: ClassVar[str | None] = None  # the loss it always climbs (it takes no loss setting)
     chooses_start: ClassVar[bool] = False  # starts at points of its own choosing (no random_start setting)
     every_eps_at_once: ClassVar[bool] = False  # minimum-norm, and eps changes nothing of its search: one run
-    parameter_constraints: ClassVar[dict[str, Interval | OneOf]] = {}  # allowed values, by setting
+    parameter_constraints: ClassVar[dict[str, Constraint]] = COMMON  # allowed values, by setting
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Check every setting against its declaration before the constructor runs (once per object)."""
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            return
+        construct = cls.__dict__["__init__"]
+        signature = inspect.signature(construct)
+
+        @functools.wraps(construct)
+        def checked(self: Any, *args: Any, **settings: Any) -> None:
+            if not self.__dict__.get("_settings_checked"):
+                self.__dict__["_settings_checked"] = True
+                bound = signature.bind(self, *args, **settings)
+                bound.apply_defaults()
+                type(self).check_parameters(**{k: v for k, v in list(bound.arguments.items())[1:]})
+            construct(self, *args, **settings)
+
+        cls.__init__ = checked  # type: ignore[method-assign]
 
     @classmethod
     def parameters(cls) -> dict[str, inspect.Parameter]:
@@ -109,11 +82,16 @@ class Declared:
         return "" if constraint is None else constraint.describe()
 
     @classmethod
-    def _constraints(cls) -> dict[str, Interval | OneOf]:
-        merged: dict[str, Interval | OneOf] = {}
+    def _constraints(cls) -> dict[str, Constraint]:
+        merged: dict[str, Constraint] = {}
         for klass in reversed(cls.__mro__):  # a subclass's declaration overrides its base's
             merged.update(getattr(klass, "parameter_constraints", {}) or {})
         return merged
+
+    @classmethod
+    def constraint(cls, setting: str) -> Constraint | None:
+        """The declaration of ``setting``'s allowed values (None when the class declares none)."""
+        return cls._constraints().get(setting)
 
     @classmethod
     def check_parameters(cls, **values: Any) -> None:
@@ -122,7 +100,9 @@ class Declared:
         for name, value in values.items():
             constraint = constraints.get(name)
             if constraint is not None and not constraint.allows(value):
-                raise ConfigError(f"{name} must be {constraint.describe()}, got {value!r}.")
+                explain = getattr(constraint, "problem", None)
+                words = explain(name, value) if explain is not None else None
+                raise ConfigError(words or f"{name} must be {constraint.describe()}, got {value!r}.")
 
     @classmethod
     def default_budget(cls) -> int:

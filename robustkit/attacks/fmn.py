@@ -42,6 +42,7 @@ from robustkit.attacks.declared import Interval
 from robustkit.attacks.gradient_attack import GradientAttack
 from robustkit.attacks.loop import LoopConfig, Problem, StepRule
 from robustkit.attacks.loop.records import hit, per_row, where_rows
+from robustkit.attacks.parameter_rules import Optional
 from robustkit.errors import ConfigError
 from robustkit.logits import LogitsView
 from robustkit.norms import Norm
@@ -202,7 +203,7 @@ class FMN(GradientAttack):
     every_eps_at_once = True  # eps plays no part in its search: one run gives every eps's answer
     parameter_constraints = {
         "alpha_init": Interval(0, closed="right"),
-        "alpha_final": Interval(0, closed="right"),
+        "alpha_final": Optional(Interval(0, closed="right")),  # None: alpha_init / 100, as published
         "gamma_init": Interval(0, 1, closed="neither"),
         "gamma_final": Interval(0, 1, closed="neither"),
         "n_targets": Interval(0, integer=True),  # 0: FMN as published
