@@ -82,8 +82,10 @@ class Network:
 
 
 def _probe(tensor: Any, seed: int) -> tf.Tensor:
+    """A random input of the tensor's shape (one example), in its float dtype (bounds are on floats)."""
     shape = [1 if d is None else int(d) for d in tensor.shape]
-    return tf.random.stateless_normal(shape, (seed, 7), dtype=tensor.dtype)
+    dtype = tf.as_dtype(tensor.dtype)
+    return tf.random.stateless_normal(shape, (seed, 7), dtype=dtype if dtype.is_floating else tf.float32)
 
 
 def _check_subclass(layer: Any, computed: Callable[..., tf.Tensor], arguments: list, registered: tuple) -> None:
