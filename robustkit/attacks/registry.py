@@ -52,7 +52,12 @@ def build_attack(
     """The registered attack ``name`` (``"pgd"``, ``"square"``, ``"autoattack"``, ...) with ``settings``
     (its constructor's arguments).
 
-    ``sparsity`` sets the share of coordinates an L1 step moves (``norm="l1"`` only).
+    Args:
+        name: a key of :data:`ATTACKS`, in any case.
+        sparsity: the share of coordinates an L1 step moves (``norm="l1"`` only).
+        constraints: feature constraints the attack keeps (:mod:`robustkit.constraints`).
+        **settings: the class's own settings; one it does not take, a missing eps or a refused value is a
+            :class:`~robustkit.errors.ConfigError` that names it.
     """
     kind = str(name).lower()
     if kind not in ATTACKS:

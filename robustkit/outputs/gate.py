@@ -148,7 +148,13 @@ _THRESHOLD = re.compile(r"^(?:(?P<model>[^/=]+)/)?(?P<attack_suite>[^:=/]+):(?P<
 
 def parse_threshold(text: str, measure: str = "robust") -> Threshold:
     """Parse ``[model/]suite:level=minimum``, e.g. ``linf:0.1=0.80``, ``digits-cnn/l2:0.5=0.6``, or
-    (``measure="certified"``) ``l2:0.5=0.6``: certified accuracy at L2 radius 0.5."""
+    (``measure="certified"``) ``l2:0.5=0.6``: certified accuracy at L2 radius 0.5.
+
+    Args:
+        text: the threshold as written on the command line or in ``[gate]``.
+        measure: which of :data:`MEASURES` it bounds: ``"robust"``, ``"certified"``, ``"verified"`` or
+            ``"corruption"``.
+    """
     title = MEASURES[measure].title
     level = MEASURES[measure].level
     if measure == "corruption":
@@ -305,7 +311,16 @@ def evaluate_gate(
     tolerance: float | None = None,
     allowed_checks: set[str] | None = None,
 ) -> list[Condition]:
-    """Every condition of the gate for one run."""
+    """Every condition of the gate for one run.
+
+    Args:
+        results: the run's results (:func:`~robustkit.evaluation.results.read_results`).
+        baseline: an earlier run of the same data to compare with (``None``: no comparison).
+        thresholds: minimums of the measures (:func:`parse_threshold`).
+        confidence: the z-test's confidence that robust accuracy moved from the baseline's.
+        tolerance: instead of the test, the largest change in robust accuracy that passes.
+        allowed_checks: names of trust checks whose failure does not fail the gate.
+    """
     conditions = threshold_conditions(results, thresholds or [])
     if baseline is not None:
         conditions += baseline_conditions(results, baseline, confidence, tolerance)

@@ -60,7 +60,13 @@ def with_eps_units(summary: pd.DataFrame, results: Results) -> pd.DataFrame:
 
 
 def write_report(results: Results, out_dir: str | Path, summary: pd.DataFrame | None = None) -> dict[str, Path]:
-    """Write every report file for ``results`` into ``out_dir``; returns what was written."""
+    """Write every report file for ``results`` into ``out_dir``; returns what was written, by file name.
+
+    Args:
+        results: the run's results.
+        out_dir: the folder (created when missing).
+        summary: the summary table, when the caller has it already (default: computed from ``results``).
+    """
     out_dir = Path(out_dir)
     if summary is None:
         summary = summarize(results)

@@ -115,7 +115,10 @@ def _conform(image: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
 def load_image_folder(root: str | Path, image_size: tuple[int, int] | None = None, batch_size: int = 256) -> DataSplit:
     """Every image under ``root/<class>/`` as test data in [0, 255], labelled by its subfolder.
 
-    ``batch_size`` is kept for callers of earlier versions; images are read one at a time.
+    Args:
+        root: the folder, one subfolder per class (classes numbered in sorted order).
+        image_size: ``(height, width)`` to resize every image to (default: the most common size).
+        batch_size: kept for callers of earlier versions; images are read one at a time.
     """
     del batch_size
     root = Path(root)

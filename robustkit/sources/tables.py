@@ -61,7 +61,14 @@ def _labels(column: Any, path: Path, label: str) -> tuple[np.ndarray, list[str] 
 def load_table(
     path: str | Path, label: str = "label", features: list[str] | None = None, bounds: tuple[Any, Any] | None = None
 ) -> DataSplit:
-    """A CSV or Parquet table as test data: one row an example, ``label`` its class."""
+    """A CSV or Parquet table as test data: one row an example, ``label`` its class.
+
+    Args:
+        path: a ``.csv`` or ``.parquet`` file.
+        label: the column of the classes (integers, or values numbered in sorted order).
+        features: the input columns, in order (default: every numeric column but the label).
+        bounds: ``(lower, upper)``, numbers or one value per feature (default: each column's range).
+    """
     path = Path(path)
     frame = _read(path)
     if label not in frame.columns:

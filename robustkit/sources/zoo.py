@@ -98,7 +98,13 @@ def model_path(name: str, seed: int = 0) -> Path:
 
 
 def load_zoo_model(name: str, seed: int = 0, retrain: bool = False) -> keras.Model:
-    """Return the zoo model ``name``, training and caching it on first use."""
+    """Return the zoo model ``name``, training and caching it on first use.
+
+    Args:
+        name: a key of ``ZOO`` (``robustkit models`` lists them).
+        seed: the training seed; each seed's model is cached apart.
+        retrain: train again even when a cached model exists.
+    """
     if name not in ZOO:
         raise ModelError(f"Unknown zoo model {name!r}; available: {', '.join(sorted(ZOO))} (see `robustkit models`).")
     path = model_path(name, seed)

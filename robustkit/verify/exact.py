@@ -238,8 +238,16 @@ def exact_verify(
 ) -> ExactResult:
     """Decide each example exactly over the L-inf ball of radius ``eps`` (input units, or ``"8/255"`` of the
     range) within ``bounds`` (see the module docstring): ``"verified"``, ``"broken"`` (with a counterexample
-    the model misclassifies) or ``"unknown"`` after ``time_limit`` seconds. ``prune``: skip the classes that
-    CROWN's bounds already rule out."""
+    the model misclassifies) or ``"unknown"`` after ``time_limit`` seconds.
+
+    Args:
+        model: a Keras model of affine layers, Add and (leaky) ReLUs (:func:`exact_unsupported` says why not).
+        x, y: the examples and their labels.
+        eps: the L-inf radius.
+        bounds: the inputs' range, which the ball is cut to.
+        time_limit: seconds per example; past it an undecided example is ``"unknown"``.
+        prune: skip the classes that CROWN's bounds already rule out.
+    """
     network, tensor, labels, radius, box = checked_inputs(model, x, y, eps, "linf", bounds, "crown")
     original = as_float_tensor(x)  # witnesses are settled around x in its own dtype
     _supported(network)

@@ -37,8 +37,14 @@ def propagate_intervals(
 ) -> list[Interval]:
     """The interval of every node for inputs in the box ``[lower, upper]`` (batches of boxes).
 
-    ``tighten(k, interval, intervals)``, if given, may narrow node ``k``'s interval (a linear bound
-    does) before the nodes after it use it.
+    Args:
+        network: the model's :class:`~robustkit.verify.network.Network` (:func:`network_of`).
+        lower, upper: the box's corners, a batch of them of the input's shape.
+        tighten: ``tighten(k, interval, intervals)`` may narrow node ``k``'s interval (a linear bound
+            does) before the nodes after it use it.
+
+    Returns:
+        Every node's ``(lower, upper)``, in the network's order (the input's first).
     """
     intervals: list[Interval] = [(lower, upper)]
     for k, node in enumerate(network.nodes[1:], start=1):
