@@ -71,7 +71,17 @@ def attack_certificates(
     seed: int = 0,
 ) -> CertificateCheck:
     """Attack each certified example of ``result`` at ``inside`` times its certified L2 radius (see the module
-    docstring); ``samples`` noisy passes per gradient, ``n`` samples for PREDICT at the points found."""
+    docstring).
+
+    Args:
+        model, x: the base classifier and the examples ``result`` certified.
+        result: :func:`~robustkit.certify.certify`'s answer.
+        inside: the share of each certified radius the attack may move.
+        steps: PGD steps on the smoothed classifier.
+        samples: noisy passes per gradient.
+        n: samples for PREDICT at the points found.
+        bounds, seed: the inputs' range and the seed.
+    """
     x = np.asarray(x)
     rows = np.flatnonzero((result.prediction != ABSTAIN) & (result.radius > 0))
     if not len(rows):

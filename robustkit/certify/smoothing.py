@@ -229,7 +229,15 @@ def sample_counts(
 ) -> np.ndarray:
     """How often the model predicts each class on ``n`` noisy copies of each example: ``(examples, classes)``.
 
-    ``index``: the examples' indices in the data set (default 0, 1, ...): the noise is keyed by them.
+    Args:
+        model, x: the base classifier and the examples.
+        sigma: the noise's standard deviation, in input units.
+        n: noisy copies per example.
+        seed: the noise's seed.
+        index: the examples' indices in the data set (default 0, 1, ...): the noise is keyed by them.
+        phase: which stream of noise (selection 1, estimation 2, prediction 3: independent of each other).
+        batch_size: noisy copies per forward pass.
+        progress: called with the work done, for a progress bar.
     """
     view, x, classes = _checked(model, x, sigma, n, None, batch_size)
     return _counted(view, x, classes, sigma, n, seed, index, phase, batch_size, progress)
@@ -317,7 +325,17 @@ def predict(
     batch_size: int = 1000,
 ) -> np.ndarray:
     """PREDICT of Cohen et al.: the smoothed classifier's class, or ABSTAIN (-1) where a two-sided binomial
-    test at level ``alpha`` cannot tell the top two classes apart."""
+    test at level ``alpha`` cannot tell the top two classes apart.
+
+    Args:
+        model: the base classifier (logits or probabilities).
+        x: the examples.
+        sigma: the noise's standard deviation, in input units.
+        n: noisy copies per example.
+        alpha: the test's level: a class is returned wrongly with probability at most ``alpha``.
+        seed, index: the noise is keyed by the seed and each example's index in the data set.
+        batch_size: noisy copies per forward pass.
+    """
     view, tensor, classes = _checked(model, x, sigma, n, alpha, batch_size)
     counts = _counted(view, tensor, classes, sigma, n, seed, index, PREDICTION, batch_size, None)
     order = np.argsort(-counts, axis=1, kind="stable")

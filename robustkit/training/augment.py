@@ -59,7 +59,13 @@ def mix_adversarial(
 def adversarial_arrays(
     model: Any, x: Any, y: Any, attack: LoopAttack, ratio: float = 1.0, keep_originals: bool = True, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Attack ``x`` with ``attack`` and mix the result as in :func:`mix_adversarial`."""
+    """Attack ``x`` with ``attack`` and mix the result as in :func:`mix_adversarial`.
+
+    Args:
+        model, x, y: the model and the examples to attack.
+        attack: any attack (``robustkit.attacks``).
+        ratio, keep_originals, seed: as for :func:`mix_adversarial`.
+    """
     x_adv = attack(model, x, y, seed=seed).numpy()
     return mix_adversarial(np.asarray(x), x_adv, np.asarray(y), ratio, keep_originals, seed)
 

@@ -80,7 +80,16 @@ def check_verification(
     seed: int = 0,
 ) -> VerificationCheck:
     """Attack the ``verified`` examples (a boolean mask) with PGD in ``norm`` at ``eps``, and re-check the
-    counterexamples of ``exact`` (if given, L-inf) against the model, the ball and ``bounds``."""
+    counterexamples of ``exact`` (if given, L-inf) against the model, the ball and ``bounds``.
+
+    Args:
+        model, x, y: the model, the examples and their labels.
+        eps: the radius the examples were proved at.
+        verified: which examples were proved.
+        exact: the exact verifier's answer, whose counterexamples are checked.
+        norm, bounds: the threat model.
+        steps, restarts, seed: the PGD attack's.
+    """
     x, y = np.asarray(x, np.float32), np.asarray(y)
     proved = np.flatnonzero(np.asarray(verified, bool))
     broken_proofs = np.array([], int)
