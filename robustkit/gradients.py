@@ -153,7 +153,8 @@ def loss_and_gradient(
 def loss_gradient(model: Any, x: Any, y: Any, loss: str = "ce", targeted: bool = False) -> tf.Tensor:
     """Gradient of the per-example attack objective with respect to ``x``.
 
-    Same arguments as :func:`loss_and_gradient`.
+    Args:
+        model, x, y, loss, targeted: as for :func:`loss_and_gradient`.
 
     Example:
         >>> import keras, numpy as np
@@ -168,6 +169,10 @@ def jacobian(f: Any, x: Any) -> tf.Tensor:
     """Per-example Jacobian of ``f`` at ``x``: shape ``(batch, *output_shape, *input_shape[1:])``.
 
     ``output_shape`` is the shape of one example's output (without the batch axis).
+
+    Args:
+        f: a Keras model or layer, or any differentiable callable on a batch.
+        x: the batch of floating inputs.
 
     Example:
         >>> import keras, numpy as np
@@ -225,6 +230,12 @@ def hessian_vector_product(
     Without ``y`` the Hessian is that of ``sum(f(x))``; with labels ``y`` it is that of the summed
     attack objective (``loss`` on the logits). Both are per example, since examples are
     independent.
+
+    Args:
+        f_or_model: a callable on a batch, or a classifier when ``y`` is given.
+        x: the batch of floating inputs.
+        v: the direction, shaped like ``x``.
+        y, loss, targeted: labels and the objective's loss, as for :func:`loss_and_gradient`.
 
     Example:
         >>> import numpy as np

@@ -43,7 +43,9 @@ KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10")
 def load_digits_split(seed: int = 0, test_fraction: float = 0.2) -> DataSplit:
     """scikit-learn's 1797 handwritten 8x8 digits, scaled from [0, 16] to [0, 1].
 
-    The split is stratified and fixed by ``seed``: 1437 training and 360 test images by default.
+    Args:
+        seed: fixes the stratified split.
+        test_fraction: the share of the digits held out for testing (360 of 1797 by default).
     """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split

@@ -54,7 +54,19 @@ def augmix(
     severities: Sequence[int] = SEVERITIES,
     bounds: tuple[float, float] = (0.0, 1.0),
 ) -> np.ndarray:
-    """One AugMix image per image of ``x`` (``(N, H, W, C)`` within ``bounds``), in ``x``'s dtype."""
+    """One AugMix image per image of ``x`` (``(N, H, W, C)`` within ``bounds``), in ``x``'s dtype.
+
+    Args:
+        x: the images.
+        seed: seeds the draws (chains, depths, severities and weights).
+        width: the chains of corruptions mixed per image.
+        max_depth: each chain applies 1 to ``max_depth`` corruptions.
+        alpha: the Dirichlet and Beta concentration of the mixing weights.
+        corruptions: which to draw from; only the benchmark's (the held-out ones measure what training
+            did not see).
+        severities: which severities to draw from.
+        bounds: the images' range.
+    """
     held_out = [c for c in corruptions if c not in BENCHMARK]
     if held_out:
         raise ConfigError(f"AugMix trains on the benchmark's corruptions only; {held_out} are held out for testing.")
