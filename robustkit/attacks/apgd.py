@@ -170,7 +170,6 @@ class APGD(GradientAttack):
             straight_through=straight_through,
             jit_compile=jit_compile,
         )
-        self.check_parameters(eot=eot, rho=rho)
         self.eot, self.rho = int(eot), float(rho)
 
     def step_rule(self) -> Any:
@@ -233,7 +232,6 @@ class APGDT(TargetSweep, APGD):
             straight_through=straight_through,
             jit_compile=jit_compile,
         )
-        self.check_parameters(n_targets=n_targets)
         self.n_targets = int(n_targets)
 
     def config(self) -> dict:

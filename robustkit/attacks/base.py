@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from robustkit._backend import ensure_tensorflow_backend
 from robustkit.attacks.compiled import AtX, compiled_run, evaluation_at_x, run_validated
-from robustkit.attacks.declared import Declared, Interval
+from robustkit.attacks.declared import Declared
 from robustkit.attacks.loop import LoopRule, StepRule
 from robustkit.attacks.prepare import batches, checked_index, choose_targets, prepare_batch
 from robustkit.attacks.replicas import map_on_replicas
@@ -67,7 +67,6 @@ class LoopAttack(Declared):
     keep_best = True
     name = "attack"
     eot = 1  # gradients averaged over this many passes (PGD and APGD take eot=)
-    parameter_constraints = {"eot": Interval(1, integer=True), "n_targets": Interval(1, integer=True)}
     constraints: Constraints | None = None  # per-feature eps, immutable, integer and one-hot features
     step_size: float | None = None  # None: the rule's own (gradient attacks take step_size=)
     random_start: bool = False  # each restart from a random point of the ball (an attack that chooses

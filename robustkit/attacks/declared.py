@@ -2,14 +2,15 @@
 
 Suites, the command line, reports and checks ask the class, never a table kept elsewhere. The
 settings are the constructor's signature (names and defaults); what values each may take is
-declared next to it, in ``parameter_constraints``, and :meth:`Declared.check_parameters` checks
-them, in the manner of scikit-learn's ``_parameter_constraints``:
+declared next to it, in ``parameter_constraints`` (the settings every attack shares are declared once,
+in :data:`robustkit.attacks.parameter_rules.COMMON`), and every value is checked when the class is
+built, before its constructor runs, in the manner of scikit-learn's ``_parameter_constraints``:
 
 Example:
     >>> class Toy(Declared):
     ...     parameter_constraints = {"rho": Interval(0, 1, closed="right"), "steps": Interval(1, integer=True)}
     ...     def __init__(self, rho: float = 0.75, steps: int = 10):
-    ...         self.check_parameters(rho=rho, steps=steps)
+    ...         self.rho, self.steps = rho, steps
     >>> Toy.parameters()["rho"].default, Toy.allowed("rho")
     (0.75, 'a number in (0, 1]')
     >>> Toy(rho=2.0)

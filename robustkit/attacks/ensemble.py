@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from robustkit.attacks.apgd import APGD, APGDT
 from robustkit.attacks.base import LoopAttack
-from robustkit.attacks.declared import Declared, Interval, OneOf
+from robustkit.attacks.declared import Declared, OneOf
 from robustkit.attacks.fab import FAB
 from robustkit.attacks.kinds import kind_of
 from robustkit.attacks.prepare import checked_index
@@ -117,13 +117,7 @@ class AutoAttack(Declared):
     budget = "steps"
     own_loss = "each attack's own"  # CE, targeted DLR, FAB's gap and Square's margin: it takes no loss
     chooses_start = True  # each of its attacks chooses its own starting points
-    parameter_constraints = {
-        "version": OneOf(VERSIONS),
-        "steps": Interval(1, integer=True),
-        "n_targets": Interval(1, integer=True),
-        "queries": Interval(1, integer=True),
-        "batch_size": Interval(1, integer=True),
-    }
+    parameter_constraints = {"version": OneOf(VERSIONS)}  # the shared settings' are Declared's
 
     def __init__(
         self,
@@ -140,7 +134,6 @@ class AutoAttack(Declared):
         seed: int | None = None,
         constraints: Constraints | None = None,
     ):
-        self.check_parameters(version=version, steps=steps, n_targets=n_targets, queries=queries)
         given = attacks is not None
         if attacks is None:
             common = dict(eps=eps, norm=norm, bounds=bounds, batch_size=batch_size, seed=seed, early_stop=True)

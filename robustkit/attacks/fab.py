@@ -215,7 +215,6 @@ class FAB(TargetSweep, GradientAttack):
         )
         if eps is None and restarts > 1:
             raise ConfigError("FAB's later restarts start at eps / 2 from x: give eps, or keep restarts=1.")
-        self.check_parameters(alpha_max=alpha_max, eta=eta, beta=beta, n_targets=n_targets)
         self.alpha_max, self.eta, self.beta = float(alpha_max), float(eta), float(beta)
         self.n_targets = int(n_targets)
 

@@ -42,7 +42,7 @@ from robustkit.attacks.declared import Interval
 from robustkit.attacks.gradient_attack import GradientAttack
 from robustkit.attacks.loop import LoopConfig, Problem, StepRule
 from robustkit.attacks.loop.records import hit, per_row, where_rows
-from robustkit.attacks.parameter_rules import Optional
+from robustkit.attacks.parameter_rules import NoneOr
 from robustkit.errors import ConfigError
 from robustkit.logits import LogitsView
 from robustkit.norms import Norm
@@ -203,7 +203,7 @@ class FMN(GradientAttack):
     every_eps_at_once = True  # eps plays no part in its search: one run gives every eps's answer
     parameter_constraints = {
         "alpha_init": Interval(0, closed="right"),
-        "alpha_final": Optional(Interval(0, closed="right")),  # None: alpha_init / 100, as published
+        "alpha_final": NoneOr(Interval(0, closed="right")),  # None: alpha_init / 100, as published
         "gamma_init": Interval(0, 1, closed="neither"),
         "gamma_final": Interval(0, 1, closed="neither"),
         "n_targets": Interval(0, integer=True),  # 0: FMN as published
@@ -239,13 +239,6 @@ class FMN(GradientAttack):
             straight_through=straight_through,
         )
         alpha_final = alpha_init / 100 if alpha_final is None else alpha_final
-        self.check_parameters(
-            alpha_init=alpha_init,
-            alpha_final=alpha_final,
-            gamma_init=gamma_init,
-            gamma_final=gamma_final,
-            n_targets=n_targets,
-        )
         if n_targets and self.targeted:
             raise ConfigError("n_targets chooses target classes itself; a targeted FMN takes n_targets=0.")
         self.n_targets = n_targets

@@ -115,7 +115,7 @@ class Boolean:
 
 
 @dataclass(frozen=True)
-class Optional:
+class NoneOr:
     """None, or what ``inner`` allows."""
 
     inner: Any
@@ -181,9 +181,7 @@ def _feature_constraints(value: Any) -> None:
 
 
 COMMON: dict[str, Any] = {
-    "eps": Optional(
-        Checked(_radius, "a number >= 0 or a fraction of the range such as '8/255'", (-0.1, "big", "-1/2"))
-    ),
+    "eps": NoneOr(Checked(_radius, "a number >= 0 or a fraction of the range such as '8/255'", (-0.1, "big", "-1/2"))),
     "norm": Checked(get_norm, "'linf', 'l2', 'l1' or a Norm", ("l3", 7)),
     "loss": Checked(validate_loss, "one of " + ", ".join(LOSSES), ("hinge",)),
     "targeted": Boolean(),
@@ -199,8 +197,8 @@ COMMON: dict[str, Any] = {
     "eot": Interval(1, integer=True),
     "n_targets": Interval(1, integer=True),
     "batch_size": Interval(1, integer=True),
-    "seed": Optional(Interval(0, integer=True)),
+    "seed": NoneOr(Interval(0, integer=True)),
     "step_size": Checked(optional_step_size, "None or a finite number > 0", (0.0, -1, "big")),
-    "attacks": Optional(Checked(_sequence, "a list of attacks", ("apgd",))),
-    "constraints": Optional(Checked(_feature_constraints, "robustkit.constraints.Constraints", ("immutable",))),
+    "attacks": NoneOr(Checked(_sequence, "a list of attacks", ("apgd",))),
+    "constraints": NoneOr(Checked(_feature_constraints, "robustkit.constraints.Constraints", ("immutable",))),
 }

@@ -66,7 +66,6 @@ class PGD(GradientAttack):
             straight_through=straight_through,
             jit_compile=jit_compile,
         )
-        self.check_parameters(eot=eot)
         self.eot = int(eot)
 
     def default_step_size(self, eps: float) -> float:

@@ -148,7 +148,6 @@ class Square(LoopAttack):
     ):
         if str(norm).lower() not in ("linf", "inf", "l2"):
             raise ConfigError(f"Square is implemented for norm='linf' and norm='l2', got {norm!r}.")
-        self.check_parameters(p_init=p_init)
         super().__init__(
             eps=eps,
             steps=queries,

@@ -189,8 +189,9 @@ def relu_lines(slope: float, lower: tf.Tensor, upper: tf.Tensor) -> tuple[tf.Ten
     return lower_slope, upper_slope, intercept
 
 
-class ReluRule(BoundRule):
-    """A (leaky) ReLU ``max(x, slope x)``, ``0 <= slope <= 1``, piecewise linear.
+class ReluRule(MonotoneRule):
+    """A (leaky) ReLU ``max(x, slope x)``, ``0 <= slope <= 1``: monotone, and piecewise linear, so CROWN
+    relaxes it by lines and the program encodes it exactly.
 
     Args:
         name: the layer's name.
@@ -198,19 +199,11 @@ class ReluRule(BoundRule):
         apply: the function on a batch (the layer's own, so that values match the model's bit for bit).
     """
 
-    kind = "activation"
     relaxes_input = True
 
     def __init__(self, name: str, slope: float, apply: Callable[[tf.Tensor], tf.Tensor]) -> None:
-        super().__init__(name)
-        self.slope, self._apply = float(slope), apply
-
-    def apply(self, *inputs: tf.Tensor) -> tf.Tensor:
-        return self._apply(*inputs)
-
-    def interval(self, inputs: list[Interval]) -> Interval:
-        ((lower, upper),) = inputs
-        return self.apply(lower), self.apply(upper)
+        super().__init__(name, apply)
+        self.slope, self.milp_unsupported = float(slope), None
 
     def linear(self, coefficients, inputs, own, input_shapes):
         if inputs[0] is None:
