@@ -141,7 +141,8 @@ def test_crown_is_tighter_than_intervals_on_a_deep_relu_network():
     finite = np.isfinite(found.lower)
     assert np.all(found.crown[finite] >= found.ibp[finite] - 1e-5)
     assert np.mean(found.crown[finite] - found.ibp[finite]) > 0.1
-    assert np.all(found.lower[finite] == np.maximum(found.crown, found.ibp)[finite])
+    assert np.all(found.alpha[finite] >= found.crown[finite])
+    assert np.all(found.lower[finite] == np.maximum(np.maximum(found.crown, found.ibp), found.alpha)[finite])
 
 
 def test_verified_examples_resist_an_attack_and_only_small_balls_verify():

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from robustkit.verify.intervals import Interval
+from robustkit.verify.intervals import Interval, propagate_intervals
 from robustkit.verify.network import Network, Node
-from robustkit.verify.rules import AffineRule
+from robustkit.verify.rules import AffineRule, ReluRule
 
 
 @dataclass
@@ -71,23 +71,49 @@ def _at(intervals: list[Interval], k: int) -> Interval | None:
 
 
 def lower_bound(
-    network: Network, target: int, spec: tf.Tensor, intervals: list[Interval], region: InputRegion
+    network: Network,
+    target: int,
+    spec: tf.Tensor,
+    intervals: list[Interval],
+    region: InputRegion,
+    slopes: dict[int, tf.Tensor] | None = None,
+    split_terms: dict[int, tf.Tensor] | None = None,
+    seen: dict[int, tf.Tensor] | None = None,
 ) -> tf.Tensor:
-    """A lower bound of ``sum(spec * z_target)`` per example and row: ``spec`` has shape
-    ``(batch, rows, *shape of node target)``; ``intervals`` holds those of the nodes before ``target``."""
+    """A lower bound of ``sum(spec * z_target)`` per example and row.
+
+    Args:
+        network: the model's network.
+        target: the node bounded.
+        spec: shape ``(batch, rows, *shape of node target)``.
+        intervals: those of the nodes before ``target`` (at least).
+        region: the inputs.
+        slopes: per ReLU node, the lower lines' slopes of its straddling neurons, shape
+            ``(batch, rows, *its shape)`` (alpha-CROWN's variables); CROWN's adaptive ones where absent.
+        split_terms: per node, a term added to the coefficients on its output before they pass it:
+            beta-CROWN's Lagrange terms of the split constraints on that node's neurons.
+        seen: filled with the coefficients on each node's output as they pass it (index 0: the input's).
+    """
     pending: dict[int, tf.Tensor] = {target: spec}
     bias = tf.zeros(tf.shape(spec)[:2], spec.dtype)
     for k in range(target, -1, -1):
         coefficients = pending.pop(k, None)
         if coefficients is None:
             continue
+        if split_terms is not None and k in split_terms:
+            coefficients = coefficients + split_terms[k]
+        if seen is not None:
+            seen[k] = coefficients
         node = network.nodes[k]
         if k == 0:
             bias += _at_input(coefficients, region)
             continue
         known = [_at(intervals, i) for i in node.inputs]  # only a ReLU's rule reads them
         own = _at(intervals, k)  # None for the target itself, whose interval is being bounded
-        backward, offset = node.rule.linear(coefficients, known, own, [network.shapes[i] for i in node.inputs])
+        if slopes is not None and k in slopes and isinstance(node.rule, ReluRule):
+            backward, offset = node.rule.relaxed(coefficients, known[0], slopes[k])
+        else:
+            backward, offset = node.rule.linear(coefficients, known, own, [network.shapes[i] for i in node.inputs])
         bias += offset
         for i, value in zip(node.inputs, backward):
             if value is None:
@@ -117,3 +143,19 @@ def neuron_bounds(
         highs.append(-found[:, half:])
     full = (batch, *shape)
     return tf.reshape(tf.concat(lows, axis=1), full), tf.reshape(tf.concat(highs, axis=1), full)
+
+
+def crown_intervals(network: Network, region: InputRegion) -> list[Interval]:
+    """Every node's interval, narrowed by CROWN wherever a ReLU's relaxation depends on it."""
+    relu_inputs = {n.inputs[0] for n in network.nodes if n.rule.relaxes_input}
+
+    def tighten(k: int, interval: Interval, intervals: list[Interval]) -> Interval:
+        lower, upper = interval
+        if k not in relu_inputs or not network.nodes[k].rule.exact_through:
+            return interval
+        if not bool(tf.reduce_any((lower < 0) & (upper > 0))):
+            return interval  # every ReLU after it is stable: the intervals are exact enough
+        low, high = neuron_bounds(network, k, intervals, region)
+        return tf.maximum(lower, low), tf.minimum(upper, high)
+
+    return propagate_intervals(network, region.lower, region.upper, tighten)

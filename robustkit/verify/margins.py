@@ -8,8 +8,10 @@ either way; an attack may or may not find an adversarial example.
 
 Methods: ``"ibp"`` (interval bounds, the last layer folded into the margins: about two forward
 passes), ``"crown"`` (linear bounds, intermediate neurons bounded by CROWN as well: tighter on
-most networks, far more work), and ``"best"`` (both, the larger bound for each margin: neither is
-always tighter, IBP can win on networks trained for it).
+most networks, far more work), ``"alpha-crown"`` (CROWN with the ReLUs' lower lines optimized by
+gradient ascent, :mod:`robustkit.verify.alpha`: never looser than CROWN, about ``iterations`` times
+its work), and ``"best"`` (all three, the largest bound for each margin: IBP can win on networks
+trained for it).
 
 The bounds are computed in the model's float32, like its logits; rounding can move both by about
 1e-6 of the logits' size, so an example counts as verified only when its smallest margin bound
@@ -36,12 +38,13 @@ from robustkit.errors import ConfigError
 from robustkit.inputs import as_float_tensor, as_int_labels, ensure_in_bounds
 from robustkit.ranges import broadcast_bounds, in_input_units, parse_eps
 from robustkit.tracing import compiled
+from robustkit.verify.alpha import AlphaSettings, optimized_bounds
 from robustkit.verify.intervals import Interval, propagate_intervals
-from robustkit.verify.linear_bounds import InputRegion, lower_bound, neuron_bounds, through_affine
+from robustkit.verify.linear_bounds import InputRegion, crown_intervals, lower_bound, through_affine
 from robustkit.verify.network import Network, network_of
 from robustkit.verify.rules import AffineRule
 
-METHODS = ("ibp", "crown", "best")
+METHODS = ("ibp", "crown", "alpha-crown", "best")
 NORMS = ("linf", "l2", "l1")
 TOLERANCE = 1e-5
 INTERVAL_BATCH = 1024  # examples per compiled call of the interval bounds
@@ -54,6 +57,7 @@ class MarginBounds:
     lower: np.ndarray
     ibp: np.ndarray | None  # the interval bounds, where computed
     crown: np.ndarray | None  # the linear bounds, where computed
+    alpha: np.ndarray | None  # the optimized linear bounds, where computed
     scale: np.ndarray  # per example: 1 + the largest absolute logit at x (the rounding tolerance's unit)
     method: str
 
@@ -77,22 +81,6 @@ def input_region(x: tf.Tensor, eps: float, norm: str, bounds: tuple[np.ndarray, 
 def margin_spec(labels: tf.Tensor, classes: int, dtype: tf.DType) -> tf.Tensor:
     """Rows ``e_y - e_j`` for every class j: shape ``(batch, classes, classes)``."""
     return tf.one_hot(labels, classes, dtype=dtype)[:, None, :] - tf.eye(classes, dtype=dtype)[None]
-
-
-def crown_intervals(network: Network, region: InputRegion) -> list[Interval]:
-    """Every node's interval, narrowed by CROWN wherever a ReLU's relaxation depends on it."""
-    relu_inputs = {n.inputs[0] for n in network.nodes if n.rule.relaxes_input}
-
-    def tighten(k: int, interval: Interval, intervals: list[Interval]) -> Interval:
-        lower, upper = interval
-        if k not in relu_inputs or not network.nodes[k].rule.exact_through:
-            return interval
-        if not bool(tf.reduce_any((lower < 0) & (upper > 0))):
-            return interval  # every ReLU after it is stable: the intervals are exact enough
-        low, high = neuron_bounds(network, k, intervals, region)
-        return tf.maximum(lower, low), tf.minimum(upper, high)
-
-    return propagate_intervals(network, region.lower, region.upper, tighten)
 
 
 def ibp_margins(network: Network, intervals: list[Interval], spec: tf.Tensor) -> tf.Tensor:
@@ -133,14 +121,22 @@ def _interval_margins(network: Network, x: tf.Tensor, labels: tf.Tensor, eps: fl
     return np.concatenate(parts)
 
 
-def _linear_margins(network: Network, x: tf.Tensor, labels: tf.Tensor, eps: float, norm: str, bounds, batch: int):
-    """CROWN's margins, ``batch`` examples at a time (its memory grows with the batch)."""
-    parts = []
+def _linear_margins(
+    network: Network, x: tf.Tensor, labels: tf.Tensor, eps: float, norm: str, bounds, batch: int, alpha
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """CROWN's margins and, with ``alpha`` settings, alpha-CROWN's (never below CROWN's), ``batch``
+    examples at a time (the memory grows with the batch)."""
+    plain, optimized = [], []
     for start in range(0, int(x.shape[0]), batch):
         region = input_region(x[start : start + batch], eps, norm, bounds)
         spec = margin_spec(labels[start : start + batch], network.shapes[-1][0], region.center.dtype)
-        parts.append(lower_bound(network, network.output, spec, crown_intervals(network, region), region).numpy())
-    return np.concatenate(parts)
+        intervals = crown_intervals(network, region)
+        crown = lower_bound(network, network.output, spec, intervals, region).numpy()
+        plain.append(crown)
+        if alpha is not None:
+            found = optimized_bounds(network, region, spec, alpha, base=intervals)
+            optimized.append(np.maximum(crown, found.bound.numpy()))
+    return np.concatenate(plain), (np.concatenate(optimized) if alpha is not None else None)
 
 
 def checked_inputs(model, x, y, eps, norm, bounds, method):
@@ -163,7 +159,16 @@ def checked_inputs(model, x, y, eps, norm, bounds, method):
 
 
 def margin_bounds(
-    model, x, y, eps: float | str, *, norm: str = "linf", bounds=(0.0, 1.0), method: str = "best", batch_size: int = 32
+    model,
+    x,
+    y,
+    eps: float | str,
+    *,
+    norm: str = "linf",
+    bounds=(0.0, 1.0),
+    method: str = "best",
+    batch_size: int = 32,
+    alpha: AlphaSettings | None = None,
 ) -> MarginBounds:
     """Lower bounds of every margin ``logit[y] - logit[j]`` over the ball of radius ``eps`` around each
     example of ``x``, within ``bounds`` (see the module docstring).
@@ -173,20 +178,24 @@ def margin_bounds(
         x, y: the examples and their labels (class indices or one-hot rows).
         eps, norm: the ball's radius and norm (``"linf"``, ``"l2"`` or ``"l1"``): a number in input units, or
             a fraction of the input range written as a string (``"8/255"``), as the attacks take it.
-        method: ``"ibp"``, ``"crown"`` or ``"best"``.
+        method: ``"ibp"``, ``"crown"``, ``"alpha-crown"`` or ``"best"``.
         batch_size: examples bounded together by CROWN (its memory grows with it).
+        alpha: alpha-CROWN's settings (:class:`~robustkit.verify.alpha.AlphaSettings`; its defaults when None).
     """
     network, x, labels, radius, bounds = checked_inputs(model, x, y, eps, norm, bounds, method)
     found = {}
     if method in ("ibp", "best"):
         found["ibp"] = _interval_margins(network, x, labels, radius, norm, bounds).astype(np.float64)
-    if method in ("crown", "best"):
-        batch = max(1, int(batch_size))
-        found["crown"] = _linear_margins(network, x, labels, radius, norm, bounds, batch).astype(np.float64)
+    if method != "ibp":
+        settings = (alpha or AlphaSettings()) if method in ("alpha-crown", "best") else None
+        crown, optimized = _linear_margins(network, x, labels, radius, norm, bounds, max(1, int(batch_size)), settings)
+        found["crown"] = crown.astype(np.float64)
+        if optimized is not None:
+            found["alpha-crown"] = optimized.astype(np.float64)
     own = np.eye(network.shapes[-1][0], dtype=bool)[labels.numpy()]
     for values in found.values():
         values[own] = np.inf
-    lower = np.maximum(found["ibp"], found["crown"]) if method == "best" else found[method]
+    lower = np.maximum.reduce(list(found.values())) if method == "best" else found[method]
     logits = compiled(network, ("logits",), lambda: network.logits)(x)
     scale = 1.0 + np.max(np.abs(logits.numpy()), axis=1)
-    return MarginBounds(lower, found.get("ibp"), found.get("crown"), scale, method)
+    return MarginBounds(lower, found.get("ibp"), found.get("crown"), found.get("alpha-crown"), scale, method)

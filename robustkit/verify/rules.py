@@ -206,11 +206,24 @@ class ReluRule(MonotoneRule):
         self.slope, self.milp_unsupported = float(slope), None
 
     def linear(self, coefficients, inputs, own, input_shapes):
-        if inputs[0] is None:
+        return self.relaxed(coefficients, inputs[0])
+
+    def relaxed(
+        self, coefficients: tf.Tensor, interval: Interval | None, chosen: tf.Tensor | None = None
+    ) -> tuple[list[tf.Tensor | None], tf.Tensor]:
+        """CROWN's step back with lower lines of slopes ``chosen`` (shape ``(batch, rows, *shape)``, one per
+        neuron and row: alpha-CROWN's variables) on the neurons whose interval straddles 0, the adaptive
+        slopes where None. A line through the origin lies below ``max(x, a x)`` exactly when its slope is
+        in ``[a, 1]``, so ``chosen`` is clipped into it: any value gives a sound bound."""
+        if interval is None:
             raise ValueError(f"{self.name!r}: a ReLU's relaxation needs its input's interval, which is not known")
-        lower_slope, upper_slope, intercept = relu_lines(self.slope, *inputs[0])
+        lower_slope, upper_slope, intercept = relu_lines(self.slope, *interval)
+        lower_slope = lower_slope[:, None]
+        if chosen is not None:
+            straddling = ((interval[0] < 0) & (interval[1] > 0))[:, None]
+            lower_slope = tf.where(straddling, tf.clip_by_value(chosen, self.slope, 1.0), lower_slope)
         positive, negative = tf.maximum(coefficients, 0.0), tf.minimum(coefficients, 0.0)
-        backward = positive * lower_slope[:, None] + negative * upper_slope[:, None]
+        backward = positive * lower_slope + negative * upper_slope[:, None]
         return [backward], per_row(negative * intercept[:, None])
 
     def encode(self, program, k, intervals, cache):
