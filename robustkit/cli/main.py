@@ -6,6 +6,7 @@ Example:
     $ robustkit gate --min-robust-accuracy linf:0.1=0.5
     $ robustkit attack --model digits-cnn --eps 0.1 --out adv.npz
     $ robustkit certify --model digits-cnn --sigma 0.25 --n 10000
+    $ robustkit verify net.onnx prop.vnnlib --timeout 120
     $ robustkit models
     $ robustkit suites
     $ robustkit report reports/default/results.json
@@ -28,6 +29,7 @@ from robustkit.cli.commands import cmd_attack, cmd_bench, cmd_models, cmd_report
 from robustkit.cli.gate_command import cmd_gate
 from robustkit.cli.parser import build_parser
 from robustkit.cli.running import console
+from robustkit.cli.verify_command import cmd_verify
 from robustkit.errors import RobustkitError, RobustkitWarning
 
 COMMANDS = {
@@ -36,6 +38,7 @@ COMMANDS = {
     "check": cmd_gate,
     "attack": cmd_attack,
     "certify": cmd_certify,
+    "verify": cmd_verify,
     "models": cmd_models,
     "suites": cmd_suites,
     "report": cmd_report,

@@ -15,6 +15,7 @@ import sys
 from robustkit.attacks import ATTACKS
 from robustkit.attacks.ensemble import VERSIONS
 from robustkit.cli.certify_command import add_certify_options
+from robustkit.cli.verify_command import add_verify_options
 from robustkit.constraints import parse_eps_scale, parse_features
 from robustkit.errors import ConfigError
 from robustkit.losses import LOSSES
@@ -336,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_attack_options(sub.add_parser("attack", help="write adversarial examples of a data set to .npz"))
     certify = sub.add_parser("certify", help="certified accuracy by randomized smoothing (L2 radii)")
     add_certify_options(certify, _number, _integer, _class_names)
+    add_verify_options(sub.add_parser("verify", help="decide VNN-LIB properties of ONNX or Keras models"), _number)
     sub.add_parser("models", help="list the model zoo")
     sub.add_parser("suites", help="list the benchmark and attack suites and where each comes from")
     report = sub.add_parser("report", help="re-render the reports of a results.json")

@@ -19,6 +19,7 @@ _EXPORTS = {
     "load_keras_dataset": "robustkit.sources.data",
     "load_model": "robustkit.sources.models",
     "load_npz": "robustkit.sources.data",
+    "load_onnx": "robustkit.sources.onnx_model",
     "load_table": "robustkit.sources.tables",
     "load_zoo_model": "robustkit.sources.zoo",
     "with_class_names": "robustkit.sources.classes",
@@ -32,6 +33,7 @@ __all__ = [
     "load_keras_dataset",
     "load_model",
     "load_npz",
+    "load_onnx",
     "load_table",
     "load_zoo_model",
     "with_class_names",
@@ -43,5 +45,6 @@ if TYPE_CHECKING:
     from robustkit.sources.data import DataSplit, load_data, load_digits_split, load_keras_dataset, load_npz
     from robustkit.sources.folders import load_image_folder
     from robustkit.sources.models import load_model
+    from robustkit.sources.onnx_model import load_onnx
     from robustkit.sources.tables import load_table
     from robustkit.sources.zoo import ZOO, load_zoo_model

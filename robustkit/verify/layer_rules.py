@@ -205,8 +205,9 @@ class ShapeRule(LayerRule):
         keras.layers.ZeroPadding2D,
         keras.layers.Cropping1D,
         keras.layers.Cropping2D,
+        keras.layers.Permute,
     )
-    covers = "Flatten, Reshape, AveragePooling1D/2D, GlobalAveragePooling1D/2D, ZeroPadding, Cropping"
+    covers = "Flatten, Reshape, Permute, AveragePooling1D/2D, GlobalAveragePooling1D/2D, ZeroPadding, Cropping"
 
     def rules(self, layer: Any) -> list[BoundRule]:
         return [AffineRule(layer.name, lambda x: layer(x), lambda r: layer(r))]
