@@ -361,6 +361,71 @@ TRUST_MUTATIONS = [
 ]
 
 
+BAB = "tests/test_branch_and_bound.py"
+COMPLETE_VERIFICATION_MUTATIONS = [
+    Mutation(
+        "alpha-slope-outside-zero-one",
+        "alpha-CROWN's slopes are used as the optimizer leaves them, outside [negative slope, 1]",
+        (
+            (
+                "robustkit/verify/rules.py",
+                "tf.where(straddling, tf.clip_by_value(chosen, self.slope, 1.0), lower_slope)",
+                "tf.where(straddling, chosen, lower_slope)",
+            ),
+            ("robustkit/verify/ascent.py", "return [tf.clip_by_value(v, low, high) for", "return [v for"),
+        ),
+        ("tests/test_alpha_crown.py::test_any_slope_even_outside_zero_one_gives_a_sound_bound",),
+    ),
+    Mutation(
+        "beta-wrong-sign",
+        "a split constraint's Lagrange term has the wrong sign (+beta z for z >= 0)",
+        (("robustkit/verify/subdomains.py", "return {m: -tf.cast(split,", "return {m: tf.cast(split,"),),
+        (f"{BAB}::test_split_multipliers_keep_each_subdomains_bound_below_its_sampled_minimum",),
+    ),
+    Mutation(
+        "split-dropped-in-one-branch",
+        "the inactive child never gets its split: it is its parent again",
+        (("robustkit/verify/branch_and_bound.py", "        splits[m][count + i].reshape(-1)[index] = -1\n", ""),),
+        (f"{BAB}::test_the_hard_case_holds_on_a_grid_and_needs_branching",),
+    ),
+    Mutation(
+        "domain-dropped-when-full",
+        "when the stored subdomains reach the memory cap, the worst half is dropped and the search goes on",
+        (
+            (
+                "robustkit/verify/branch_and_bound.py",
+                'return answer("unknown", why="memory cap")',
+                "queue = queue.take(max(1, len(queue) // 2))[0]",
+            ),
+        ),
+        (f"{BAB}::test_no_subdomain_is_dropped_when_memory_runs_out",),
+    ),
+    Mutation(
+        "time-out-reported-as-proved",
+        "branch and bound answers proved when its time runs out",
+        (
+            (
+                "robustkit/verify/branch_and_bound.py",
+                'return answer("unknown", why="time limit")',
+                'return answer("proved")',
+            ),
+        ),
+        (f"{BAB}::test_a_time_out_is_unknown_never_proved",),
+    ),
+    Mutation(
+        "counterexample-not-rechecked",
+        "a point the float32 network puts in the unsafe set counts without the float64 model's confirmation",
+        (
+            (
+                "robustkit/verify/falsify.py",
+                "    return bool(spec.violated(np.asarray(outputs, np.float64))[0])",
+                "    return True",
+            ),
+        ),
+        ("tests/test_complete_verification.py::test_a_point_unsafe_only_in_float32_is_no_counterexample",),
+    ),
+]
+
 MUTATIONS = [
     Mutation(
         "ball-leak-linf",
@@ -954,6 +1019,7 @@ MUTATIONS = [
         ),
         ("tests/test_corruption_suites.py::test_corruption_thresholds_pass_and_fail", GATE_MEASURES),
     ),
+    *COMPLETE_VERIFICATION_MUTATIONS,
     *TRUST_MUTATIONS,
     *(_check_always_passes(check) for check in CHECK_TESTS),
 ]
