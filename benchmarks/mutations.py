@@ -395,7 +395,7 @@ COMPLETE_VERIFICATION_MUTATIONS = [
             (
                 "robustkit/verify/branch_and_bound.py",
                 'return answer("unknown", why="memory cap")',
-                "queue = queue.take(max(1, len(queue) // 2))[0]",
+                "pool.take(max(1, len(pool) // 2))",
             ),
         ),
         (f"{BAB}::test_no_subdomain_is_dropped_when_memory_runs_out",),

@@ -66,11 +66,6 @@ class _Queue:
     def __len__(self) -> int:
         return len(self.bounds)
 
-    def take(self, count: int) -> tuple[_Queue, _Queue]:
-        order = np.argsort(self.bounds, kind="stable")
-        head, tail = order[:count], order[count:]
-        return self._rows(head), self._rows(tail)
-
     def _rows(self, index: np.ndarray) -> _Queue:
         pick = lambda d: {k: v[index] for k, v in d.items()}  # noqa: E731
         return _Queue(pick(self.splits), pick(self.slopes), pick(self.betas), self.bounds[index], self.choice[index])
@@ -88,6 +83,40 @@ class _Queue:
     def bytes_each(self) -> int:
         arrays = [*self.splits.values(), *self.slopes.values(), *self.betas.values()]
         return max(1, sum(a[:1].nbytes for a in arrays))
+
+
+class _Pool:
+    """The unproved subdomains, kept in the chunks that the bounding calls returned: taking the worst ones
+    out reads every bound but copies only the chunks they come from, not the whole pool."""
+
+    def __init__(self) -> None:
+        self.chunks: list[_Queue] = []
+
+    def __len__(self) -> int:
+        return sum(len(chunk) for chunk in self.chunks)
+
+    def add(self, chunk: _Queue) -> None:
+        if len(chunk):
+            self.chunks.append(chunk)
+
+    def take(self, count: int) -> _Queue:
+        """The ``count`` subdomains of lowest bound, removed from the pool."""
+        bounds = np.concatenate([chunk.bounds for chunk in self.chunks])
+        owner = np.repeat(np.arange(len(self.chunks)), [len(chunk) for chunk in self.chunks])
+        picked = np.zeros(len(bounds), bool)
+        picked[np.argsort(bounds, kind="stable")[:count]] = True
+        taken, kept = [], []
+        for i, chunk in enumerate(self.chunks):
+            mine = picked[owner == i]
+            if mine.any():
+                taken.append(chunk._rows(np.flatnonzero(mine)))
+            if not mine.all():
+                kept.append(chunk._rows(np.flatnonzero(~mine)))
+        self.chunks = kept
+        found = taken[0]
+        for part in taken[1:]:
+            found = found.joined(part)
+        return found
 
 
 def _children(queue: _Queue, network, offsets: list[int], sizes: list[int], nodes: list[int]) -> _Queue:
@@ -203,6 +232,8 @@ class _Search:
         return self.counterexample(point[None])
 
     def run(self, deadline: float, seed: int) -> ClauseAnswer:
+        if time.perf_counter() > deadline:
+            return ClauseAnswer("unknown", why="time limit")
         queue, root = self.root()
         answer = lambda status, **kw: ClauseAnswer(status, domains=self.domains, bound=root, **kw)  # noqa: E731
         witness = self.counterexample(queue.extra["corner"])
@@ -210,14 +241,15 @@ class _Search:
             return answer("counterexample", witness=witness)
         if not np.all(queue.extra["splittable"][queue.bounds <= 0]):
             return answer("unknown", why="a subdomain has no unstable ReLU left to split")
-        queue = queue._rows(np.flatnonzero(queue.bounds <= 0))
+        pool = _Pool()
+        pool.add(queue._rows(np.flatnonzero(queue.bounds <= 0)))
         rounds = 0
-        while len(queue):
+        while len(pool):
             if time.perf_counter() > deadline:
                 return answer("unknown", why="time limit")
-            if len(queue) * 2 * queue.bytes_each() > self.settings.memory_cap:
+            if (len(pool) + 2 * self.settings.batch) * queue.bytes_each() > self.settings.memory_cap:
                 return answer("unknown", why="memory cap")
-            picked, rest = queue.take(self.settings.batch)
+            picked = pool.take(self.settings.batch)
             children = self.bound(_children(picked, self.network, self.offsets, self.sizes, self.nodes))
             if not np.all(children.extra["splittable"][children.bounds <= 0]):
                 return answer("unknown", why="a subdomain has no unstable ReLU left to split")
@@ -228,7 +260,7 @@ class _Search:
                 witness = self.attack(worst, seed + rounds)
             if witness is not None:
                 return answer("counterexample", witness=witness)
-            queue = rest.joined(children._rows(np.flatnonzero(children.bounds <= 0)))
+            pool.add(children._rows(np.flatnonzero(children.bounds <= 0)))
         return answer("proved")
 
 

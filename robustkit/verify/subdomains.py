@@ -47,7 +47,7 @@ class BranchSettings:
         attack_every: rounds between attacks started from the most promising subdomains' candidates.
     """
 
-    batch: int = 64
+    batch: int = 256
     iterations: int = 10
     alpha_rate: float = 0.1
     beta_rate: float = 0.05
