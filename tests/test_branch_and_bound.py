@@ -46,7 +46,7 @@ def _worst_clause(model, spec) -> int:
     from robustkit.verify.alpha import AlphaSettings
     from robustkit.verify.complete import clause_bounds
 
-    return int(np.argmin(clause_bounds(model, spec, AlphaSettings())))
+    return int(np.argmin(clause_bounds(model, spec, AlphaSettings())[0]))
 
 
 @pytest.mark.slow

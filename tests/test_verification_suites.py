@@ -156,12 +156,15 @@ def test_contradictions_between_proofs_attacks_and_counterexamples():
 
 def test_a_verification_suite_file_is_checked(tmp_path):
     assert load_evaluation_suite("verify-linf").exact
-    assert load_benchmark_suite("verification").verification_suites[0].name == "verify-linf"
+    assert load_benchmark_suite("verification").verification_suites[0].name == "verify-linf-bab"
+    complete = load_evaluation_suite("verify-linf-bab")
+    assert (complete.exact, complete.complete, complete.time_limit) == (True, "bab", 10.0)
     base = 'norm = "linf"\neps = [0.01, 0.05]\n[verification]\n'
     for body, message in (
         (base + 'bounds = "zonotope"\n', "key 'bounds' has the bad value 'zonotope'"),
         (base + "time_limit = 0\n", "key 'time_limit' has the bad value 0"),
         (base + "steps = 3\n", "unknown key 'steps' in [verification]"),
+        (base + 'complete = "smt"\n', "key 'complete' has the bad value 'smt'"),
         (base.replace("linf", "l2") + "exact = true\n", "exact = true needs norm = 'linf'"),
         ('norm = "linf"\neps = [0.01]\nheadline_eps = 0.5\n[verification]\n', "one of eps"),
         ('norm = "linf"\n[verification]\n', "needs eps"),
@@ -206,3 +209,31 @@ def test_a_max_pooling_cnn_on_pixels_gets_a_note_and_bounds_only_at_eps_scaled_t
     record = run.results["examples"]["pooling_cnn"]["verification_suites"]["verify-linf"]["verifier"]
     assert not np.any(record["status"] == PROVED_EXACT) and not np.any(record["status"] == REFUTED)
     assert np.any(record["status"] == PROVED)  # the bounds still prove some
+
+
+@pytest.mark.slow
+def test_branch_and_bound_in_a_suite_agrees_with_a_dense_grid():
+    """complete = "bab": each open example is proved (no grid point of its ball changes the prediction),
+    refuted (its counterexample lies in the ball and is misclassified) or unknown."""
+    from dataclasses import replace
+
+    from robustkit.evaluation.results import PROVED, PROVED_EXACT, REFUTED, UNKNOWN
+    from robustkit.evaluation.verification import verify_examples
+    from tests.relu_networks import dense_relu_network, forward64, grid
+
+    model = dense_relu_network(18, 2, [12, 12], 3)
+    x = np.random.default_rng(1).uniform(0.2, 0.8, size=(6, 2)).astype("float32")
+    y = np.argmax(forward64(model, x), axis=1)
+    suite = replace(load_evaluation_suite("verify-linf-bab"), time_limit=5.0)
+    found = set()
+    for eps in (0.9, 3.0):
+        cell = verify_examples(model, x, y, y, suite, eps, (-5.0, 5.0))
+        assert set(cell.status.tolist()) <= {PROVED, PROVED_EXACT, REFUTED, UNKNOWN}
+        found |= set(cell.status.tolist())
+        for i in range(len(x)):
+            robust = bool(np.all(np.argmax(forward64(model, grid(x[i] - eps, x[i] + eps, 101)), axis=1) == y[i]))
+            if cell.status[i] in (PROVED, PROVED_EXACT, REFUTED):
+                assert robust == (cell.status[i] != REFUTED)
+        for row, witness in zip(cell.witness_rows, cell.witness):
+            assert np.all(np.abs(witness - x[row]) <= eps) and np.argmax(forward64(model, witness[None])) != y[row]
+    assert {PROVED_EXACT, REFUTED} <= found

@@ -60,6 +60,7 @@ class CertificationSuiteConfig(_CertificationOptional):
 class _VerificationOptional(TypedDict, total=False):
     headline_eps: float  # the eps the report's summary shows, when the suite names one
     eps_written: list[str]  # each eps as the suite wrote it, when written as fractions of the range
+    complete: str  # which complete verifier decides what the bounds leave open: "milp" (absent: "milp") or "bab"
 
 
 class VerificationSuiteConfig(_VerificationOptional):
@@ -69,7 +70,7 @@ class VerificationSuiteConfig(_VerificationOptional):
     kind: str  # "verification"
     norm: str  # "linf", "l2" or "l1"
     eps: list[float]  # in input units
-    method: str  # the bounds: "ibp", "crown" or "best"
+    method: str  # the bounds: "ibp", "crown", "alpha-crown" or "best"
     exact: bool  # the exact verifier decides what the bounds leave undecided (L-inf)
     time_limit: float  # the exact verifier's seconds per example and eps
     batch_size: int

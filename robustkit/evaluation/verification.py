@@ -3,11 +3,13 @@
 Each (model, verification suite, eps, shard) is one cell. The bounds
 (:func:`robustkit.verify.margin_bounds`) run on every example of the shard; an example whose every
 margin ``logit[y] - logit[j]`` is proved positive over the ball is "proved by the bounds". With
-``exact = true`` the exact verifier (:func:`robustkit.verify.exact_verify`) then decides the
-correctly classified examples the bounds left open: "proved exactly", "refuted" (with a
-counterexample the model misclassifies, kept in the cell) or "unknown" after its time limit. A model
-whose layers the exact verifier cannot encode (max pooling, smooth activations) is told before any
-work, with a note, and gets the bounds' proofs alone. The
+``exact = true`` a complete verifier then decides the correctly classified examples the bounds left
+open: "proved exactly", "refuted" (with a counterexample the model misclassifies, kept in the cell) or
+"unknown" after its time limit. It is branch and bound with beta-CROWN
+(:func:`robustkit.verify.verify_specification`, ``complete = "bab"``) or the mixed-integer program
+(:func:`robustkit.verify.exact_verify`, ``complete = "milp"``). A model whose layers the program cannot
+encode (max pooling, smooth activations) is told before any work, with a note, and gets the bounds'
+proofs alone. The
 cell is saved atomically, so an interrupted run resumes and a re-run reuses it.
 
 After verifying, the trust check ``verification-holds``
@@ -48,7 +50,8 @@ from robustkit.evaluation.suites import BenchmarkSuite
 from robustkit.evaluation.verification_check import verification_check
 from robustkit.evaluation.verification_suites import VerificationSuite
 from robustkit.evaluation.verified import VERIFIER
-from robustkit.verify import exact_verify, margin_bounds, network_of
+from robustkit.logits import as_logits
+from robustkit.verify import exact_verify, margin_bounds, network_of, robustness_specification, verify_specification
 from robustkit.verify.exact import exact_unsupported
 
 
@@ -83,7 +86,7 @@ class VerificationEvaluation:
                     f"Model {tested.label!r} cannot be verified by {suite.name!r}: {err} Leave {suite.name} out of "
                     "the run's suites; attacks and randomized smoothing work with any model."
                 ) from None
-            reason = exact_unsupported(network) if suite.exact else None
+            reason = exact_unsupported(network) if suite.exact and suite.complete == "milp" else None
             if reason is not None:
                 warnings.warn(
                     f"{tested.label}: {reason}, so {suite.name} proves with the sound bounds alone; what they leave "
@@ -142,13 +145,36 @@ def verify_examples(
     rows, witness = np.zeros(0, np.int64), np.zeros((0, *x.shape[1:]), np.float32)
     started = time.perf_counter()
     open_rows = np.flatnonzero(status == UNKNOWN)
-    if suite.exact and len(open_rows) and exact_unsupported(network_of(model)) is None:
+    if suite.exact and suite.complete == "bab" and len(open_rows):
+        codes, points = _branch_and_bound(model, x[open_rows], y[open_rows], eps, bounds, suite.time_limit)
+        status[open_rows] = codes
+        rows, witness = open_rows[codes == REFUTED].astype(np.int64), points[codes == REFUTED].astype(np.float32)
+    elif suite.exact and len(open_rows) and exact_unsupported(network_of(model)) is None:
         answer = exact_verify(model, x[open_rows], y[open_rows], eps, bounds=bounds, time_limit=suite.time_limit)
         status[open_rows[answer.status == "verified"]] = PROVED_EXACT
         refuted = answer.status == "broken"
         status[open_rows[refuted]] = REFUTED
         rows, witness = open_rows[refuted].astype(np.int64), answer.counterexample[refuted].astype(np.float32)
     return VerificationCell(status, found.worst, rows, witness, seconds, time.perf_counter() - started)
+
+
+def _branch_and_bound(
+    model: Any, x: np.ndarray, y: np.ndarray, eps: float, bounds: Any, time_limit: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each example's code (proved exactly, refuted or unknown) from branch and bound within ``time_limit``
+    seconds, and its counterexample (NaN where none). A counterexample counts only if the model misclassifies
+    it (a tie between two logits proves nothing either way)."""
+    classes = network_of(model).shapes[-1][0]
+    codes = np.full(len(x), UNKNOWN, np.int8)
+    witnesses = np.full(x.shape, np.nan, np.float32)
+    for i in range(len(x)):
+        spec = robustness_specification(np.asarray(x[i], np.float64), eps, int(y[i]), classes, bounds)
+        found = verify_specification(model, spec, time_limit=time_limit, seed=i)
+        if found.status == "proved":
+            codes[i] = PROVED_EXACT
+        elif found.witness is not None and int(np.argmax(as_logits(model)(found.witness[None])[0])) != int(y[i]):
+            codes[i], witnesses[i] = REFUTED, found.witness
+    return codes, witnesses
 
 
 def verify_shard(

@@ -113,7 +113,7 @@ def verification_check(
     proved = int(np.isin(status, PROVED_CODES).any(axis=1).sum())
     how = (
         f"{proved} proved examples against the attacks of {', '.join(attack_suites) or 'no attack suite of this norm'}"
-        f" and the exact verifier's counterexamples, every counterexample re-checked, and PGD ({CHECK_STEPS} steps, "
+        f" and the complete verifier's counterexamples, every counterexample re-checked, and PGD ({CHECK_STEPS} steps, "
         f"{CHECK_RESTARTS} restarts) on {attacked} proved examples"
     )
     problems = [

@@ -2,9 +2,10 @@
 
 A verification suite names a norm and an eps grid, like an attack suite, and how to prove that no
 input in the ball changes the prediction: sound bounds (:func:`robustkit.verify.margin_bounds`,
-interval or linear bound propagation) and, for the L-inf ball, the exact verifier on what the
-bounds leave undecided (:func:`robustkit.verify.exact_verify`, a mixed-integer program per
-example, with a time limit)::
+interval or linear bound propagation) and, for the L-inf ball, a complete verifier on what the
+bounds leave undecided, with a time limit per example: branch and bound with beta-CROWN
+(:func:`robustkit.verify.verify_specification`) or a mixed-integer program
+(:func:`robustkit.verify.exact_verify`)::
 
     name = "verify-linf"
     norm = "linf"
@@ -13,9 +14,10 @@ example, with a time limit)::
     headline_eps = 0.05
 
     [verification]
-    bounds = "best"                  # "ibp", "crown" or "best" (the tighter of the two per margin)
+    bounds = "best"                  # "ibp", "crown", "alpha-crown" or "best" (the tightest per margin)
     exact = true                     # decide the undecided examples exactly (L-inf only)
-    time_limit = 1.0                 # seconds per example and eps for the exact verifier
+    complete = "bab"                 # by branch and bound ("bab") or the mixed-integer program ("milp")
+    time_limit = 1.0                 # seconds per example and eps for the complete verifier
     batch_size = 32                  # examples bounded together by CROWN
 
 A benchmark suite lists it among its evaluation suites (``attacks = ["linf", "verify-linf"]``);
@@ -53,7 +55,8 @@ from robustkit.evaluation.suite_files import (
 from robustkit.ranges import Eps, eps_label, resolved_grid
 
 VERIFIED_NORMS = ("linf", "l2", "l1")
-BOUND_METHODS = ("ibp", "crown", "best")
+BOUND_METHODS = ("ibp", "crown", "alpha-crown", "best")
+COMPLETE_VERIFIERS = ("bab", "milp")
 VERIFICATION_SUITE_KEYS = {
     "name": "the suite's name",
     "description": "free text",
@@ -62,12 +65,13 @@ VERIFICATION_SUITE_KEYS = {
     "eps_unit": EPS_UNIT_KEY,
     "headline_eps": "the eps the report's summary shows (one of eps; default the grid's middle)",
     "bounds": "[lower, upper] the model reads (the ball is intersected with them)",
-    "verification": "a table: bounds, exact, time_limit, batch_size",
+    "verification": "a table: bounds, exact, complete, time_limit, batch_size",
 }
 VERIFICATION_KEYS = {
-    "bounds": "'ibp', 'crown' or 'best' (the tighter bound per margin; default)",
-    "exact": "true to decide what the bounds leave undecided with the exact verifier (L-inf only; default false)",
-    "time_limit": "seconds per example and eps for the exact verifier, > 0 (default 1)",
+    "bounds": "'ibp', 'crown', 'alpha-crown' or 'best' (the tightest bound per margin; default)",
+    "exact": "true to decide what the bounds leave undecided with a complete verifier (L-inf only; default false)",
+    "complete": "'bab' (branch and bound; implies exact = true) or 'milp' (the mixed-integer program; default)",
+    "time_limit": "seconds per example and eps for the complete verifier, > 0 (default 1)",
     "batch_size": "examples bounded together by CROWN (integer >= 1, default 32): its memory grows with it",
 }
 
@@ -81,6 +85,7 @@ class VerificationSuite:
     eps: tuple[Eps, ...]  # in input units once resolved (fractions of the range until then)
     bounds_method: str = "best"
     exact: bool = False
+    complete: str = "milp"
     time_limit: float = 1.0
     batch_size: int = 32
     bounds: tuple[Any, Any] | None = None
@@ -117,6 +122,7 @@ class VerificationSuite:
             "eps": [float(e) for e in self.eps],
             "method": self.bounds_method,
             "exact": self.exact,
+            "complete": self.complete,
             "time_limit": self.time_limit,
             "batch_size": self.batch_size,
             "bounds": None if self.bounds is None else [self.bounds[0], self.bounds[1]],
@@ -130,7 +136,8 @@ class VerificationSuite:
     def cell_key(self, eps: float) -> dict:
         """What one eps's answers depend on (the batch size only changes memory, not the bounds)."""
         return {"kind": self.kind, "norm": self.norm, "eps": eps, "method": self.bounds_method,
-                "exact": self.exact, "time_limit": self.time_limit if self.exact else None}  # fmt: skip
+                "exact": self.exact, "time_limit": self.time_limit if self.exact else None,
+                **({"complete": self.complete} if self.exact and self.complete != "milp" else {})}  # fmt: skip
 
 
 def _verification(path: Path, table: Any, norm: str) -> dict:
@@ -140,7 +147,10 @@ def _verification(path: Path, table: Any, norm: str) -> dict:
     method = table.get("bounds", "best")
     if method not in BOUND_METHODS:
         raise bad_value(path, "[verification]", "bounds", method, VERIFICATION_KEYS["bounds"])
-    exact = table.get("exact", False)
+    complete = table.get("complete", "milp")
+    if complete not in COMPLETE_VERIFIERS:
+        raise bad_value(path, "[verification]", "complete", complete, VERIFICATION_KEYS["complete"])
+    exact = table.get("exact", complete == "bab")
     if not isinstance(exact, bool):
         raise bad_value(path, "[verification]", "exact", exact, "true or false")
     if exact and norm != "linf":
@@ -151,6 +161,7 @@ def _verification(path: Path, table: Any, norm: str) -> dict:
     return {
         "bounds_method": str(method),
         "exact": exact,
+        "complete": str(complete),
         "time_limit": positive_value(path, "[verification]", "time_limit", table.get("time_limit", 1.0)),
         "batch_size": integer_value(path, "[verification]", "batch_size", table.get("batch_size", 32), 1),
     }

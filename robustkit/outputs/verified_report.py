@@ -2,7 +2,7 @@
 
 Per model and eps of a verification suite: the share proved by the bounds, the share proved once
 the exact verifier has run, the attacked accuracy (the strongest of the run's attack suites of the
-same norm at that eps, and the exact verifier's counterexamples), and between the two the unknown
+same norm at that eps, and the complete verifier's counterexamples), and between the two the unknown
 share, the honest uncertainty of the robustness number. The Markdown and HTML reports show the
 table; :mod:`robustkit.outputs.plots` draws the two curves and the band between them.
 
@@ -77,8 +77,13 @@ def sandwich(summary: pd.DataFrame, suite: VerificationSuiteConfig) -> list[dict
 
 def verification_text(suite: VerificationSuiteConfig) -> str:
     """What a verification suite's table means, in words."""
+    verifier = (
+        "branch and bound with alpha- and beta-CROWN"
+        if suite.get("complete", "milp") == "bab"
+        else "a mixed-integer program"
+    )
     exact = (
-        f" 'proved (exact)' adds what the exact verifier (a mixed-integer program, {suite['time_limit']:g} s per "
+        f" 'proved (exact)' adds what the complete verifier ({verifier}, {suite['time_limit']:g} s per "
         "example and eps) proved among the examples the bounds left open."
         if suite["exact"]
         else ""
@@ -89,7 +94,7 @@ def verification_text(suite: VerificationSuiteConfig) -> str:
         "broken (an attack or a counterexample found an input that does, an upper bound) and unknown (neither; "
         f"the gap between the two bounds). 'proved (bounds)' is sound bound propagation ({suite['method']})."
         + exact
-        + " 'attacked' is the strongest of the run's attack suites of the same norm at that eps and the exact "
+        + " 'attacked' is the strongest of the run's attack suites of the same norm at that eps and the complete "
         "verifier's counterexamples, named under 'attacked by'."
     )
 

@@ -27,7 +27,7 @@ Example:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -154,6 +154,7 @@ class _Search:
         self.sizes = [int(np.prod(network.shapes[m])) for m in self.nodes]
         self.offsets = list(np.cumsum([0] + self.sizes[:-1]))
         self.alpha = alpha
+        self.base: list | None = None
         self.domains = 0
 
     def tiled(self, tensor: tf.Tensor, count: int) -> tf.Tensor:
@@ -161,7 +162,12 @@ class _Search:
 
     def root(self) -> tuple[_Queue, float]:
         spec = self.rows[None]
-        found = optimized_bounds(self.network, self.region, spec, self.alpha)
+        if self.base is None:
+            found = optimized_bounds(self.network, self.region, spec, self.alpha)
+        else:  # the intermediate bounds are given: optimize the clause's own slopes only
+            found = optimized_bounds(
+                self.network, self.region, spec, replace(self.alpha, intermediate=False), self.base
+            )
         self.intervals = found.intervals
         rows = int(spec.shape[1])
         splits = {m: np.zeros((1, *self.network.shapes[m]), np.int8) for m in self.nodes}
@@ -273,6 +279,7 @@ def prove_clause(
     seed: int = 0,
     settings: BranchSettings | None = None,
     alpha: AlphaSettings | None = None,
+    intervals: list | None = None,
 ) -> ClauseAnswer:
     """Branch and bound on clause ``clause`` of ``spec`` until ``deadline`` (a ``time.perf_counter()`` value).
 
@@ -283,6 +290,9 @@ def prove_clause(
         deadline: when to stop with ``"unknown"``.
         seed: the attacks' seed (the answer is deterministic given it).
         settings, alpha: the search's and the root bound's settings (their defaults when None).
+        intervals: sound intervals of every node over the box (alpha-CROWN's, shared by all clauses), else
+            computed here.
     """
     search = _Search(model, spec, clause, settings or BranchSettings(), alpha or AlphaSettings())
+    search.base = intervals
     return search.run(deadline, seed)

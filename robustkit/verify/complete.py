@@ -7,8 +7,10 @@
 1. descent from many random starts over the whole box (:func:`~robustkit.verify.falsify.search_box`);
 2. alpha-CROWN on every row of every clause at once (:mod:`robustkit.verify.alpha`): a clause with a
    row proved positive is ruled out;
-3. branch and bound with beta-CROWN (:mod:`robustkit.verify.branch_and_bound`) on each clause left,
-   the one with the worst bound first, each with the time that remains.
+3. branch and bound on each clause left, the one with the worst bound first, each with the time that
+   remains: over ReLU splits with beta-CROWN (:mod:`robustkit.verify.branch_and_bound`), or, for a
+   network of at most ``INPUT_SPLIT_LIMIT`` inputs, over halves of the input box
+   (:mod:`robustkit.verify.input_splitting`).
 
 An answer is deterministic given ``seed`` (the deadline aside: more time can only settle more).
 
@@ -38,6 +40,7 @@ from robustkit.logits import as_logits
 from robustkit.verify.alpha import AlphaSettings, optimized_bounds
 from robustkit.verify.branch_and_bound import prove_clause
 from robustkit.verify.falsify import confirmed, float64_twin, search_box
+from robustkit.verify.input_splitting import INPUT_SPLIT_LIMIT, split_inputs
 from robustkit.verify.linear_bounds import InputRegion
 from robustkit.verify.network import network_of
 from robustkit.verify.specification import Specification
@@ -77,8 +80,9 @@ def _checked(model: Any, spec: Specification) -> Any:
     return network
 
 
-def clause_bounds(model: Any, spec: Specification, alpha: AlphaSettings) -> np.ndarray:
-    """alpha-CROWN's lower bound of every clause's best row (a clause is ruled out where it is > 0)."""
+def clause_bounds(model: Any, spec: Specification, alpha: AlphaSettings) -> tuple[np.ndarray, list]:
+    """alpha-CROWN's lower bound of every clause's best row (a clause is ruled out where it is > 0), and the
+    intervals of every node it found."""
     network = _checked(model, spec)
     low, high = spec.outer_box(np.float32)
     shape = (1, *network.shapes[0])
@@ -90,10 +94,10 @@ def clause_bounds(model: Any, spec: Specification, alpha: AlphaSettings) -> np.n
         "linf",
     )
     rows = tf.constant(np.concatenate([c.matrix for c in spec.clauses])[None], tf.float32)
-    found = optimized_bounds(network, region, rows, alpha).bound.numpy()[0]
-    values = found - np.concatenate([c.offset for c in spec.clauses])
+    found = optimized_bounds(network, region, rows, alpha)
+    values = found.bound.numpy()[0] - np.concatenate([c.offset for c in spec.clauses])
     owner = np.repeat(np.arange(len(spec.clauses)), [len(c.offset) for c in spec.clauses])
-    return np.array([values[owner == i].max() for i in range(len(spec.clauses))])
+    return np.array([values[owner == i].max() for i in range(len(spec.clauses))]), found.intervals
 
 
 def verify_specification(
@@ -130,12 +134,24 @@ def verify_specification(
     point = search_box(model, spec, seed=seed)
     if confirmed(model, spec, point):
         return verdict("counterexample", "attack", point)
-    bounds = clause_bounds(model, spec, alpha)
+    bounds, intervals = clause_bounds(model, spec, alpha)
     domains = 0
     for clause in np.argsort(bounds, kind="stable"):
         if bounds[clause] > 0:
             continue
-        answer = prove_clause(model, spec, int(clause), deadline=deadline, seed=seed, settings=settings, alpha=alpha)
+        if spec.lower.size <= INPUT_SPLIT_LIMIT:
+            answer = split_inputs(model, spec, int(clause), deadline=deadline, settings=settings)
+        else:
+            answer = prove_clause(
+                model,
+                spec,
+                int(clause),
+                deadline=deadline,
+                seed=seed,
+                settings=settings,
+                alpha=alpha,
+                intervals=intervals,
+            )
         domains += answer.domains
         if answer.status == "counterexample":
             return verdict("counterexample", "branch and bound", answer.witness, domains)
