@@ -103,10 +103,13 @@ def _instances(args: argparse.Namespace) -> int:
     rows = [row for row in csv.reader(listing.read_text().splitlines()) if row]
     folder, benchmark = listing.parent, listing.parent.name
     done = []
+    loaded: dict[str, tuple[Any, Any]] = {}  # each network is read (and its bounds compiled) once
     for onnx_name, property_name, *rest in rows:
         timeout = float(rest[0]) if rest else float(args.timeout)
         began = time.perf_counter()
-        model, layout = load_verifiable(os.fspath(folder / onnx_name))
+        if onnx_name not in loaded:
+            loaded[onnx_name] = load_verifiable(os.fspath(folder / onnx_name))
+        model, layout = loaded[onnx_name]
         prepared = time.perf_counter() - began
         _, answer = decide(model, layout, os.fspath(folder / property_name), timeout, args.seed)
         done.append(

@@ -102,17 +102,21 @@ class _Pool:
     def take(self, count: int) -> _Queue:
         """The ``count`` subdomains of lowest bound, removed from the pool."""
         bounds = np.concatenate([chunk.bounds for chunk in self.chunks])
-        owner = np.repeat(np.arange(len(self.chunks)), [len(chunk) for chunk in self.chunks])
         picked = np.zeros(len(bounds), bool)
         picked[np.argsort(bounds, kind="stable")[:count]] = True
         taken, kept = [], []
-        for i, chunk in enumerate(self.chunks):
-            mine = picked[owner == i]
+        ends = np.cumsum([len(chunk) for chunk in self.chunks])
+        for chunk, mine in zip(self.chunks, np.split(picked, ends[:-1])):
             if mine.any():
                 taken.append(chunk._rows(np.flatnonzero(mine)))
             if not mine.all():
                 kept.append(chunk._rows(np.flatnonzero(~mine)))
         self.chunks = kept
+        if len(self.chunks) > 64:  # many small chunks cost a copy each: join them once in a while
+            joined = self.chunks[0]
+            for part in self.chunks[1:]:
+                joined = joined.joined(part)
+            self.chunks = [joined]
         found = taken[0]
         for part in taken[1:]:
             found = found.joined(part)
