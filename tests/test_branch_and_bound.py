@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from robustkit.verify import exact_verify
@@ -50,6 +50,7 @@ def _worst_clause(model, spec) -> int:
 
 
 @pytest.mark.slow
+@settings(max_examples=10)  # each example compiles a new network's bounds (seconds)
 @given(st.integers(0, 10_000), st.floats(0.05, 0.6), st.sampled_from([0.0, 0.2]))
 def test_answers_never_contradict_a_dense_grid(seed, eps, leaky):
     """'proved' never meets a grid point in the unsafe set; a counterexample is in the box and unsafe in
@@ -71,13 +72,14 @@ def test_answers_never_contradict_a_dense_grid(seed, eps, leaky):
 
 
 @pytest.mark.slow
+@settings(max_examples=6)
 @given(st.integers(0, 10_000))
 def test_answers_agree_with_the_exact_verifier(seed):
     model = dense_relu_network(seed, 4, [12, 12], 3)
     center = np.random.default_rng(seed).uniform(0.2, 0.8, 4).astype("float32")
     label = int(np.argmax(forward64(model, center[None])))
-    exact = exact_verify(model, center[None], [label], 0.15, bounds=(0.0, 1.0), time_limit=30)
-    found = verify_specification(model, robustness_specification(center, 0.15, label, 3), time_limit=30, seed=seed)
+    exact = exact_verify(model, center[None], [label], 0.15, bounds=(0.0, 1.0), time_limit=20)
+    found = verify_specification(model, robustness_specification(center, 0.15, label, 3), time_limit=20, seed=seed)
     decided = {"verified": "proved", "broken": "counterexample"}
     if exact.status[0] in decided and found.status != "unknown":
         assert found.status == decided[exact.status[0]]
