@@ -70,14 +70,16 @@ class _Queue:
         pick = lambda d: {k: v[index] for k, v in d.items()}  # noqa: E731
         return _Queue(pick(self.splits), pick(self.slopes), pick(self.betas), self.bounds[index], self.choice[index])
 
-    def joined(self, other: _Queue) -> _Queue:
-        join = lambda a, b: {k: np.concatenate([a[k], b[k]]) for k in a}  # noqa: E731
+    @staticmethod
+    def concatenated(parts: list[_Queue]) -> _Queue:
+        """One queue of all the parts' subdomains, in order (one copy of each array)."""
+        join = lambda name: {k: np.concatenate([getattr(p, name)[k] for p in parts]) for k in getattr(parts[0], name)}  # noqa: E731
         return _Queue(
-            join(self.splits, other.splits),
-            join(self.slopes, other.slopes),
-            join(self.betas, other.betas),
-            np.concatenate([self.bounds, other.bounds]),
-            np.concatenate([self.choice, other.choice]),
+            join("splits"),
+            join("slopes"),
+            join("betas"),
+            np.concatenate([p.bounds for p in parts]),
+            np.concatenate([p.choice for p in parts]),
         )
 
     def bytes_each(self) -> int:
@@ -113,14 +115,8 @@ class _Pool:
                 kept.append(chunk._rows(np.flatnonzero(~mine)))
         self.chunks = kept
         if len(self.chunks) > 64:  # many small chunks cost a copy each: join them once in a while
-            joined = self.chunks[0]
-            for part in self.chunks[1:]:
-                joined = joined.joined(part)
-            self.chunks = [joined]
-        found = taken[0]
-        for part in taken[1:]:
-            found = found.joined(part)
-        return found
+            self.chunks = [_Queue.concatenated(self.chunks)]
+        return _Queue.concatenated(taken)
 
 
 def _children(queue: _Queue, network, offsets: list[int], sizes: list[int], nodes: list[int]) -> _Queue:
