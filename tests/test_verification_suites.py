@@ -158,7 +158,7 @@ def test_a_verification_suite_file_is_checked(tmp_path):
     assert load_evaluation_suite("verify-linf").exact
     assert load_benchmark_suite("verification").verification_suites[0].name == "verify-linf-bab"
     complete = load_evaluation_suite("verify-linf-bab")
-    assert (complete.exact, complete.complete, complete.time_limit) == (True, "bab", 10.0)
+    assert (complete.exact, complete.complete, complete.time_limit) == (True, "bab", 30.0)
     base = 'norm = "linf"\neps = [0.01, 0.05]\n[verification]\n'
     for body, message in (
         (base + 'bounds = "zonotope"\n', "key 'bounds' has the bad value 'zonotope'"),

@@ -68,22 +68,28 @@ def run(folder: Path, timeout: float | None, out: Path, limit: int | None) -> li
     return list(done.values())
 
 
-def summary(results: list[dict]) -> None:
+def summary(results: list[dict], limit: float) -> None:
     answers = published()
     tools = [t for t in next(iter(answers.values())) if t not in ("onnx", "vnnlib", f"{WINNER} seconds")]
-    solved = [r for r in results if r["result"] in ("sat", "unsat")]
+    late = [r for r in results if r["result"] in ("sat", "unsat") and float(r["seconds"]) > limit]
+    solved = [r for r in results if r["result"] in ("sat", "unsat") and float(r["seconds"]) <= limit]
+    if late:  # answered, but after the instance's time: the competition counts these as time-outs
+        print(
+            f"{len(late)} answers came after {limit:g} s and are not counted: "
+            + ", ".join(f"{r['onnx']} {r['vnnlib']} ({float(r['seconds']):.0f} s)" for r in late)
+        )
     print(
         f"\nsolved {len(solved)} of {len(results)}: {sum(r['result'] == 'unsat' for r in solved)} proved (unsat), "
         f"{sum(r['result'] == 'sat' for r in solved)} counterexamples (sat)"
     )
     for net in sorted({r["onnx"] for r in results}):
         mine = [r for r in results if r["onnx"] == net]
-        print(f"  {net}: {sum(r['result'] in ('sat', 'unsat') for r in mine)} of {len(mine)}")
+        print(f"  {net}: {sum(r in solved for r in mine)} of {len(mine)}")
     print("\ndisagreements with each tool's published answers (instance: ours vs theirs):")
     for tool in tools:
         clashes = [
             (r["onnx"], r["vnnlib"], r["result"], answers[(r["onnx"], r["vnnlib"])][tool])
-            for r in solved
+            for r in solved + late
             if answers[(r["onnx"], r["vnnlib"])][tool] in ("sat", "unsat")
             and answers[(r["onnx"], r["vnnlib"])][tool] != r["result"]
         ]
@@ -103,7 +109,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("mnistfc_results.csv"))
     parser.add_argument("--limit", type=int, help="only the first N instances")
     args = parser.parse_args()
-    summary(run(args.benchmark, args.timeout, args.out, args.limit))
+    summary(run(args.benchmark, args.timeout, args.out, args.limit), args.timeout or 120.0)
 
 
 if __name__ == "__main__":
