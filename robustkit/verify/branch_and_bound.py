@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import heapq
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -70,53 +71,54 @@ class _Queue:
         pick = lambda d: {k: v[index] for k, v in d.items()}  # noqa: E731
         return _Queue(pick(self.splits), pick(self.slopes), pick(self.betas), self.bounds[index], self.choice[index])
 
-    @staticmethod
-    def concatenated(parts: list[_Queue]) -> _Queue:
-        """One queue of all the parts' subdomains, in order (one copy of each array)."""
-        join = lambda name: {k: np.concatenate([getattr(p, name)[k] for p in parts]) for k in getattr(parts[0], name)}  # noqa: E731
-        return _Queue(
-            join("splits"),
-            join("slopes"),
-            join("betas"),
-            np.concatenate([p.bounds for p in parts]),
-            np.concatenate([p.choice for p in parts]),
-        )
-
     def bytes_each(self) -> int:
         arrays = [*self.splits.values(), *self.slopes.values(), *self.betas.values()]
         return max(1, sum(a[:1].nbytes for a in arrays))
 
 
 class _Pool:
-    """The unproved subdomains, kept in the chunks that the bounding calls returned: taking the worst ones
-    out reads every bound but copies only the chunks they come from, not the whole pool."""
+    """The unproved subdomains in arrays of fixed capacity (the memory cap), and a heap of their bounds: a
+    round takes the worst ``batch`` and adds their children at a cost in the batch, not in the pool."""
 
-    def __init__(self) -> None:
-        self.chunks: list[_Queue] = []
+    def __init__(self, template: _Queue, capacity: int) -> None:
+        empty = lambda d: {k: np.empty((capacity, *v.shape[1:]), v.dtype) for k, v in d.items()}  # noqa: E731
+        self.splits, self.slopes, self.betas = empty(template.splits), empty(template.slopes), empty(template.betas)
+        self.choice = np.zeros(capacity, np.int64)
+        self.free = list(range(capacity - 1, -1, -1))
+        self.heap: list[tuple[float, int, int]] = []  # (bound, order added, slot)
+        self.added = 0
 
     def __len__(self) -> int:
-        return sum(len(chunk) for chunk in self.chunks)
+        return len(self.heap)
 
-    def add(self, chunk: _Queue) -> None:
-        if len(chunk):
-            self.chunks.append(chunk)
+    def room(self) -> int:
+        return len(self.free)
+
+    def add(self, queue: _Queue) -> None:
+        """Store every subdomain of ``queue`` (the caller checks :meth:`room` first)."""
+        slots = np.array([self.free.pop() for _ in range(len(queue))], np.int64)
+        for mine, theirs in ((self.splits, queue.splits), (self.slopes, queue.slopes), (self.betas, queue.betas)):
+            for k, v in theirs.items():
+                mine[k][slots] = v
+        self.choice[slots] = queue.choice
+        for bound, slot in zip(queue.bounds.tolist(), slots.tolist()):
+            heapq.heappush(self.heap, (bound, self.added, slot))
+            self.added += 1
 
     def take(self, count: int) -> _Queue:
         """The ``count`` subdomains of lowest bound, removed from the pool."""
-        bounds = np.concatenate([chunk.bounds for chunk in self.chunks])
-        picked = np.zeros(len(bounds), bool)
-        picked[np.argsort(bounds, kind="stable")[:count]] = True
-        taken, kept = [], []
-        ends = np.cumsum([len(chunk) for chunk in self.chunks])
-        for chunk, mine in zip(self.chunks, np.split(picked, ends[:-1])):
-            if mine.any():
-                taken.append(chunk._rows(np.flatnonzero(mine)))
-            if not mine.all():
-                kept.append(chunk._rows(np.flatnonzero(~mine)))
-        self.chunks = kept
-        if len(self.chunks) > 64:  # many small chunks cost a copy each: join them once in a while
-            self.chunks = [_Queue.concatenated(self.chunks)]
-        return _Queue.concatenated(taken)
+        entries = [heapq.heappop(self.heap) for _ in range(min(count, len(self.heap)))]
+        slots = np.array([slot for _, _, slot in entries], np.int64)
+        pick = lambda d: {k: v[slots] for k, v in d.items()}  # noqa: E731
+        found = _Queue(
+            pick(self.splits),
+            pick(self.slopes),
+            pick(self.betas),
+            np.array([b for b, _, _ in entries]),
+            self.choice[slots],
+        )
+        self.free.extend(slots.tolist())
+        return found
 
 
 def _children(queue: _Queue, network, offsets: list[int], sizes: list[int], nodes: list[int]) -> _Queue:
@@ -247,14 +249,14 @@ class _Search:
             return answer("counterexample", witness=witness)
         if not np.all(queue.extra["splittable"][queue.bounds <= 0]):
             return answer("unknown", why="a subdomain has no unstable ReLU left to split")
-        pool = _Pool()
+        pool = _Pool(queue, max(2 * self.settings.batch + 1, self.settings.memory_cap // queue.bytes_each()))
         pool.add(queue._rows(np.flatnonzero(queue.bounds <= 0)))
         rounds = 0
         while len(pool):
             if time.perf_counter() > deadline:
                 return answer("unknown", why="time limit")
             if (len(pool) + 2 * self.settings.batch) * queue.bytes_each() > self.settings.memory_cap:
-                return answer("unknown", why="memory cap")
+                return answer("unknown", why="memory cap")  # the children might not fit: never drop a subdomain
             picked = pool.take(self.settings.batch)
             children = self.bound(_children(picked, self.network, self.offsets, self.sizes, self.nodes))
             if not np.all(children.extra["splittable"][children.bounds <= 0]):
