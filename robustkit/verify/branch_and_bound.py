@@ -240,8 +240,6 @@ class _Search:
         return self.counterexample(point[None])
 
     def run(self, deadline: float, seed: int) -> ClauseAnswer:
-        if time.perf_counter() > deadline:
-            return ClauseAnswer("unknown", why="time limit")
         queue, root = self.root()
         answer = lambda status, **kw: ClauseAnswer(status, domains=self.domains, bound=root, **kw)  # noqa: E731
         witness = self.counterexample(queue.extra["corner"])

@@ -139,6 +139,8 @@ def verify_specification(
     for clause in np.argsort(bounds, kind="stable"):
         if bounds[clause] > 0:
             continue
+        if time.perf_counter() > deadline:
+            return verdict("unknown", "time limit", domains=domains)
         if spec.lower.size <= INPUT_SPLIT_LIMIT:
             answer = split_inputs(model, spec, int(clause), deadline=deadline, settings=settings)
         else:
