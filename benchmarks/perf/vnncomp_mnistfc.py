@@ -6,7 +6,8 @@ PATH is the ``benchmarks/mnistfc`` folder of the public ``stanleybak/vnncomp2021
 ReLU networks 784-256xk-10, k = 2, 4, 6, and 30 VNN-LIB properties: 15 MNIST test images at eps 0.03
 and 0.05; 90 instances). Its ``mnistfc_instances.csv`` gives 120 s to each instance of the 256x2 network
 and 300 s to those of the others; without ``--timeout`` each instance gets its own, and ``--timeout 120``
-gives every instance 120 s (stricter than the competition on two networks of three). Each instance goes through the same loaders as ``robustkit verify``:
+gives every instance 120 s (stricter than the competition on two networks of three). Each instance goes
+through the same loaders as ``robustkit verify``:
 the ONNX file into a Keras model, the VNN-LIB file into specifications, then
 :func:`~robustkit.verify.complete.verify_specification` within the instance's time limit. The answers
 are compared with every tool's published answer (``published/vnncomp2021_mnistfc_answers.csv``: the
