@@ -57,9 +57,9 @@ class MarginBounds:
     lower: np.ndarray
     ibp: np.ndarray | None  # the interval bounds, where computed
     crown: np.ndarray | None  # the linear bounds, where computed
-    alpha: np.ndarray | None  # the optimized linear bounds, where computed
     scale: np.ndarray  # per example: 1 + the largest absolute logit at x (the rounding tolerance's unit)
     method: str
+    alpha: np.ndarray | None = None  # the optimized linear bounds (alpha-CROWN), where computed
 
     @property
     def worst(self) -> np.ndarray:
@@ -198,4 +198,4 @@ def margin_bounds(
     lower = np.maximum.reduce(list(found.values())) if method == "best" else found[method]
     logits = compiled(network, ("logits",), lambda: network.logits)(x)
     scale = 1.0 + np.max(np.abs(logits.numpy()), axis=1)
-    return MarginBounds(lower, found.get("ibp"), found.get("crown"), found.get("alpha-crown"), scale, method)
+    return MarginBounds(lower, found.get("ibp"), found.get("crown"), scale, method, alpha=found.get("alpha-crown"))
